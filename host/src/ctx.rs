@@ -1,0 +1,136 @@
+//! The per-store context, its builder, and the view trait embedders implement.
+
+use crate::error::{ErrorCode, FsResult};
+use crate::fs::Fs;
+use crate::grant::{Grant, Grants, Perms, normalize_mount};
+use crate::limits::Limits;
+use crate::pool::Pool;
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::component::{HasData, ResourceTable};
+
+/// aiofs state of one store: its grants, limits, pool and counters.
+#[derive(Debug, Clone)]
+pub struct AioFsCtx {
+    pub(crate) fs: Fs,
+}
+
+impl AioFsCtx {
+    /// Start building a context.
+    pub fn builder() -> AioFsCtxBuilder {
+        AioFsCtxBuilder::default()
+    }
+
+    /// The bindings-free domain layer behind this context (for host-side use and tests).
+    pub fn fs(&self) -> &Fs {
+        &self.fs
+    }
+}
+
+/// Builds an [`AioFsCtx`].
+///
+/// ```no_run
+/// use aiofs_host::{AioFsCtx, Perms};
+/// let ctx = AioFsCtx::builder()
+///     .grant("./data", "/data", Perms::ReadWrite)?
+///     .grant("./assets", "/assets", Perms::ReadOnly)?
+///     .build();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct AioFsCtxBuilder {
+    grants: Grants,
+    limits: Limits,
+    pool: Option<Pool>,
+}
+
+impl AioFsCtxBuilder {
+    /// Grant the host directory `host_dir` to the guest at `guest_path`.
+    ///
+    /// `guest_path` is made absolute (`data` means `/data`). The first grant is where
+    /// relative guest paths resolve.
+    ///
+    /// # Ambient Authority
+    /// This opens `host_dir` with the process's ambient authority: any directory the host
+    /// process can open. Everything the guest does afterwards is confined beneath it.
+    ///
+    /// # Errors
+    /// The directory cannot be opened, or `guest_path` contains `..`
+    /// (`io::ErrorKind::InvalidInput`).
+    pub fn grant(
+        self,
+        host_dir: impl AsRef<Path>,
+        guest_path: &str,
+        perms: Perms,
+    ) -> std::io::Result<Self> {
+        let dir =
+            cap_std::fs::Dir::open_ambient_dir(host_dir.as_ref(), cap_std::ambient_authority())?;
+        self.grant_dir(dir, guest_path, perms)
+    }
+
+    /// Grant an already-open directory (no ambient authority involved).
+    ///
+    /// # Errors
+    /// `guest_path` contains `..` (`io::ErrorKind::InvalidInput`).
+    pub fn grant_dir(
+        mut self,
+        dir: cap_std::fs::Dir,
+        guest_path: &str,
+        perms: Perms,
+    ) -> std::io::Result<Self> {
+        let guest_path = normalize_mount(guest_path).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bad guest path {guest_path:?}: {e}"),
+            )
+        })?;
+        self.grants.push(Grant {
+            dir: Arc::new(dir),
+            guest_path,
+            perms,
+        });
+        Ok(self)
+    }
+
+    /// Replace the limits (default: [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Run this store's blocking work on `pool` (default: [`Pool::shared`]). Share one
+    /// pool between stores to bound the threads of the whole process.
+    pub fn pool(mut self, pool: Pool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Finish.
+    pub fn build(self) -> AioFsCtx {
+        AioFsCtx {
+            fs: Fs::new(self.grants, self.limits, self.pool.unwrap_or_else(Pool::shared)),
+        }
+    }
+}
+
+/// What aiofs' host functions borrow from the store: the context and the resource table.
+pub struct AioFsCtxView<'a> {
+    /// The aiofs context.
+    pub ctx: &'a mut AioFsCtx,
+    /// The store's resource table (shared with wasmtime-wasi, if linked).
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by the embedder's store data to expose aiofs' state.
+pub trait AioFsView: Send {
+    /// Borrow the aiofs context and the resource table.
+    fn aiofs(&mut self) -> AioFsCtxView<'_>;
+}
+
+/// Marker type that `add_to_linker` uses to project [`AioFsCtxView`] out of the store.
+pub struct AioFs;
+
+impl HasData for AioFs {
+    type Data<'a> = AioFsCtxView<'a>;
+}
+
