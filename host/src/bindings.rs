@@ -11,7 +11,7 @@ wasmtime::component::bindgen!({
     },
     with: {
         "aiofs:fs/types.file": crate::fs::File,
-        "aiofs:fs/tempfile.temp-dir": crate::fs::TempDir,
+        "aiofs:fs/tempfile.temp-dir": crate::host::TempDirResource,
     },
 });
 

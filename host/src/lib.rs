@@ -59,6 +59,7 @@ pub mod grant;
 mod host;
 mod limits;
 pub mod pool;
+mod stream;
 
 pub use ctx::{AioFs, AioFsCtx, AioFsCtxBuilder, AioFsCtxView, AioFsView};
 pub use error::ErrorCode;

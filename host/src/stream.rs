@@ -1,0 +1,240 @@
+//! `stream<u8>` adapters for `file.read-via-stream` / `file.write-via-stream`.
+//!
+//! Both sides move data in large chunks, each chunk being one ordinary domain operation
+//! (`File::read_chunk` / `File::write_chunk`): one pool trip per chunk, the same limits,
+//! permission checks and per-file ordering as every other operation. A chunk that has
+//! started on the pool is always awaited (never abandoned), so the file position always
+//! matches the bytes delivered or consumed.
+
+use crate::bindings::types;
+use crate::error::FsResult;
+use crate::fs::File;
+use crate::host::to_wit_error;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::sync::oneshot;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{
+    Destination, Source, StreamConsumer, StreamProducer, StreamResult, VecBuffer,
+};
+
+/// Bytes moved per pool trip (further capped by the store's `max_read_bytes`).
+pub(crate) const STREAM_CHUNK: usize = 1 << 20;
+
+type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// Resolves the stream's result future; a result nobody waits for is remembered on the
+/// file so that `close` can report it.
+struct Outcome<T> {
+    file: File,
+    tx: Option<oneshot::Sender<Result<T, types::ErrorCode>>>,
+}
+
+impl<T> Outcome<T> {
+    fn new(file: &File) -> (Self, StreamResultFuture<T>) {
+        let (tx, rx) = oneshot::channel();
+        let outcome = Outcome {
+            file: file.clone(),
+            tx: Some(tx),
+        };
+        (outcome, StreamResultFuture(rx))
+    }
+
+    fn is_finished(&self) -> bool {
+        self.tx.is_none()
+    }
+
+    /// Report the result once; later calls do nothing.
+    fn finish(&mut self, result: FsResult<T>) {
+        let Some(tx) = self.tx.take() else { return };
+        let err = result.as_ref().err().copied();
+        if tx.send(result.map_err(to_wit_error)).is_err()
+            && let Some(e) = err
+        {
+            self.file.record_unobserved_error(e);
+        }
+    }
+}
+
+/// The host end of `read-via-stream`: reads chunks from the file's position until EOF.
+pub(crate) struct ReadStreamProducer {
+    file: File,
+    outcome: Outcome<()>,
+    read: Option<Pending<Vec<u8>>>,
+}
+
+/// The result future of a stream: resolves once the stream has finished (or its host end
+/// was dropped, in which case the last state is reported).
+pub(crate) struct StreamResultFuture<T>(oneshot::Receiver<Result<T, types::ErrorCode>>);
+
+impl<T> Future for StreamResultFuture<T> {
+    type Output = wasmtime::Result<Result<T, types::ErrorCode>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // The sender is always used before it is dropped (see `Outcome::finish` in the
+        // producers' and consumers' `Drop`), so a closed channel is a host bug.
+        Poll::Ready(match ready!(Pin::new(&mut self.0).poll(cx)) {
+            Ok(v) => Ok(v),
+            Err(_) => Ok(Err(types::ErrorCode::Io)),
+        })
+    }
+}
+
+impl ReadStreamProducer {
+    /// A producer for `file` and the future that reports how the stream ended. If the file
+    /// cannot be streamed (closed, text mode, not readable) the stream is empty and the
+    /// future reports why.
+    pub(crate) fn new(file: File) -> (Self, StreamResultFuture<()>) {
+        let (mut outcome, result) = Outcome::new(&file);
+        if let Err(e) = file.check_stream(false) {
+            outcome.finish(Err(e));
+        }
+        let producer = ReadStreamProducer {
+            file,
+            outcome,
+            read: None,
+        };
+        (producer, result)
+    }
+}
+
+impl Drop for ReadStreamProducer {
+    fn drop(&mut self) {
+        // The guest dropped the stream early: that is a normal end, not an error.
+        self.outcome.finish(Ok(()));
+    }
+}
+
+impl<D> StreamProducer<D> for ReadStreamProducer {
+    type Item = u8;
+    type Buffer = VecBuffer<u8>;
+
+    fn poll_produce<'a>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<'a, D>,
+        mut dst: Destination<'a, u8, VecBuffer<u8>>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        if self.outcome.is_finished() {
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        let me = &mut *self;
+        if me.read.is_none() {
+            let want = dst.remaining(&mut store);
+            if want == Some(0) {
+                // A zero-length read only asks "are you ready"; we always are.
+                return Poll::Ready(Ok(StreamResult::Completed));
+            }
+            if finish {
+                return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            let file = me.file.clone();
+            let n = want.unwrap_or(STREAM_CHUNK).clamp(64 << 10, STREAM_CHUNK);
+            me.read = Some(Box::pin(async move { file.read_chunk(n).await }));
+        }
+        // A started chunk is awaited even when `finish` is set: its bytes have already
+        // advanced the file position and must be delivered.
+        let result = ready!(me.read.as_mut().expect("set above").as_mut().poll(cx));
+        me.read = None;
+        Poll::Ready(Ok(match result {
+            Ok(buf) if buf.is_empty() => {
+                me.outcome.finish(Ok(()));
+                StreamResult::Dropped
+            }
+            Ok(buf) => {
+                dst.set_buffer(VecBuffer::from(buf));
+                StreamResult::Completed
+            }
+            Err(e) => {
+                me.outcome.finish(Err(e));
+                StreamResult::Dropped
+            }
+        }))
+    }
+}
+
+/// The host end of `write-via-stream`: writes everything the guest sends.
+pub(crate) struct WriteStreamConsumer {
+    file: File,
+    outcome: Outcome<u64>,
+    /// Bytes written so far.
+    written: u64,
+    write: Option<(usize, Pending<u64>)>,
+}
+
+impl WriteStreamConsumer {
+    /// A consumer for `file` (None if the file cannot be written through a stream, in which
+    /// case the future already holds the error) and the future reporting the total written.
+    pub(crate) fn new(file: File) -> (Option<Self>, StreamResultFuture<u64>) {
+        let (mut outcome, result) = Outcome::new(&file);
+        if let Err(e) = file.check_stream(true) {
+            outcome.finish(Err(e));
+            return (None, result);
+        }
+        let consumer = WriteStreamConsumer {
+            file,
+            outcome,
+            written: 0,
+            write: None,
+        };
+        (Some(consumer), result)
+    }
+}
+
+impl Drop for WriteStreamConsumer {
+    fn drop(&mut self) {
+        // The writer closed the stream: report the total.
+        let total = self.written;
+        self.outcome.finish(Ok(total));
+    }
+}
+
+impl<D> StreamConsumer<D> for WriteStreamConsumer {
+    type Item = u8;
+
+    fn poll_consume(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        store: StoreContextMut<D>,
+        src: Source<u8>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        if self.outcome.is_finished() {
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        let mut src = src.as_direct(store);
+        let me = &mut *self;
+        if me.write.is_none() {
+            let remaining = src.remaining();
+            if remaining.is_empty() {
+                return Poll::Ready(Ok(StreamResult::Completed));
+            }
+            if finish {
+                return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            let n = remaining.len().min(STREAM_CHUNK);
+            let chunk = remaining[..n].to_vec();
+            let file = me.file.clone();
+            me.write = Some((n, Box::pin(async move { file.write_chunk(chunk).await })));
+        }
+        // The guest's write completes only once its bytes are on the file (backpressure),
+        // so a started chunk is awaited even when `finish` is set.
+        let (n, pending) = me.write.as_mut().expect("set above");
+        let n = *n;
+        let result = ready!(pending.as_mut().poll(cx));
+        me.write = None;
+        Poll::Ready(Ok(match result {
+            Ok(written) => {
+                src.mark_read(n);
+                me.written += written;
+                StreamResult::Completed
+            }
+            Err(e) => {
+                me.outcome.finish(Err(e));
+                StreamResult::Dropped
+            }
+        }))
+    }
+}
