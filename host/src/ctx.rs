@@ -108,7 +108,11 @@ impl AioFsCtxBuilder {
     /// Finish.
     pub fn build(self) -> AioFsCtx {
         AioFsCtx {
-            fs: Fs::new(self.grants, self.limits, self.pool.unwrap_or_else(Pool::shared)),
+            fs: Fs::new(
+                self.grants,
+                self.limits,
+                self.pool.unwrap_or_else(Pool::shared),
+            ),
         }
     }
 }
@@ -133,4 +137,3 @@ pub struct AioFs;
 impl HasData for AioFs {
     type Data<'a> = AioFsCtxView<'a>;
 }
-
