@@ -1,0 +1,170 @@
+//! End-to-end tests: the `scenarios` guest against real grants, then checks on the disk.
+
+use aiofs_host::{Limits, Pool};
+use aiofs_tests::{Gate, Sandbox, scenario, wait_until};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_io() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["binary_io"]).await;
+    assert_eq!(sb.read("data/new.bin"), b"hello world");
+    assert_eq!(sb.read("data/hello.txt"), b"hello\nworld\nappended\nagain\n");
+    assert_eq!(sb.read("data/wonly.bin"), b"w");
+    assert_eq!(sb.read("data/excl.bin"), b"x");
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_io() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["text_io"]).await;
+    assert_eq!(sb.read("data/out.txt"), "héllo\na\nb\nc\n".as_bytes());
+    // Reading never rewrote the source files.
+    assert_eq!(sb.read("data/lines.txt"), b"one\r\ntwo\rthree\nfour");
+    assert_eq!(sb.read("data/bad-utf8.txt"), b"f\xffo\n");
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streams() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["streams"]).await;
+    let data = sb.read("data/stream.bin");
+    assert_eq!(data.len(), 3 << 20);
+    assert!(data.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_file() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["whole_file"]).await;
+    assert_eq!(sb.read("data/plain.txt"), b"plain");
+    assert_eq!(sb.read("data/atomic.txt"), b"new content");
+    // The atomic writes left no temporary files behind.
+    let leftovers: Vec<_> = sb.tree("data").into_iter().filter(|p| p.contains("tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn os_ops() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["os_ops"]).await;
+    assert_eq!(sb.read("data/renamed.txt"), b"r2");
+    assert!(!sb.exists("data/r2.txt"));
+    assert_eq!(sb.read("data/t1/t2/moved.txt"), b"m");
+    assert!(!sb.exists("data/s1"));
+    assert_eq!(sb.read("data/from-ro.txt"), b"read only\n");
+    assert!(!sb.exists("data/copy.txt") && !sb.exists("data/hard.txt"));
+    assert!(!sb.exists("data/tree"));
+    assert_eq!(sb.read("data/sub/deep/f.txt"), b"deep");
+    assert_eq!(std::fs::read_link(sb.path("data/link")).unwrap().to_str(), Some("hello.txt"));
+    assert_eq!(sb.tree("data/d1"), ["a"]);
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn path_ops() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["path_ops"]).await;
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tempfiles() {
+    let sb = Sandbox::new();
+    let ctx = sb.ctx();
+    let pool = ctx.fs().pool().clone();
+    scenario(ctx, &["tempfiles"]).await;
+    // Dropped temporaries are removed on the pool; the removals were queued when the store
+    // was dropped, so an idle pool means they are done.
+    wait_until("pool idle", || {
+        let s = pool.stats();
+        s.running == 0 && s.queued == 0
+    })
+    .await;
+    let data = sb.tree("data");
+    let temps: Vec<_> = data.iter().filter(|p| p.contains("t-")).collect();
+    assert!(temps.is_empty(), "temporaries left behind: {temps:?}");
+    assert!(sb.exists("data/kept.tmp"));
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grants() {
+    let sb = Sandbox::new();
+    scenario(sb.ctx(), &["grants"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escapes() {
+    let sb = Sandbox::new();
+    let before = sb.tree("data");
+    scenario(sb.ctx(), &["escapes"]).await;
+    sb.assert_untouched();
+    assert_eq!(sb.tree("data"), before, "escape attempts changed /data");
+}
+
+/// One guest keeps 16 reads in flight; a 4-thread pool runs exactly 4 at once and queues
+/// the rest, while the test's own runtime keeps running.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_bound() {
+    let sb = Sandbox::new();
+    for i in 0..16 {
+        std::fs::write(sb.path(&format!("data/c{i}.txt")), format!("file {i}")).unwrap();
+    }
+    let gate = Gate::default();
+    let pool = Pool::with_hook(4, Some(gate.hook()));
+    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let fs = ctx.fs().clone();
+    let guest = tokio::spawn(scenario(ctx, &["concurrent_reads", "16"]));
+    wait_until("16 operations in flight", || fs.pending_ops() == 16).await;
+    wait_until("4 running, 12 queued", || {
+        let s = pool.stats();
+        s.running == 4 && s.queued == 12
+    })
+    .await;
+    gate.open();
+    guest.await.unwrap();
+    let s = pool.stats();
+    assert_eq!(s.peak_running, 4, "{s:?}");
+    assert!(s.peak_queued >= 12, "{s:?}");
+    assert!(s.completed >= 16, "{s:?}");
+    assert_eq!(fs.pending_ops(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quota_open_files_and_read_size() {
+    let sb = Sandbox::new();
+    let limits = Limits {
+        max_open_files: 5,
+        max_read_bytes: 1024,
+        ..Limits::default()
+    };
+    let ctx = sb.ctx_with(limits, Pool::new(2));
+    let fs = ctx.fs().clone();
+    scenario(ctx, &["quota_open_files", "5"]).await;
+    assert!(sb.exists("data/one-more"));
+    assert_eq!(fs.open_files(), 0, "every handle was released");
+}
+
+/// More concurrent operations than `max_pending_ops`: the excess gets `quota` at once
+/// (nothing queued beyond the cap), the rest succeed.
+#[tokio::test(flavor = "multi_thread")]
+async fn quota_pending_ops() {
+    let sb = Sandbox::new();
+    let gate = Gate::default();
+    let pool = Pool::with_hook(2, Some(gate.hook()));
+    let limits = Limits {
+        max_pending_ops: 8,
+        ..Limits::default()
+    };
+    let ctx = sb.ctx_with(limits, pool.clone());
+    let fs = ctx.fs().clone();
+    let guest = tokio::spawn(scenario(ctx, &["quota_pending", "20"]));
+    wait_until("the cap is full", || fs.pending_ops() == 8).await;
+    gate.open();
+    let out = guest.await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some("ok=8 quota=12"));
+    assert!(pool.stats().peak_running <= 2);
+}

@@ -1,0 +1,51 @@
+//! Builds the guest components the tests run, once per `cargo test`, and tells the tests
+//! where they are (`$OUT_DIR/guests.rs`).
+//!
+//! The nested cargo uses its own target directory inside `OUT_DIR`, so it never waits on
+//! the lock of the outer build. The `wasm32-wasip2` target must be installed
+//! (`rustup target add wasm32-wasip2`; the README's commands do it).
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Guest programs: (package, cargo target selector, name).
+const GUESTS: &[(&str, &str, &str)] = &[
+    ("aiofs-test-guests", "--bin", "scenarios"),
+    ("aiofs", "--example", "wc"),
+];
+
+fn main() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
+    let root = manifest.parent().expect("workspace root").to_path_buf();
+    for dir in ["guest", "tests/guests", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    let target_dir = out.join("guest-target");
+    let mut generated = String::new();
+    for (package, kind, name) in GUESTS {
+        let status = Command::new(env::var("CARGO").expect("CARGO"))
+            .current_dir(&root)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", package, kind, name])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("failed to spawn cargo for the guest build");
+        assert!(
+            status.success(),
+            "building guest {name} failed; is the wasm32-wasip2 target installed? \
+             (rustup target add wasm32-wasip2)"
+        );
+        let sub = if *kind == "--example" { "examples/" } else { "" };
+        let wasm = target_dir.join(format!("wasm32-wasip2/release/{sub}{name}.wasm"));
+        assert!(wasm.exists(), "missing {}", wasm.display());
+        generated.push_str(&format!(
+            "/// Path of the `{name}` guest component.\npub const {}: &str = {:?};\n",
+            name.to_uppercase(),
+            wasm.display().to_string()
+        ));
+    }
+    std::fs::write(out.join("guests.rs"), generated).expect("write guests.rs");
+}
