@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quick start, part 2: every check CI runs (formatting, lints, unit and end-to-end tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test
+cargo test -p aiofs
