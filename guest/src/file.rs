@@ -199,8 +199,10 @@ impl File {
     /// The remaining lines as a [`Stream`] of strings (each with its trailing `\n`),
     /// fetched [`DEFAULT_LINE_BATCH`] at a time: one host call per batch, not per line.
     ///
-    /// In text mode this uses `read-lines-text`; in binary mode `read-lines`, and a line
-    /// that is not UTF-8 yields [`ErrorCode::IllegalByteSequence`].
+    /// In text mode this uses `read-lines-text` (universal newlines, and invalid UTF-8
+    /// fails without consuming anything). In binary mode it uses `read-lines`, and a
+    /// batch holding a line that is not UTF-8 yields [`ErrorCode::IllegalByteSequence`]
+    /// after the batch was consumed; use [`byte_lines`](File::byte_lines) for such files.
     ///
     /// ```no_run
     /// # async fn demo() -> aiofs::Result<()> {

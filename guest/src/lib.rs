@@ -76,6 +76,7 @@ pub mod bindings {
         world: "aiofs:fs/command",
         pub_export_macro: true,
         default_bindings_module: "aiofs::bindings",
+        additional_derives: [PartialEq, Eq, Hash],
         generate_all,
     });
 }
