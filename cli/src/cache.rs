@@ -1,0 +1,185 @@
+//! The on-disk cache of compiled components.
+//!
+//! One file per component, `<key>.cwasm`, where the key is a SHA-256 over the wasm bytes
+//! and the engine's [`precompile_compatibility_hash`](wasmtime::Engine::precompile_compatibility_hash)
+//! (wasmtime version, compiler settings, target CPU features). A different wasmtime build
+//! or configuration therefore never even looks at another's artifacts. Files are written
+//! to a temporary name in the same directory and renamed into place, so a reader sees
+//! either nothing or a whole artifact, and concurrent writers of one key are harmless.
+//! Nothing is ever evicted; deleting the directory is always safe.
+
+use sha2::{Digest, Sha256};
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::PathBuf;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Versions the key derivation itself; bump it when the derivation changes.
+const KEY_DOMAIN: &[u8] = b"aiofs-cli compiled-component cache v1\0";
+
+/// Feeds everything a [`Hash`] impl writes into SHA-256, so the result is stable across
+/// processes (unlike `DefaultHasher`, whose algorithm is unspecified).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        // Never consulted: the digest is taken from the inner state.
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+/// The cache key of `wasm` compiled by `engine`: 64 lowercase hex digits.
+///
+/// Equal for equal bytes and compatible engines; different when either differs.
+pub fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    let mut hasher = ShaHasher(Sha256::new());
+    hasher.0.update(KEY_DOMAIN);
+    hasher.0.update((wasm.len() as u64).to_le_bytes());
+    hasher.0.update(wasm);
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    let digest = hasher.0.finalize();
+    let mut key = String::with_capacity(64);
+    for byte in digest {
+        write!(key, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    key
+}
+
+/// Where the `aiofs` command keeps compiled components by default: `$AIOFS_CACHE_DIR`,
+/// else `$XDG_CACHE_HOME/aiofs`, else `$HOME/.cache/aiofs`; `None` when none is set.
+///
+/// `var` looks a variable up (pass `|k| std::env::var_os(k)`); empty values count as
+/// unset, and a relative `XDG_CACHE_HOME` is ignored as the XDG spec asks.
+pub fn default_cache_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
+    let set = |k: &str| var(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = set("AIOFS_CACHE_DIR") {
+        return Some(dir);
+    }
+    if let Some(xdg) = set("XDG_CACHE_HOME").filter(|p| p.is_absolute()) {
+        return Some(xdg.join("aiofs"));
+    }
+    set("HOME").map(|home| home.join(".cache").join("aiofs"))
+}
+
+/// A directory of compiled components.
+#[derive(Debug)]
+pub(crate) struct DiskCache {
+    dir: PathBuf,
+}
+
+impl DiskCache {
+    pub(crate) fn new(dir: PathBuf) -> DiskCache {
+        DiskCache { dir }
+    }
+
+    fn path_of(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.cwasm"))
+    }
+
+    /// The cached component for `key`, if there is a usable one. An unreadable or
+    /// incompatible artifact is reported and treated as absent (it gets overwritten).
+    pub(crate) fn get(&self, engine: &Engine, key: &str) -> Option<Component> {
+        let path = self.path_of(key);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unreadable cache entry: {e}");
+                return None;
+            }
+        };
+        // SAFETY: `Component::deserialize` trusts its input to be an artifact produced by
+        // `Component::serialize`. Files in the cache directory are only ever created by
+        // `put` below (a whole serialized component, renamed into place) under a name that
+        // commits to the wasm bytes and the engine configuration. wasmtime still checks the
+        // header, version and engine compatibility and rejects mismatches with an error.
+        // The bytes are copied into fresh memory, so later changes to the file cannot
+        // affect the loaded code. Anyone able to write to the cache directory can run code
+        // as this user anyway, which is the same trust model as wasmtime's own cache.
+        #[allow(
+            unsafe_code,
+            reason = "loading our own serialized artifacts; see SAFETY"
+        )]
+        let loaded = unsafe { Component::deserialize(engine, &bytes) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}");
+                None
+            }
+        }
+    }
+
+    /// Store `component` under `key`. Failure only costs a recompile next time, so it
+    /// is reported, not returned.
+    pub(crate) fn put(&self, key: &str, component: &Component) {
+        if let Err(e) = self.try_put(key, component) {
+            tracing::warn!(dir = %self.dir.display(), "could not write to the component cache: {e}");
+        }
+    }
+
+    fn try_put(&self, key: &str, component: &Component) -> wasmtime::Result<()> {
+        let bytes = component.serialize()?;
+        std::fs::create_dir_all(&self.dir)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .suffix(".cwasm")
+            .tempfile_in(&self.dir)?;
+        tmp.write_all(&bytes)?;
+        tmp.persist(self.path_of(key)).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn cache_dir_precedence() {
+        let all = [
+            ("AIOFS_CACHE_DIR", "/a"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(default_cache_dir(env(&all)), Some(PathBuf::from("/a")));
+        assert_eq!(
+            default_cache_dir(env(&all[1..])),
+            Some(PathBuf::from("/x/aiofs"))
+        );
+        assert_eq!(
+            default_cache_dir(env(&all[2..])),
+            Some(PathBuf::from("/h/.cache/aiofs"))
+        );
+        assert_eq!(default_cache_dir(env(&[])), None);
+    }
+
+    #[test]
+    fn empty_and_relative_values_are_ignored() {
+        let vars = [
+            ("AIOFS_CACHE_DIR", ""),
+            ("XDG_CACHE_HOME", "rel/cache"),
+            ("HOME", "/h"),
+        ];
+        assert_eq!(
+            default_cache_dir(env(&vars)),
+            Some(PathBuf::from("/h/.cache/aiofs"))
+        );
+    }
+}

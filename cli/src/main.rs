@@ -1,0 +1,304 @@
+//! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs.
+//!
+//! ```text
+//! aiofs run COMPONENT.wasm [--dir HOST[::GUEST[:ro]]]... [--threads N] [--env K=V]... [-- ARGS...]
+//! ```
+//!
+//! Exit status: the guest's own (0 when `run` returns `Ok`, 1 when it returns `Err`, `n`
+//! after `exit(n)`); 2 for a usage error; 1 when aiofs itself fails (unreadable file, not
+//! a component, missing grant directory, ...); 134 when the guest traps (as wasmtime does).
+//! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
+
+use aiofs_cli::{DirSpec, RunIo, Runner, RunnerOptions, default_cache_dir, ensure_component};
+use aiofs_host::{AioFsCtx, Limits, Pool};
+use clap::{Args, Parser, Subcommand};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status when the guest traps (128 + SIGABRT, like `wasmtime run`).
+const TRAP_EXIT: i32 = 134;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "aiofs",
+    version,
+    about = "Run WebAssembly components with async, capability-scoped file I/O"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a component's `wasi:cli/run` with aiofs directory grants.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The component to run (a `.wasm` component, e.g. a Rust wasm32-wasip2 binary).
+    #[arg(value_name = "COMPONENT")]
+    component: PathBuf,
+
+    /// Grant a host directory: `HOST::GUEST` read-write, `HOST::GUEST:ro` read-only,
+    /// plain `HOST` at the same path. Repeatable; the first is where relative paths resolve.
+    #[arg(long = "dir", value_name = "HOST[::GUEST[:ro]]")]
+    dirs: Vec<String>,
+
+    /// Threads of the blocking I/O pool [default: available parallelism × 2].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    threads: Option<u64>,
+
+    /// Set a guest environment variable (`K=V`); `K` alone copies the host's value.
+    /// Nothing else is inherited.
+    #[arg(long = "env", value_name = "K=V")]
+    envs: Vec<String>,
+
+    /// Neither read nor write the compiled-component cache ($AIOFS_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/aiofs, else ~/.cache/aiofs).
+    #[arg(long)]
+    no_cache: bool,
+
+    /// Most files the guest may have open at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_open_files: Option<u64>,
+
+    /// Most aiofs operations the guest may have queued or running at once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_pending_ops: Option<u64>,
+
+    /// Most bytes one read call may return.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_read_bytes: Option<u64>,
+
+    /// Most bytes one write call may accept.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_write_bytes: Option<u64>,
+
+    /// Arguments for the guest (after `--`); the guest's argv[0] is COMPONENT.
+    #[arg(last = true, value_name = "ARGS")]
+    args: Vec<String>,
+}
+
+/// Why `aiofs` stops without the guest's own exit status.
+enum Failure {
+    /// Bad command line: exit 2.
+    Usage(String),
+    /// aiofs could not do what was asked: exit 1.
+    Error(String),
+    /// The guest trapped: exit 134, trap message first, then the wasm backtrace.
+    Trap(wasmtime::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_failure(e),
+    };
+    init_tracing();
+    let code = match cli.command {
+        Command::Run(args) => match run(args) {
+            Ok(code) => code,
+            Err(Failure::Usage(msg)) => {
+                eprintln!("aiofs: error: {msg}");
+                2
+            }
+            Err(Failure::Error(msg)) => {
+                eprintln!("aiofs: error: {msg}");
+                1
+            }
+            Err(Failure::Trap(e)) => {
+                report_trap(&e);
+                TRAP_EXIT
+            }
+        },
+    };
+    let _ = std::io::stdout().flush();
+    // Exit statuses are one byte on Unix; `exit` truncates like a C program would.
+    std::process::exit(code)
+}
+
+/// Help and version go to stdout as usual; real parse errors become one line.
+fn clap_failure(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::from(e.exit_code() as u8)
+        }
+        _ => {
+            // clap's first paragraph is the message (a list of missing arguments may
+            // continue it on indented lines); tips and usage follow a blank line.
+            let rendered = e.render().to_string();
+            let message = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("aiofs: error: {message} (see --help)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `RUST_LOG` takes `target=level` lists (`debug`, `aiofs_host=trace,wasmtime=info`);
+/// without it only aiofs' own warnings are shown.
+fn init_tracing() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<Targets>().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_target("aiofs", LevelFilter::WARN)
+                .with_target("aiofs_cli", LevelFilter::WARN)
+                .with_target("aiofs_host", LevelFilter::WARN)
+        });
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .init();
+}
+
+fn run(args: RunArgs) -> Result<i32, Failure> {
+    // Everything that can be checked without a runtime is checked first, cheapest
+    // first, so that mistakes are reported before any compilation.
+    let specs = args
+        .dirs
+        .iter()
+        .map(|s| s.parse::<DirSpec>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
+    let env = guest_env(&args.envs)?;
+
+    let mut builder = AioFsCtx::builder();
+    for spec in &specs {
+        builder = builder
+            .grant(&spec.host, &spec.guest, spec.perms)
+            .map_err(|e| {
+                Failure::Error(format!(
+                    "cannot grant directory {}: {e}",
+                    spec.host.display()
+                ))
+            })?;
+    }
+    let name = args.component.display().to_string();
+    let wasm = std::fs::read(&args.component)
+        .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
+    ensure_component(&wasm, &name).map_err(|e| Failure::Error(e.to_string()))?;
+
+    let mut limits = Limits::default();
+    if let Some(n) = args.max_open_files {
+        limits.max_open_files = saturating_usize(n);
+    }
+    if let Some(n) = args.max_pending_ops {
+        limits.max_pending_ops = saturating_usize(n);
+    }
+    if let Some(n) = args.max_read_bytes {
+        limits.max_read_bytes = n;
+    }
+    if let Some(n) = args.max_write_bytes {
+        limits.max_write_bytes = n;
+    }
+    let threads = args.threads.map_or_else(default_threads, saturating_usize);
+
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        default_cache_dir(|k| std::env::var_os(k))
+    };
+    let runner = Runner::new(RunnerOptions { cache_dir })
+        .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
+    let component = runner
+        .load_bytes(&wasm, &name)
+        .map_err(|e| Failure::Error(one_line(&e)))?;
+    drop(wasm);
+
+    let aiofs = builder.limits(limits).pool(Pool::new(threads)).build();
+    let mut argv = Vec::with_capacity(args.args.len() + 1);
+    argv.push(name);
+    argv.extend(args.args);
+    let io = RunIo {
+        args: argv,
+        env,
+        capture_output: false,
+    };
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))?;
+    let outcome = rt.block_on(runner.run(&component, aiofs, io));
+    match outcome {
+        Ok(outcome) => Ok(outcome.exit_code),
+        Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => Err(Failure::Trap(e)),
+        Err(e) => Err(Failure::Error(one_line(&e))),
+    }
+}
+
+/// `--env` values: `K=V`, or `K` to copy the host's value.
+fn guest_env(specs: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    specs
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some(("", _)) => Err(Failure::Usage(format!(
+                "bad --env {spec:?}: empty variable name (expected K=V)"
+            ))),
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => match std::env::var(spec) {
+                Ok(v) if !spec.is_empty() => Ok((spec.clone(), v)),
+                _ => Err(Failure::Usage(format!(
+                    "bad --env {spec:?}: expected K=V, or the name of a set host variable"
+                ))),
+            },
+        })
+        .collect()
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) * 2
+}
+
+fn saturating_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// An error chain as one line: messages joined with `: `, newlines folded.
+fn one_line(e: &wasmtime::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        if msg.is_empty() || out.ends_with(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
+}
+
+/// A trap: its message on the first line, then whatever else the error carries (the wasm
+/// backtrace) as it is.
+fn report_trap(e: &wasmtime::Error) {
+    let trap = e
+        .downcast_ref::<wasmtime::Trap>()
+        .map_or_else(|| e.to_string(), |t| t.to_string());
+    eprintln!("aiofs: error: guest trapped: {trap}");
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if msg != trap {
+            eprintln!("{msg}");
+        }
+    }
+}

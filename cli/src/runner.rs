@@ -1,0 +1,354 @@
+//! [`Runner`]: one engine and linker, many runs of `wasi:cli/run` components.
+
+use crate::cache::{DiskCache, cache_key};
+use crate::wasm::ensure_component;
+use aiofs_host::{AioFsCtx, AioFsCtxView, AioFsView};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+/// Most bytes captured from each of a guest's stdout and stderr when
+/// [`RunIo::capture_output`] is set; a guest writing more traps.
+pub const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// Options for [`Runner::new`].
+#[derive(Debug, Clone, Default)]
+pub struct RunnerOptions {
+    /// Directory for compiled components (created on first store); `None` disables the
+    /// disk cache and every [`Runner::load`] compiles.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Counters of [`Runner::load`], so callers can check that nothing was recompiled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Loads served from the disk cache.
+    pub hits: u64,
+    /// Loads that compiled the component (every load when there is no cache directory).
+    pub misses: u64,
+}
+
+/// What a run sees of the outside world besides its aiofs grants.
+#[derive(Debug, Clone, Default)]
+pub struct RunIo {
+    /// The guest's argv, program name first (as `std::env::args` returns it).
+    pub args: Vec<String>,
+    /// The guest's whole environment; nothing is inherited from the host.
+    pub env: Vec<(String, String)>,
+    /// Capture stdout and stderr into [`RunOutcome`] (up to [`CAPTURE_LIMIT`] each) and
+    /// give the guest an empty stdin, instead of inheriting the host's stdio.
+    pub capture_output: bool,
+}
+
+/// How a run ended, when it ended without a trap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// 0 when `run` returned `Ok`, 1 when it returned `Err`, `n` after `wasi:cli/exit`
+    /// with status `n`.
+    pub exit_code: i32,
+    /// Captured stdout (empty unless [`RunIo::capture_output`]).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (empty unless [`RunIo::capture_output`]).
+    pub stderr: Vec<u8>,
+}
+
+/// Attached as context to the error of a failed run (a trap, a failed instantiation)
+/// when output was captured, so that a guest's panic message is not lost.
+/// Retrieve it with `err.downcast_ref::<CapturedOutput>()`; the original error (for
+/// example a [`wasmtime::Trap`]) stays in the chain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapturedOutput {
+    /// What the guest wrote to stdout before failing.
+    pub stdout: Vec<u8>,
+    /// What the guest wrote to stderr before failing.
+    pub stderr: Vec<u8>,
+}
+
+impl fmt::Display for CapturedOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stderr = String::from_utf8_lossy(&self.stderr);
+        let stderr = stderr.trim_end();
+        if stderr.is_empty() {
+            write!(f, "guest failed (its stderr was empty)")
+        } else {
+            write!(f, "guest failed; its stderr:\n{stderr}")
+        }
+    }
+}
+
+/// The store data of one run: WASI (stdio, args, env, clocks, random; no filesystem
+/// preopens) and aiofs, sharing one resource table.
+pub struct RunState {
+    /// WASI state for `wasi:cli` and friends, 0.2 and 0.3.
+    pub wasi: WasiCtx,
+    /// The resource table shared by WASI and aiofs.
+    pub table: ResourceTable,
+    /// The aiofs grants, limits and pool of this run.
+    pub aiofs: AioFsCtx,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl AioFsView for RunState {
+    fn aiofs(&mut self) -> AioFsCtxView<'_> {
+        AioFsCtxView {
+            ctx: &mut self.aiofs,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Runs `wasi:cli/run` components with aiofs as their only way to the disk.
+///
+/// Build one per process (or per test) and reuse it: the [`Engine`] and the [`Linker`]
+/// (WASI 0.2 and 0.3, aiofs) are built once, compiled components are cached on disk,
+/// and each [`run`](Runner::run) only creates a store and instantiates (tens of µs).
+/// `Runner` is `Send + Sync`; runs may proceed concurrently.
+pub struct Runner {
+    engine: Engine,
+    linker: Linker<RunState>,
+    cache: Option<DiskCache>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl fmt::Debug for Runner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runner")
+            .field("cache", &self.cache)
+            .field("stats", &self.cache_stats())
+            .finish_non_exhaustive()
+    }
+}
+
+enum Command {
+    P3(wasmtime_wasi::p3::bindings::CommandIndices),
+    P2(wasmtime_wasi::p2::bindings::CommandIndices),
+}
+
+impl Runner {
+    /// Build the engine (component-model async enabled) and the linker.
+    ///
+    /// The engine keeps wasmtime's defaults that make instantiation cheap
+    /// (copy-on-write memory images, lazily initialised tables) and uses the on-demand
+    /// allocator rather than the pooling one: pooling would reserve terabytes of address
+    /// space up front and cap the per-component counts of memories and tables, which
+    /// large guests (an interpreter compiled to wasm) exceed.
+    ///
+    /// # Errors
+    /// The engine cannot be created for this host, or linking fails.
+    pub fn new(opts: RunnerOptions) -> wasmtime::Result<Runner> {
+        let mut config = Config::new();
+        config.wasm_component_model_async(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit); 0.3
+        // guests import wasi:cli 0.3. Neither gets a filesystem preopen: the interfaces
+        // are linked so that such guests instantiate, but they see no directories.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        aiofs_host::add_to_linker(&mut linker)?;
+        Ok(Runner {
+            engine,
+            linker,
+            cache: opts.cache_dir.map(DiskCache::new),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        })
+    }
+
+    /// The engine every component must be compiled with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Load a component file.
+    ///
+    /// With a cache directory, a precompiled artifact keyed by a hash of the wasm bytes
+    /// and the engine's compatibility hash is reused; otherwise the component is
+    /// compiled and (with a cache directory) stored atomically for next time.
+    ///
+    /// # Errors
+    /// One-line messages naming `path`: it cannot be read, it is not a WebAssembly
+    /// component (a core module, a precompiled artifact, anything else), or it does not
+    /// validate or compile.
+    pub fn load(&self, path: &Path) -> wasmtime::Result<Component> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", path.display()))?;
+        self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Like [`load`](Runner::load) for bytes already in memory; `name` is used in
+    /// messages.
+    ///
+    /// # Errors
+    /// As for [`load`](Runner::load).
+    pub fn load_bytes(&self, wasm: &[u8], name: &str) -> wasmtime::Result<Component> {
+        ensure_component(wasm, name)?;
+        let key = self.cache.as_ref().map(|_| cache_key(&self.engine, wasm));
+        if let (Some(cache), Some(key)) = (&self.cache, &key)
+            && let Some(component) = cache.get(&self.engine, key)
+        {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(name, key, "compiled component cache hit");
+            return Ok(component);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(name, "compiling component");
+        let component = Component::new(&self.engine, wasm)
+            .with_context(|| format!("invalid component {name}"))?;
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            cache.put(key, &component);
+        }
+        Ok(component)
+    }
+
+    /// Cache counters of [`load`](Runner::load) so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Instantiate `component` in a fresh store and call its `wasi:cli/run`: the async
+    /// 0.3 export if it has one, else the 0.2 one.
+    ///
+    /// The guest gets `io`'s args and environment, stdio inherited or captured, aiofs as
+    /// given and no WASI filesystem preopens.
+    ///
+    /// # Errors
+    /// The component exports no `wasi:cli/run`, imports something not linked here, or
+    /// traps (the error carries the trap; with captured output a [`CapturedOutput`] is
+    /// attached too). A guest exit or a `run` that returns `Err` is an
+    /// `Ok(RunOutcome)` with the exit code.
+    pub async fn run(
+        &self,
+        component: &Component,
+        aiofs: AioFsCtx,
+        io: RunIo,
+    ) -> wasmtime::Result<RunOutcome> {
+        let mut wasi = WasiCtx::builder();
+        wasi.args(&io.args).envs(&io.env);
+        let pipes = io.capture_output.then(|| {
+            (
+                MemoryOutputPipe::new(CAPTURE_LIMIT),
+                MemoryOutputPipe::new(CAPTURE_LIMIT),
+            )
+        });
+        match &pipes {
+            Some((out, err)) => {
+                wasi.stdout(out.clone()).stderr(err.clone());
+            }
+            None => {
+                wasi.inherit_stdio();
+            }
+        }
+        let state = RunState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            aiofs,
+        };
+        let mut store = Store::new(&self.engine, state);
+        let result = self.call_run(&mut store, component).await;
+        drop(store);
+
+        let (stdout, stderr) = match pipes {
+            Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
+            None => (Vec::new(), Vec::new()),
+        };
+        let exit_code = match result {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(exit) => exit.0,
+                None if io.capture_output => {
+                    return Err(e.context(CapturedOutput { stdout, stderr }));
+                }
+                None => return Err(e),
+            },
+        };
+        Ok(RunOutcome {
+            exit_code,
+            stdout,
+            stderr,
+        })
+    }
+
+    async fn call_run(
+        &self,
+        store: &mut Store<RunState>,
+        component: &Component,
+    ) -> wasmtime::Result<Result<(), ()>> {
+        let pre = self.linker.instantiate_pre(component)?;
+        let command = match wasmtime_wasi::p3::bindings::CommandIndices::new(&pre) {
+            Ok(p3) => Command::P3(p3),
+            Err(_) => Command::P2(
+                wasmtime_wasi::p2::bindings::CommandIndices::new(&pre).map_err(|_| {
+                    wasmtime::format_err!(
+                        "the component exports no wasi:cli/run (0.3 or 0.2); is it a command?"
+                    )
+                })?,
+            ),
+        };
+        let instance = pre.instantiate_async(&mut *store).await?;
+        match command {
+            Command::P3(indices) => {
+                tracing::debug!("calling wasi:cli/run@0.3");
+                let command = indices.load(&mut *store, &instance)?;
+                store
+                    .run_concurrent(async |acc| command.wasi_cli_run().call_run(acc).await)
+                    .await?
+            }
+            Command::P2(indices) => {
+                tracing::debug!("calling wasi:cli/run@0.2");
+                let command = indices.load(&mut *store, &instance)?;
+                command.wasi_cli_run().call_run(&mut *store).await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn runner_is_shareable() {
+        assert_send_sync::<Runner>();
+        fn assert_send_only<T: Send>() {}
+        assert_send_only::<RunState>();
+    }
+
+    /// Compile-time check that a run can be `tokio::spawn`ed; never polled.
+    #[allow(dead_code, reason = "only type-checked")]
+    fn run_future_is_send(runner: &Runner, component: &Component, aiofs: AioFsCtx) {
+        assert_send(&runner.run(component, aiofs, RunIo::default()));
+    }
+
+    #[test]
+    fn captured_output_message() {
+        let empty = CapturedOutput::default();
+        assert_eq!(empty.to_string(), "guest failed (its stderr was empty)");
+        let panic = CapturedOutput {
+            stdout: Vec::new(),
+            stderr: b"thread 'main' panicked at src/main.rs:3:5:\nboom\n".to_vec(),
+        };
+        assert!(panic.to_string().ends_with("boom"));
+    }
+}
