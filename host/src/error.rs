@@ -75,5 +75,180 @@ impl From<io::Error> for ErrorCode {
 /// cap-std reports sandbox escapes as `PermissionDenied` *without* an errno; those become
 /// [`ErrorCode::NotPermitted`], while a real `EACCES`/`EPERM` becomes [`ErrorCode::Access`].
 pub fn from_io_error(err: &io::Error) -> ErrorCode {
-    todo!("errno table, ErrorKind fallback: {err}")
+    if let Some(code) = err.raw_os_error().and_then(from_errno) {
+        return code;
+    }
+    from_kind(err)
+}
+
+/// The errno table. `None` for an errno without a closer code than the `ErrorKind` gives.
+#[cfg(unix)]
+fn from_errno(errno: i32) -> Option<ErrorCode> {
+    use ErrorCode::*;
+    // `match` guards instead of patterns: several constants share values on some platforms
+    // (EAGAIN/EWOULDBLOCK, ENOTSUP/EOPNOTSUPP on Linux), which patterns would reject.
+    let table: &[(i32, ErrorCode)] = &[
+        (libc::ENOENT, NoEntry),
+        (libc::EEXIST, Exist),
+        (libc::ENOTDIR, NotDirectory),
+        (libc::EISDIR, IsDirectory),
+        (libc::ENOTEMPTY, NotEmpty),
+        (libc::EACCES, Access),
+        (libc::EPERM, Access),
+        (libc::EROFS, ReadOnly),
+        (libc::EXDEV, CrossDevice),
+        (libc::ENOSPC, InsufficientSpace),
+        (libc::EDQUOT, Quota),
+        (libc::EMFILE, Quota),
+        (libc::ENFILE, Quota),
+        (libc::EFBIG, FileTooLarge),
+        (libc::ENAMETOOLONG, NameTooLong),
+        (libc::ELOOP, Loop),
+        (libc::EINVAL, Invalid),
+        (libc::ESPIPE, InvalidSeek),
+        (libc::EBADF, BadDescriptor),
+        (libc::EBUSY, Busy),
+        (libc::ETXTBSY, Busy),
+        (libc::EMLINK, TooManyLinks),
+        (libc::EILSEQ, IllegalByteSequence),
+        (libc::EINTR, Interrupted),
+        (libc::ENOMEM, InsufficientMemory),
+        (libc::EOVERFLOW, Overflow),
+        (libc::ENOTSUP, Unsupported),
+        (libc::EOPNOTSUPP, Unsupported),
+        (libc::ENOSYS, Unsupported),
+        (libc::EIO, Io),
+    ];
+    table
+        .iter()
+        .find(|(e, _)| *e == errno)
+        .map(|(_, code)| *code)
+}
+
+#[cfg(not(unix))]
+fn from_errno(_errno: i32) -> Option<ErrorCode> {
+    None
+}
+
+/// The `ErrorKind` fallback, for errors without an errno (cap-std's own refusals, errors
+/// built by std or by aiofs itself).
+fn from_kind(err: &io::Error) -> ErrorCode {
+    use io::ErrorKind as K;
+    match err.kind() {
+        // No errno: cap-std's "a path led outside of the filesystem" (or any other
+        // refusal made in user space). A real EACCES/EPERM was handled by the table.
+        K::PermissionDenied if err.raw_os_error().is_none() => ErrorCode::NotPermitted,
+        K::PermissionDenied => ErrorCode::Access,
+        K::NotFound => ErrorCode::NoEntry,
+        K::AlreadyExists => ErrorCode::Exist,
+        K::NotADirectory => ErrorCode::NotDirectory,
+        K::IsADirectory => ErrorCode::IsDirectory,
+        K::DirectoryNotEmpty => ErrorCode::NotEmpty,
+        K::ReadOnlyFilesystem => ErrorCode::ReadOnly,
+        K::CrossesDevices => ErrorCode::CrossDevice,
+        K::StorageFull => ErrorCode::InsufficientSpace,
+        K::QuotaExceeded => ErrorCode::Quota,
+        K::FileTooLarge => ErrorCode::FileTooLarge,
+        K::InvalidFilename => ErrorCode::NameTooLong,
+        K::InvalidInput => ErrorCode::Invalid,
+        K::InvalidData => ErrorCode::IllegalByteSequence,
+        K::NotSeekable => ErrorCode::InvalidSeek,
+        K::ResourceBusy | K::ExecutableFileBusy => ErrorCode::Busy,
+        K::TooManyLinks => ErrorCode::TooManyLinks,
+        K::Interrupted => ErrorCode::Interrupted,
+        K::OutOfMemory => ErrorCode::InsufficientMemory,
+        K::Unsupported => ErrorCode::Unsupported,
+        _ => ErrorCode::Io,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use io::ErrorKind as K;
+
+    #[cfg(unix)]
+    #[test]
+    fn errno_table() {
+        use ErrorCode::*;
+        let cases = [
+            (libc::ENOENT, NoEntry),
+            (libc::EEXIST, Exist),
+            (libc::ENOTDIR, NotDirectory),
+            (libc::EISDIR, IsDirectory),
+            (libc::ENOTEMPTY, NotEmpty),
+            (libc::EACCES, Access),
+            (libc::EPERM, Access),
+            (libc::EROFS, ReadOnly),
+            (libc::EXDEV, CrossDevice),
+            (libc::ENOSPC, InsufficientSpace),
+            (libc::EDQUOT, Quota),
+            (libc::EMFILE, Quota),
+            (libc::ENFILE, Quota),
+            (libc::EFBIG, FileTooLarge),
+            (libc::ENAMETOOLONG, NameTooLong),
+            (libc::ELOOP, Loop),
+            (libc::EINVAL, Invalid),
+            (libc::ESPIPE, InvalidSeek),
+            (libc::EBADF, BadDescriptor),
+            (libc::EBUSY, Busy),
+            (libc::ETXTBSY, Busy),
+            (libc::EMLINK, TooManyLinks),
+            (libc::EILSEQ, IllegalByteSequence),
+            (libc::EINTR, Interrupted),
+            (libc::ENOMEM, InsufficientMemory),
+            (libc::EOVERFLOW, Overflow),
+            (libc::ENOTSUP, Unsupported),
+            (libc::EOPNOTSUPP, Unsupported),
+            (libc::EIO, Io),
+            // No closer code: falls back to the kind, then `Io`.
+            (libc::ECHILD, Io),
+        ];
+        for (errno, want) in cases {
+            let err = io::Error::from_raw_os_error(errno);
+            assert_eq!(from_io_error(&err), want, "errno {errno} ({err})");
+        }
+    }
+
+    #[test]
+    fn kind_fallback_without_errno() {
+        use ErrorCode::*;
+        let cases = [
+            (K::NotFound, NoEntry),
+            (K::AlreadyExists, Exist),
+            (K::PermissionDenied, NotPermitted),
+            (K::InvalidInput, Invalid),
+            (K::InvalidData, IllegalByteSequence),
+            (K::NotADirectory, NotDirectory),
+            (K::IsADirectory, IsDirectory),
+            (K::DirectoryNotEmpty, NotEmpty),
+            (K::Unsupported, Unsupported),
+            (K::OutOfMemory, InsufficientMemory),
+            (K::Interrupted, Interrupted),
+            (K::UnexpectedEof, Io),
+            (K::Other, Io),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(from_io_error(&io::Error::new(kind, "x")), want, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn cap_std_escape_is_not_permitted() {
+        // The exact shape cap-std produces for `..` above the root.
+        let dir = tempfile::tempdir().unwrap();
+        let cap =
+            cap_std::fs::Dir::open_ambient_dir(dir.path(), cap_std::ambient_authority()).unwrap();
+        let err = cap.open("../x").unwrap_err();
+        assert_eq!(err.raw_os_error(), None);
+        assert_eq!(ErrorCode::from(err), ErrorCode::NotPermitted);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn real_permission_denied_is_access() {
+        let err = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(err.kind(), K::PermissionDenied);
+        assert_eq!(from_io_error(&err), ErrorCode::Access);
+    }
 }

@@ -1,6 +1,9 @@
 //! The bounded blocking pool: the one place where aiofs does blocking file I/O.
 
-use std::sync::Arc;
+use crate::error::{ErrorCode, FsResult};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 /// Called on a pool thread right before each job runs. Used by tests (to gate or count
 /// jobs) and to inject latency into benchmarks; production embedders leave it unset.
@@ -26,15 +29,82 @@ pub struct PoolStats {
 }
 
 /// A fixed-size pool of OS threads with a FIFO queue, shared by any number of stores.
-/// Cheap to clone. The threads exit when the last clone is dropped.
+/// Cheap to clone. The threads exit when the last clone is dropped (after finishing the
+/// jobs already queued).
 #[derive(Clone)]
 pub struct Pool {
-    inner: Arc<()>,
+    inner: Arc<Handle>,
 }
+
+/// Owned by the `Pool` clones only (workers hold [`Shared`]): its drop is "last clone gone".
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+/// State shared by the pool handles, the workers and the in-flight `run` futures.
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a job is queued or the pool shuts down.
+    wake: Condvar,
+    threads: usize,
+    hook: Option<JobHook>,
+}
+
+impl Shared {
+    /// Lock the state. A poisoned lock is recovered: the state is plain counters and a
+    /// queue, and no code panics while holding it.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The queue and the counters, under one lock so that the stats are exact.
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Arc<JobSlot>>,
+    shutdown: bool,
+    /// Live (not cancelled) jobs in `queue`.
+    queued: usize,
+    running: usize,
+    peak_running: usize,
+    peak_queued: usize,
+    completed: u64,
+    cancelled: u64,
+}
+
+/// A queued job. The closure is taken out exactly once, under the pool's state lock: by
+/// the worker that runs it, or by the `run` future that is dropped first (cancellation).
+/// A cancelled closure is dropped at once, on the caller's thread, so a guest that queues
+/// and cancels large writes cannot pile up memory behind a busy pool; whatever the
+/// closure owns must therefore be cheap to drop (file handles defer their close to the
+/// pool themselves).
+struct JobSlot {
+    job: Mutex<Option<Job>>,
+}
+
+impl JobSlot {
+    fn take(&self) -> Option<Job> {
+        self.job.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// A job runs and returns how to deliver its result; the worker updates the counters in
+/// between, so a caller that got its result sees the job counted as completed.
+type Job = Box<dyn FnOnce() -> Deliver + Send>;
+type Deliver = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("stats", &self.stats()).finish()
+        f.debug_struct("Pool")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -45,37 +115,374 @@ impl Pool {
     }
 
     /// A pool whose workers call `hook` before each job.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start a thread.
     pub fn with_hook(threads: usize, hook: Option<JobHook>) -> Pool {
-        todo!("{threads} {}", hook.is_some())
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            threads,
+            hook,
+        });
+        for n in 0..threads {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("aiofs-pool-{n}"))
+                .spawn(move || worker(&shared))
+                .expect("failed to spawn an aiofs pool thread");
+        }
+        Pool {
+            inner: Arc::new(Handle { shared }),
+        }
     }
 
     /// The process-wide default pool (created on first use; threads =
     /// `available_parallelism * 2`, at least 4). Used when the builder is given no pool.
     pub fn shared() -> Pool {
-        todo!()
+        static SHARED: OnceLock<Pool> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                Pool::new((cores * 2).max(4))
+            })
+            .clone()
     }
 
     /// Counters, for tests and metrics.
     pub fn stats(&self) -> PoolStats {
-        todo!()
+        let shared = &self.inner.shared;
+        let st = shared.lock();
+        PoolStats {
+            threads: shared.threads,
+            running: st.running,
+            queued: st.queued,
+            peak_running: st.peak_running,
+            peak_queued: st.peak_queued,
+            completed: st.completed,
+            cancelled: st.cancelled,
+        }
     }
 
     /// Run `f` on a worker and await its result. If the returned future is dropped before
     /// a worker picks the job up, the job never runs (counted in `cancelled`); once
     /// running, it completes and its result is discarded. A panicking job yields
     /// `Err(ErrorCode::Io)` and the worker survives.
-    pub async fn run<T, F>(&self, f: F) -> crate::error::FsResult<T>
+    pub async fn run<T, F>(&self, f: F) -> FsResult<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let _ = f;
-        todo!()
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let slot = self.submit(Box::new(move || {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+            if result.is_err() {
+                tracing::error!("an aiofs pool job panicked");
+            }
+            Box::new(move || {
+                // The receiver may be gone (caller dropped after the job started): fine.
+                let _ = tx.send(result.map_err(|_| ErrorCode::Io));
+            })
+        }));
+        let _cancel = CancelOnDrop {
+            shared: &self.inner.shared,
+            slot,
+        };
+        // The sender is only dropped unsent if the job was cancelled, which needs this
+        // future gone; treat it as an I/O error rather than trusting that.
+        rx.await.unwrap_or(Err(ErrorCode::Io))
     }
 
     /// Run `f` on a worker without waiting for it (used for closing files on drop).
+    /// A panic in `f` is caught and logged.
     pub fn spawn_detached<F: FnOnce() + Send + 'static>(&self, f: F) {
-        let _ = f;
-        todo!()
+        self.submit(Box::new(move || {
+            if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
+                tracing::error!("a detached aiofs pool job panicked");
+            }
+            Box::new(|| ())
+        }));
+    }
+
+    fn submit(&self, job: Job) -> Arc<JobSlot> {
+        let slot = Arc::new(JobSlot {
+            job: Mutex::new(Some(job)),
+        });
+        let shared = &self.inner.shared;
+        {
+            let mut st = shared.lock();
+            st.queue.push_back(slot.clone());
+            st.queued += 1;
+            st.peak_queued = st.peak_queued.max(st.queued);
+        }
+        shared.wake.notify_one();
+        slot
+    }
+}
+
+/// Dropped with the `run` future: if the job is still queued, take it out (it never runs).
+struct CancelOnDrop<'a> {
+    shared: &'a Shared,
+    slot: Arc<JobSlot>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        let job = {
+            let mut st = self.shared.lock();
+            let job = self.slot.take();
+            if job.is_some() {
+                st.queued -= 1;
+                st.cancelled += 1;
+            }
+            job
+        };
+        // Drop the closure (and whatever it owns) outside the lock.
+        drop(job);
+    }
+}
+
+fn worker(shared: &Shared) {
+    loop {
+        let job = {
+            let mut st = shared.lock();
+            loop {
+                match st.queue.pop_front() {
+                    Some(slot) => {
+                        // `None`: cancelled while queued (already counted); skip it.
+                        if let Some(job) = slot.take() {
+                            st.queued -= 1;
+                            st.running += 1;
+                            st.peak_running = st.peak_running.max(st.running);
+                            break job;
+                        }
+                    }
+                    None if st.shutdown => return,
+                    None => st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+                }
+            }
+        };
+        if let Some(hook) = &shared.hook {
+            // A panicking hook must not kill the worker either; the job still runs.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
+                tracing::error!("the aiofs pool hook panicked");
+            }
+        }
+        // Jobs catch their own panics (see `run`/`spawn_detached`).
+        let deliver = job();
+        {
+            let mut st = shared.lock();
+            st.running -= 1;
+            st.completed += 1;
+        }
+        deliver();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    /// A hook that blocks every job until the test lets it through, and reports that a
+    /// job reached it.
+    struct Gate {
+        started: mpsc::Receiver<()>,
+        release: mpsc::SyncSender<()>,
+    }
+
+    fn gated_pool(threads: usize) -> (Pool, Gate) {
+        let (started_tx, started) = mpsc::channel();
+        let (release, release_rx) = mpsc::sync_channel::<()>(0);
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let hook: JobHook = Arc::new(move || {
+            started_tx.send(()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+        });
+        (
+            Pool::with_hook(threads, Some(hook)),
+            Gate { started, release },
+        )
+    }
+
+    #[test]
+    fn runs_jobs_and_returns_results() {
+        let pool = Pool::new(2);
+        let rt = rt();
+        let v = rt.block_on(pool.run(|| 6 * 7)).unwrap();
+        assert_eq!(v, 42);
+        let name = rt
+            .block_on(pool.run(|| std::thread::current().name().map(str::to_owned)))
+            .unwrap();
+        assert!(name.unwrap().starts_with("aiofs-pool-"));
+        let st = pool.stats();
+        assert_eq!((st.threads, st.completed, st.cancelled), (2, 2, 0));
+    }
+
+    #[test]
+    fn bound_holds_with_more_jobs_than_threads() {
+        let (pool, gate) = gated_pool(3);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let pool = pool.clone();
+                rt.spawn(async move { pool.run(move || i).await })
+            })
+            .collect();
+        // Exactly three jobs reach the hook while every worker is held.
+        for _ in 0..3 {
+            gate.started.recv().unwrap();
+        }
+        let st = pool.stats();
+        assert_eq!(st.running, 3);
+        assert!(st.peak_running <= 3);
+        // Release all ten, one at a time.
+        for i in 0..10 {
+            if i >= 3 {
+                gate.started.recv().unwrap();
+            }
+            gate.release.send(()).unwrap();
+        }
+        let mut out: Vec<i32> = handles
+            .into_iter()
+            .map(|h| rt.block_on(h).unwrap().unwrap())
+            .collect();
+        out.sort();
+        assert_eq!(out, (0..10).collect::<Vec<_>>());
+        let st = pool.stats();
+        assert_eq!(st.peak_running, 3);
+        assert_eq!(st.completed, 10);
+        assert_eq!((st.running, st.queued), (0, 0));
+        assert!(st.peak_queued >= 1);
+    }
+
+    #[test]
+    fn fifo_order_on_one_thread() {
+        let (pool, gate) = gated_pool(1);
+        let (order_tx, order_rx) = mpsc::channel();
+        for i in 0..20 {
+            let order_tx = order_tx.clone();
+            pool.spawn_detached(move || order_tx.send(i).unwrap());
+        }
+        for _ in 0..20 {
+            gate.started.recv().unwrap();
+            gate.release.send(()).unwrap();
+        }
+        let got: Vec<i32> = (0..20).map(|_| order_rx.recv().unwrap()).collect();
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dropped_queued_jobs_never_run() {
+        let (pool, gate) = gated_pool(1);
+        let rt = rt();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Occupy the only worker.
+        let (done_tx, done_rx) = mpsc::channel();
+        pool.spawn_detached(move || done_tx.send(()).unwrap());
+        gate.started.recv().unwrap();
+        // Queue five jobs by polling their futures once, then drop them.
+        for _ in 0..5 {
+            let ran = ran.clone();
+            let fut = pool.run(move || ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            rt.block_on(async {
+                let mut fut = std::pin::pin!(fut);
+                assert!(futures::poll!(fut.as_mut()).is_pending());
+            });
+        }
+        let st = pool.stats();
+        assert_eq!((st.queued, st.cancelled, st.peak_queued), (0, 5, 1));
+        // A later job still runs, after the skipped ones.
+        gate.release.send(()).unwrap();
+        done_rx.recv().unwrap();
+        let (tx, rx) = mpsc::channel();
+        pool.spawn_detached(move || tx.send(()).unwrap());
+        gate.started.recv().unwrap();
+        gate.release.send(()).unwrap();
+        rx.recv().unwrap();
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(pool.stats().cancelled, 5);
+    }
+
+    #[test]
+    fn started_job_completes_after_caller_drops() {
+        let (pool, gate) = gated_pool(1);
+        let rt = rt();
+        let (tx, rx) = mpsc::channel();
+        let fut = pool.run(move || tx.send(()).unwrap());
+        rt.block_on(async {
+            let mut fut = std::pin::pin!(fut);
+            assert!(futures::poll!(fut.as_mut()).is_pending());
+            gate.started.recv().unwrap();
+        });
+        // The future is gone, the job has started: it still runs to the end.
+        gate.release.send(()).unwrap();
+        rx.recv().unwrap();
+        assert_eq!(pool.stats().cancelled, 0);
+    }
+
+    #[test]
+    fn panicking_job_is_io_and_worker_survives() {
+        let pool = Pool::new(1);
+        let rt = rt();
+        let r: FsResult<()> = rt.block_on(pool.run(|| panic!("boom")));
+        assert_eq!(r, Err(ErrorCode::Io));
+        pool.spawn_detached(|| panic!("detached boom"));
+        assert_eq!(rt.block_on(pool.run(|| 1)), Ok(1));
+        let st = pool.stats();
+        assert_eq!((st.completed, st.running), (3, 0));
+    }
+
+    #[test]
+    fn threads_exit_when_last_clone_drops() {
+        let pool = Pool::new(2);
+        // Each worker holds the sender half; the receiver sees the end once both exit.
+        let (tx, rx) = mpsc::channel::<()>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        for _ in 0..2 {
+            let tx = tx.clone();
+            let started_tx = started_tx.clone();
+            let barrier = barrier.clone();
+            pool.spawn_detached(move || {
+                // Both workers take one job each: the barrier needs two threads.
+                barrier.wait();
+                started_tx.send(()).unwrap();
+                // Park the sender in this worker's thread-local, dropped at thread exit.
+                DROP_AT_EXIT.with(|slot| *slot.borrow_mut() = Some(tx));
+            });
+        }
+        drop(tx);
+        started_rx.recv().unwrap();
+        started_rx.recv().unwrap();
+        let clone = pool.clone();
+        drop(pool);
+        assert_eq!(clone.stats().threads, 2);
+        drop(clone);
+        // Blocks until both workers have exited (and their thread-locals dropped).
+        assert!(rx.recv().is_err());
+    }
+
+    thread_local! {
+        static DROP_AT_EXIT: std::cell::RefCell<Option<mpsc::Sender<()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    #[test]
+    fn shared_pool_is_one_pool() {
+        let a = Pool::shared();
+        let b = Pool::shared();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert!(a.stats().threads >= 4);
     }
 }

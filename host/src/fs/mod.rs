@@ -6,19 +6,25 @@
 //! enforces the per-store `max_pending_ops` cap.
 
 mod file;
+mod meta;
 mod mode;
 mod temp;
+#[cfg(test)]
+mod tests;
 
 pub use file::File;
 pub use mode::OpenMode;
 pub use temp::TempDir;
 
-use crate::error::FsResult;
-use crate::grant::{Grants, Perms};
+use crate::error::{ErrorCode, FsResult};
+use crate::grant::{Grant, Grants, Perms, Resolved};
 use crate::limits::Limits;
 use crate::pool::Pool;
+use cap_std::fs::{Dir, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Kind of filesystem object (mirrors WIT `file-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +114,40 @@ pub(crate) struct StoreCounters {
     pub(crate) open_files: AtomicUsize,
 }
 
+/// Take one unit of `counter` unless it is at `max` already.
+fn reserve(counter: &AtomicUsize, max: usize) -> FsResult<()> {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .map(drop)
+        .map_err(|_| ErrorCode::Quota)
+}
+
+/// A reserved open-file slot of one store (`limits.max_open_files`); released on drop.
+/// Owned by the [`File`] it was reserved for, so it is released when the file closes.
+#[derive(Debug)]
+pub(crate) struct OpenSlot {
+    counters: Arc<StoreCounters>,
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.counters.open_files.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A reserved pending-operation slot (`limits.max_pending_ops`); released on drop.
+struct PendingSlot<'a> {
+    counters: &'a StoreCounters,
+}
+
+impl Drop for PendingSlot<'_> {
+    fn drop(&mut self) {
+        self.counters.pending_ops.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One store's view of the filesystem: its grants, limits, pool and counters.
 /// Cheap to clone; every clone shares the counters.
 #[derive(Debug, Clone)]
@@ -118,7 +158,137 @@ pub struct Fs {
     pub(crate) counters: Arc<StoreCounters>,
 }
 
-#[allow(missing_docs, reason = "each method is documented in wit/aiofs.wit under the same name")]
+/// True when `rel` names the grant root itself (`.`, `./.`).
+fn is_root(rel: &Path) -> bool {
+    rel.components().all(|c| c == Component::CurDir)
+}
+
+/// Refuse to remove or rename a grant root: it is the mount point.
+fn not_root(r: &Resolved) -> FsResult<()> {
+    if is_root(&r.rel) {
+        Err(ErrorCode::Busy)
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `rel` was written with a trailing slash (which demands a directory).
+fn has_trailing_slash(rel: &Path) -> bool {
+    rel.as_os_str().as_encoded_bytes().ends_with(b"/")
+}
+
+/// The parents of `rel` that may be pruned, innermost first: only plain names, never the
+/// grant root and never a path that goes through `..`.
+fn prunable_parents(rel: &Path) -> Vec<PathBuf> {
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut p = rel.to_path_buf();
+    while p.pop() && !is_root(&p) && !p.as_os_str().is_empty() {
+        out.push(p.clone());
+    }
+    out
+}
+
+/// Remove each directory in `dirs` in order, stopping at the first that cannot be removed
+/// (not empty, missing, ...). Errors are not reported, as in Python's `removedirs`.
+fn prune(dir: &Dir, dirs: &[PathBuf]) {
+    for d in dirs {
+        if dir.remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+/// A directory entry's name as UTF-8 (`illegal-byte-sequence` otherwise).
+fn utf8_name(name: std::ffi::OsString) -> FsResult<String> {
+    name.into_string()
+        .map_err(|_| ErrorCode::IllegalByteSequence)
+}
+
+/// Read everything from `src` into a new vector, failing once more than `limit` bytes
+/// arrive (the file grew past the limit while being read); `too_big` is the error then.
+fn read_limited(
+    src: impl Read,
+    expected: u64,
+    limit: u64,
+    too_big: ErrorCode,
+) -> FsResult<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(expected.min(limit) as usize)
+        .map_err(|_| ErrorCode::InsufficientMemory)?;
+    src.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(too_big);
+    }
+    Ok(out)
+}
+
+/// Characters of the random part of temporary names (as Python's `tempfile`).
+const TEMP_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+/// Attempts at finding an unused temporary name before giving up with `exist`.
+const TEMP_ATTEMPTS: usize = 100;
+
+/// A random name `prefix` + 8 characters + `suffix`.
+fn temp_name(prefix: &str, suffix: &str) -> String {
+    let mut name = String::with_capacity(prefix.len() + 8 + suffix.len());
+    name.push_str(prefix);
+    for _ in 0..8 {
+        name.push(TEMP_CHARS[fastrand::usize(..TEMP_CHARS.len())] as char);
+    }
+    name.push_str(suffix);
+    name
+}
+
+/// Try `create(name)` with fresh random names until one does not exist yet.
+fn with_temp_name<T>(
+    prefix: &str,
+    suffix: &str,
+    mut create: impl FnMut(&str) -> std::io::Result<T>,
+) -> FsResult<(String, T)> {
+    for _ in 0..TEMP_ATTEMPTS {
+        let name = temp_name(prefix, suffix);
+        match create(&name) {
+            Ok(v) => return Ok((name, v)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ErrorCode::Exist)
+}
+
+/// The guest path of `name` inside the resolved directory `r` (for `file.name` and
+/// `temp-dir.path`): the mount, then the relative part, then the name.
+fn guest_join(r: &Resolved, name: &str) -> String {
+    let mut out = r.grant.guest_path.clone();
+    let mut push = |comp: &str| {
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(comp);
+    };
+    if !is_root(&r.rel) {
+        push(r.rel.to_string_lossy().trim_end_matches('/'));
+    }
+    push(name);
+    out
+}
+
+/// Where and how to create a temporary object: resolved, writable directory and name parts.
+struct TempPlace {
+    at: Resolved,
+    prefix: String,
+    suffix: String,
+}
+
+#[allow(
+    missing_docs,
+    reason = "each method is documented in wit/aiofs.wit under the same name"
+)]
 impl Fs {
     /// Build from parts.
     pub fn new(grants: Grants, limits: Limits, pool: Pool) -> Fs {
@@ -142,17 +312,29 @@ impl Fs {
 
     /// Mount points and permissions, in order.
     pub fn grant_list(&self) -> Vec<(String, Perms)> {
-        self.grants.iter().map(|g| (g.guest_path.clone(), g.perms)).collect()
+        self.grants
+            .iter()
+            .map(|g| (g.guest_path.clone(), g.perms))
+            .collect()
     }
 
     /// Operations of this store queued or running on the pool now.
     pub fn pending_ops(&self) -> usize {
-        self.counters.pending_ops.load(std::sync::atomic::Ordering::Relaxed)
+        self.counters.pending_ops.load(Ordering::Acquire)
     }
 
     /// Files of this store open now.
     pub fn open_files(&self) -> usize {
-        self.counters.open_files.load(std::sync::atomic::Ordering::Relaxed)
+        self.counters.open_files.load(Ordering::Acquire)
+    }
+
+    /// Reserve an open-file slot (`quota` at `limits.max_open_files`); the returned guard
+    /// releases it when dropped, so it belongs to the [`File`] it was taken for.
+    pub(crate) fn reserve_open_slot(&self) -> FsResult<OpenSlot> {
+        reserve(&self.counters.open_files, self.limits.max_open_files)?;
+        Ok(OpenSlot {
+            counters: self.counters.clone(),
+        })
     }
 
     /// THE choke point: take a pending-op slot (`quota` if none), run `f` on the pool,
@@ -162,40 +344,542 @@ impl Fs {
         T: Send + 'static,
         F: FnOnce() -> FsResult<T> + Send + 'static,
     {
-        let _ = f;
-        todo!()
+        reserve(&self.counters.pending_ops, self.limits.max_pending_ops)?;
+        let _slot = PendingSlot {
+            counters: &self.counters,
+        };
+        self.pool.run(f).await?
     }
 
-    pub async fn open(&self, path: String, mode: &str) -> FsResult<File> { todo!("{path}{mode}") }
-    pub async fn read_file(&self, path: String, max: u64) -> FsResult<Vec<u8>> { todo!("{path}{max}") }
-    pub async fn write_file(&self, path: String, data: Vec<u8>, atomic: bool) -> FsResult<()> { todo!("{path}{}{atomic}", data.len()) }
+    /// Resolve a guest path under this store's grants and path-length limit.
+    fn resolve(&self, path: &str) -> FsResult<Resolved> {
+        self.grants.resolve(path, self.limits.max_path_len)
+    }
 
-    pub async fn stat(&self, path: String, follow_symlinks: bool) -> FsResult<Stat> { todo!("{path}{follow_symlinks}") }
-    pub async fn access(&self, path: String, mode: AccessMode) -> FsResult<bool> { todo!("{path}{mode:?}") }
-    pub async fn listdir(&self, path: String) -> FsResult<Vec<String>> { todo!("{path}") }
-    pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> { todo!("{path}{with_stat}") }
+    /// Resolve a guest path that is about to be written: `read-only` under a read-only grant.
+    fn resolve_rw(&self, path: &str) -> FsResult<Resolved> {
+        let r = self.resolve(path)?;
+        if !r.grant.perms.can_write() {
+            return Err(ErrorCode::ReadOnly);
+        }
+        Ok(r)
+    }
+
+    pub async fn open(&self, path: String, mode: &str) -> FsResult<File> {
+        let mode = OpenMode::parse(mode)?;
+        let r = if mode.write {
+            self.resolve_rw(&path)?
+        } else {
+            self.resolve(&path)?
+        };
+        let slot = self.reserve_open_slot()?;
+        let fs = self.clone();
+        self.blocking(move || {
+            let file = r.grant.dir.open_with(&r.rel, &open_options(&mode))?;
+            if file.metadata()?.is_dir() {
+                return Err(ErrorCode::IsDirectory);
+            }
+            Ok(File::new(&fs, file.into_std(), path, mode, slot, None))
+        })
+        .await
+    }
+
+    pub async fn read_file(&self, path: String, max: u64) -> FsResult<Vec<u8>> {
+        let r = self.resolve(&path)?;
+        let quota = self.limits.max_read_bytes;
+        self.blocking(move || {
+            let file = r.grant.dir.open(&r.rel)?;
+            let md = file.metadata()?;
+            if md.is_dir() {
+                return Err(ErrorCode::IsDirectory);
+            }
+            let (limit, too_big) = if max <= quota {
+                (max, ErrorCode::FileTooLarge)
+            } else {
+                (quota, ErrorCode::Quota)
+            };
+            if md.len() > max {
+                return Err(ErrorCode::FileTooLarge);
+            }
+            if md.len() > quota {
+                return Err(ErrorCode::Quota);
+            }
+            read_limited(file, md.len(), limit, too_big)
+        })
+        .await
+    }
+
+    pub async fn write_file(&self, path: String, data: Vec<u8>, atomic: bool) -> FsResult<()> {
+        if data.len() as u64 > self.limits.max_write_bytes {
+            return Err(ErrorCode::Quota);
+        }
+        let r = self.resolve_rw(&path)?;
+        if is_root(&r.rel) || has_trailing_slash(&r.rel) {
+            return Err(ErrorCode::IsDirectory);
+        }
+        self.blocking(move || {
+            let dir = &r.grant.dir;
+            if !atomic {
+                let mut file = dir.open_with(&r.rel, &write_options())?;
+                file.write_all(&data)?;
+                return Ok(());
+            }
+            let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
+            let parent = r.rel.parent().unwrap_or(Path::new(""));
+            let prefix = format!(".{}.", name.to_string_lossy());
+            let (tmp_name, mut file) = with_temp_name(&prefix, ".tmp", |n| {
+                dir.open_with(
+                    parent.join(n),
+                    OpenOptions::new().write(true).create_new(true),
+                )
+            })?;
+            let tmp = parent.join(tmp_name);
+            let written = write_synced(&mut file, &data);
+            drop(file);
+            if let Err(e) = written.and_then(|()| dir.rename(&tmp, dir, &r.rel)) {
+                let _ = dir.remove_file(&tmp);
+                return Err(e.into());
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn stat(&self, path: String, follow_symlinks: bool) -> FsResult<Stat> {
+        let r = self.resolve(&path)?;
+        self.blocking(move || {
+            let md = if follow_symlinks {
+                r.grant.dir.metadata(&r.rel)?
+            } else {
+                r.grant.dir.symlink_metadata(&r.rel)?
+            };
+            Ok(meta::stat(&md))
+        })
+        .await
+    }
+
+    pub async fn access(&self, path: String, mode: AccessMode) -> FsResult<bool> {
+        use cap_fs_ext::{AccessType, DirExt};
+        use cap_primitives::fs::AccessModes;
+        let r = self.resolve(&path)?;
+        if mode.write && !r.grant.perms.can_write() {
+            return Ok(false);
+        }
+        self.blocking(move || {
+            let ty = if mode.read || mode.write || mode.execute {
+                AccessType::Access(AccessModes {
+                    readable: mode.read,
+                    writable: mode.write,
+                    executable: mode.execute,
+                })
+            } else {
+                AccessType::Exists
+            };
+            match r.grant.dir.access(&r.rel, ty) {
+                Ok(()) => Ok(true),
+                Err(e) => match ErrorCode::from(e) {
+                    // Outside every grant is an error, not "no access".
+                    ErrorCode::NotPermitted => Err(ErrorCode::NotPermitted),
+                    _ => Ok(false),
+                },
+            }
+        })
+        .await
+    }
+
+    pub async fn listdir(&self, path: String) -> FsResult<Vec<String>> {
+        let r = self.resolve(&path)?;
+        let max = self.limits.max_dir_entries;
+        self.blocking(move || {
+            let mut names = Vec::new();
+            for entry in r.grant.dir.read_dir(&r.rel)? {
+                if names.len() == max {
+                    return Err(ErrorCode::Quota);
+                }
+                names.push(utf8_name(entry?.file_name())?);
+            }
+            Ok(names)
+        })
+        .await
+    }
+
+    pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> {
+        let r = self.resolve(&path)?;
+        let max = self.limits.max_dir_entries;
+        self.blocking(move || {
+            let dir = &r.grant.dir;
+            let mut out = Vec::new();
+            for entry in dir.read_dir(&r.rel)? {
+                if out.len() == max {
+                    return Err(ErrorCode::Quota);
+                }
+                let entry = entry?;
+                let name = utf8_name(entry.file_name())?;
+                let file_type = meta::file_type(entry.file_type()?);
+                // Following symlinks from the grant root, so a link to a sibling directory
+                // works and a link out of the grant yields no stat.
+                let stat = if with_stat {
+                    dir.metadata(r.rel.join(&name))
+                        .ok()
+                        .map(|md| meta::stat(&md))
+                } else {
+                    None
+                };
+                out.push(DirEntry {
+                    name,
+                    file_type,
+                    stat,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// `os.rename` and `os.replace` (identical on POSIX).
-    pub async fn rename(&self, src: String, dst: String) -> FsResult<()> { todo!("{src}{dst}") }
-    pub async fn renames(&self, src: String, dst: String) -> FsResult<()> { todo!("{src}{dst}") }
+    pub async fn rename(&self, src: String, dst: String) -> FsResult<()> {
+        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+        not_root(&s)?;
+        not_root(&d)?;
+        self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+            .await
+    }
+
+    pub async fn renames(&self, src: String, dst: String) -> FsResult<()> {
+        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+        not_root(&s)?;
+        not_root(&d)?;
+        self.blocking(move || {
+            if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
+                && !d.grant.dir.exists(parent)
+            {
+                d.grant.dir.create_dir_all(parent)?;
+            }
+            s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
+            prune(&s.grant.dir, &prunable_parents(&s.rel));
+            Ok(())
+        })
+        .await
+    }
+
     /// `os.remove` / `os.unlink`.
-    pub async fn remove_file(&self, path: String) -> FsResult<()> { todo!("{path}") }
-    pub async fn mkdir(&self, path: String) -> FsResult<()> { todo!("{path}") }
-    pub async fn makedirs(&self, path: String, exist_ok: bool) -> FsResult<()> { todo!("{path}{exist_ok}") }
-    pub async fn rmdir(&self, path: String) -> FsResult<()> { todo!("{path}") }
-    pub async fn removedirs(&self, path: String) -> FsResult<()> { todo!("{path}") }
-    pub async fn link(&self, src: String, dst: String) -> FsResult<()> { todo!("{src}{dst}") }
-    pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> { todo!("{target}{link_path}") }
-    pub async fn readlink(&self, path: String) -> FsResult<String> { todo!("{path}") }
-    pub async fn copy_file(&self, src: String, dst: String) -> FsResult<u64> { todo!("{src}{dst}") }
-    pub async fn remove_tree(&self, path: String) -> FsResult<()> { todo!("{path}") }
+    pub async fn remove_file(&self, path: String) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        not_root(&r)?;
+        self.blocking(move || Ok(r.grant.dir.remove_file(&r.rel)?))
+            .await
+    }
 
-    pub async fn exists(&self, path: String) -> FsResult<bool> { todo!("{path}") }
-    pub async fn is_file(&self, path: String) -> FsResult<bool> { todo!("{path}") }
-    pub async fn is_dir(&self, path: String) -> FsResult<bool> { todo!("{path}") }
-    pub async fn is_link(&self, path: String) -> FsResult<bool> { todo!("{path}") }
-    pub async fn samefile(&self, a: String, b: String) -> FsResult<bool> { todo!("{a}{b}") }
+    pub async fn mkdir(&self, path: String) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        if is_root(&r.rel) {
+            return Err(ErrorCode::Exist);
+        }
+        self.blocking(move || Ok(r.grant.dir.create_dir(&r.rel)?))
+            .await
+    }
 
-    pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> { todo!("{mode}{options:?}") }
-    pub async fn named_temporary_file(&self, mode: String, options: TempOptions, delete: bool) -> FsResult<File> { todo!("{mode}{options:?}{delete}") }
-    pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> { todo!("{options:?}") }
+    pub async fn makedirs(&self, path: String, exist_ok: bool) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        self.blocking(move || {
+            let dir = &r.grant.dir;
+            match dir.metadata(&r.rel) {
+                Ok(md) if md.is_dir() && exist_ok => return Ok(()),
+                Ok(_) => return Err(ErrorCode::Exist),
+                Err(_) => {}
+            }
+            match dir.create_dir_all(&r.rel) {
+                Ok(()) => Ok(()),
+                // Created concurrently by someone else: same as finding it there.
+                Err(e) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => {
+                    drop(e);
+                    Ok(())
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+
+    pub async fn rmdir(&self, path: String) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        not_root(&r)?;
+        self.blocking(move || Ok(r.grant.dir.remove_dir(&r.rel)?))
+            .await
+    }
+
+    pub async fn removedirs(&self, path: String) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        not_root(&r)?;
+        self.blocking(move || {
+            r.grant.dir.remove_dir(&r.rel)?;
+            prune(&r.grant.dir, &prunable_parents(&r.rel));
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
+        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+        self.blocking(move || Ok(s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?))
+            .await
+    }
+
+    pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
+        if target.contains('\0') {
+            return Err(ErrorCode::Invalid);
+        }
+        if target.is_empty() {
+            return Err(ErrorCode::NoEntry);
+        }
+        if target.len() > self.limits.max_path_len {
+            return Err(ErrorCode::NameTooLong);
+        }
+        let r = self.resolve_rw(&link_path)?;
+        if target.starts_with('/') {
+            return Err(ErrorCode::NotPermitted);
+        }
+        self.blocking(move || Ok(r.grant.dir.symlink(&target, &r.rel)?))
+            .await
+    }
+
+    /// The link's content. An absolute target (made by the host, never by a guest) is a
+    /// host path with no meaning in the guest: `not-permitted`.
+    pub async fn readlink(&self, path: String) -> FsResult<String> {
+        let r = self.resolve(&path)?;
+        self.blocking(move || {
+            let target = r.grant.dir.read_link(&r.rel)?;
+            utf8_name(target.into_os_string())
+        })
+        .await
+    }
+
+    pub async fn copy_file(&self, src: String, dst: String) -> FsResult<u64> {
+        let s = self.resolve(&src)?;
+        let d = self.resolve_rw(&dst)?;
+        self.blocking(move || {
+            let from = s.grant.dir.open(&s.rel)?;
+            if from.metadata()?.is_dir() {
+                return Err(ErrorCode::IsDirectory);
+            }
+            let to = d.grant.dir.open_with(&d.rel, &write_options())?;
+            let (mut from, mut to) = (from.into_std(), to.into_std());
+            Ok(std::io::copy(&mut from, &mut to)?)
+        })
+        .await
+    }
+
+    pub async fn remove_tree(&self, path: String) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        not_root(&r)?;
+        self.blocking(move || {
+            // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
+            if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
+                return Err(ErrorCode::NotDirectory);
+            }
+            Ok(r.grant.dir.remove_dir_all(&r.rel)?)
+        })
+        .await
+    }
+
+    pub async fn exists(&self, path: String) -> FsResult<bool> {
+        self.probe(path, true, |_| true).await
+    }
+
+    pub async fn is_file(&self, path: String) -> FsResult<bool> {
+        self.probe(path, true, |md| md.is_file()).await
+    }
+
+    pub async fn is_dir(&self, path: String) -> FsResult<bool> {
+        self.probe(path, true, |md| md.is_dir()).await
+    }
+
+    pub async fn is_link(&self, path: String) -> FsResult<bool> {
+        self.probe(path, false, |md| md.is_symlink()).await
+    }
+
+    pub async fn samefile(&self, a: String, b: String) -> FsResult<bool> {
+        use cap_std::fs::MetadataExt;
+        let ra = self.resolve(&a)?;
+        let rb = self.resolve(&b)?;
+        self.blocking(move || {
+            let ma = ra.grant.dir.metadata(&ra.rel)?;
+            let mb = rb.grant.dir.metadata(&rb.rel)?;
+            Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino())
+        })
+        .await
+    }
+
+    pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> {
+        let mode = temp_mode(&mode)?;
+        let place = self.temp_place(options)?;
+        let slot = self.reserve_open_slot()?;
+        let fs = self.clone();
+        self.blocking(move || {
+            let dir = &place.at.grant.dir;
+            let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+            })?;
+            // Unlink at once: the file lives only as long as its descriptor.
+            dir.remove_file(place.at.rel.join(&name))?;
+            let guest = guest_join(&place.at, &name);
+            Ok(File::new(&fs, file.into_std(), guest, mode, slot, None))
+        })
+        .await
+    }
+
+    pub async fn named_temporary_file(
+        &self,
+        mode: String,
+        options: TempOptions,
+        delete: bool,
+    ) -> FsResult<File> {
+        let mode = temp_mode(&mode)?;
+        let place = self.temp_place(options)?;
+        let slot = self.reserve_open_slot()?;
+        let fs = self.clone();
+        self.blocking(move || {
+            let dir = place.at.grant.dir.clone();
+            let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+            })?;
+            let rel = place.at.rel.join(&name);
+            let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
+                Box::new(move || {
+                    // Gone already (renamed or removed by the guest) is fine.
+                    let _ = dir.remove_file(&rel);
+                }) as Box<dyn FnOnce() + Send>
+            });
+            let guest = guest_join(&place.at, &name);
+            Ok(File::new(&fs, file.into_std(), guest, mode, slot, on_close))
+        })
+        .await
+    }
+
+    pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> {
+        let place = self.temp_place(options)?;
+        let (name, ()) = self
+            .blocking({
+                let place_dir = place.at.grant.dir.clone();
+                let rel = place.at.rel.clone();
+                let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
+                move || with_temp_name(&prefix, &suffix, |n| place_dir.create_dir(rel.join(n)))
+            })
+            .await?;
+        Ok(TempDir::new(
+            self.clone(),
+            place.at.grant.clone(),
+            place.at.rel.join(&name),
+            guest_join(&place.at, &name),
+        ))
+    }
+
+    /// Resolve two paths that are both written (rename, link): `read-only` unless both
+    /// grants allow writing.
+    fn resolve_pair_rw(&self, a: &str, b: &str) -> FsResult<(Resolved, Resolved)> {
+        let ra = self.resolve(a)?;
+        let rb = self.resolve(b)?;
+        if !ra.grant.perms.can_write() || !rb.grant.perms.can_write() {
+            return Err(ErrorCode::ReadOnly);
+        }
+        Ok((ra, rb))
+    }
+
+    /// `os.path` predicates: metadata (following symlinks or not) tested by `pred`;
+    /// `false` for a path that does not resolve to anything.
+    async fn probe(
+        &self,
+        path: String,
+        follow: bool,
+        pred: fn(&cap_std::fs::Metadata) -> bool,
+    ) -> FsResult<bool> {
+        let r = self.resolve(&path)?;
+        self.blocking(move || {
+            let md = if follow {
+                r.grant.dir.metadata(&r.rel)
+            } else {
+                r.grant.dir.symlink_metadata(&r.rel)
+            };
+            match md.map_err(ErrorCode::from) {
+                Ok(md) => Ok(pred(&md)),
+                Err(ErrorCode::NoEntry | ErrorCode::NotDirectory | ErrorCode::Loop) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// Where a temporary object goes: `options.dir` or the first writable grant's root,
+    /// which must allow writing; prefix and suffix must be plain name parts.
+    fn temp_place(&self, options: TempOptions) -> FsResult<TempPlace> {
+        let prefix = options.prefix.unwrap_or_else(|| "tmp".to_owned());
+        let suffix = options.suffix.unwrap_or_default();
+        for part in [&prefix, &suffix] {
+            if part.contains(['/', '\0']) {
+                return Err(ErrorCode::Invalid);
+            }
+        }
+        let at = match options.dir {
+            Some(dir) => self.resolve_rw(&dir)?,
+            None => self.default_temp_dir()?,
+        };
+        Ok(TempPlace { at, prefix, suffix })
+    }
+
+    /// The root of the first writable grant (`read-only` if every grant is read-only,
+    /// `not-permitted` if there are none).
+    fn default_temp_dir(&self) -> FsResult<Resolved> {
+        let grant: &Arc<Grant> = self.grants.iter().find(|g| g.perms.can_write()).ok_or(
+            if self.grants.iter().next().is_some() {
+                ErrorCode::ReadOnly
+            } else {
+                ErrorCode::NotPermitted
+            },
+        )?;
+        Ok(Resolved {
+            grant: grant.clone(),
+            rel: PathBuf::from("."),
+        })
+    }
+}
+
+/// The cap-std open options for a Python mode.
+fn open_options(mode: &OpenMode) -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.read(mode.read)
+        .write(mode.write && !mode.append)
+        .append(mode.append)
+        .create(mode.create && !mode.exclusive)
+        .create_new(mode.exclusive)
+        .truncate(mode.truncate);
+    o
+}
+
+/// Write all of `data` and flush it to the device.
+fn write_synced(file: &mut cap_std::fs::File, data: &[u8]) -> std::io::Result<()> {
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// Create or truncate for writing.
+fn write_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    o
+}
+
+/// A temporary file is always created new, whatever the base letter of its mode.
+fn temp_options(mode: &OpenMode) -> OpenOptions {
+    let mut o = open_options(mode);
+    o.create(false).create_new(true).truncate(false);
+    o
+}
+
+/// The mode of a temporary file: `w+b` when empty; it must be a creating mode.
+fn temp_mode(mode: &str) -> FsResult<OpenMode> {
+    let mode = OpenMode::parse(if mode.is_empty() { "w+b" } else { mode })?;
+    if !mode.creates() {
+        return Err(ErrorCode::Invalid);
+    }
+    Ok(mode)
 }

@@ -1,22 +1,76 @@
 //! Temporary directories.
 
-use crate::error::FsResult;
+use super::Fs;
+use crate::error::{ErrorCode, FsResult};
+use crate::grant::Grant;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A temporary directory inside a grant; removed (recursively, on the pool) when dropped
 /// unless `cleanup` already removed it.
 #[derive(Debug)]
 pub struct TempDir {
+    fs: Fs,
+    grant: Arc<Grant>,
+    /// Path of the directory relative to the grant's directory.
+    rel: PathBuf,
     guest_path: String,
+    /// Set once the tree is gone; the drop then has nothing to do.
+    removed: AtomicBool,
 }
 
 impl TempDir {
+    pub(super) fn new(fs: Fs, grant: Arc<Grant>, rel: PathBuf, guest_path: String) -> TempDir {
+        TempDir {
+            fs,
+            grant,
+            rel,
+            guest_path,
+            removed: AtomicBool::new(false),
+        }
+    }
+
     /// The guest path of the directory.
     pub fn path(&self) -> &str {
         &self.guest_path
     }
 
-    /// Remove the tree now; later calls and the drop do nothing.
+    /// Remove the tree now; later calls and the drop do nothing. A tree the guest already
+    /// removed counts as removed.
     pub async fn cleanup(&self) -> FsResult<()> {
-        todo!()
+        if self.removed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let dir = self.grant.dir.clone();
+        let rel = self.rel.clone();
+        match self
+            .fs
+            .blocking(move || Ok(dir.remove_dir_all(&rel)?))
+            .await
+        {
+            Ok(()) | Err(ErrorCode::NoEntry) => {
+                self.removed.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if self.removed.load(Ordering::Acquire) {
+            return;
+        }
+        let dir = self.grant.dir.clone();
+        let rel = std::mem::take(&mut self.rel);
+        self.fs.pool.spawn_detached(move || {
+            if let Err(e) = dir.remove_dir_all(&rel)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("removing temporary directory {rel:?}: {e}");
+            }
+        });
     }
 }
