@@ -13,6 +13,8 @@ use std::process::Command;
 const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "scenarios"),
     ("aiofs", "--example", "wc"),
+    ("aiofs", "--example", "tour"),
+    ("aiofs", "--example", "selfcheck"),
 ];
 
 fn main() {

@@ -17,7 +17,7 @@ include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 pub fn runner() -> &'static Runner {
     static RUNNER: OnceLock<Runner> = OnceLock::new();
     RUNNER.get_or_init(|| {
-        let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("aiofs-component-cache");
+        let cache = PathBuf::from(concat!(env!("OUT_DIR"), "/component-cache"));
         Runner::new(RunnerOptions {
             cache_dir: Some(cache),
         })

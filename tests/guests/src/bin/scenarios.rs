@@ -354,7 +354,13 @@ async fn escapes() {
     err(os::listdir("/data/escape-dir".into()).await, np, "listdir through link");
     err(os::symlink("/etc/passwd".into(), "/data/abs2".into()).await, np, "absolute symlink target");
     err(os::rename("/data/hello.txt".into(), "/data/../outside/moved".into()).await, np, "rename out");
-    err(os::link("/data/escape-link".into(), "/data/hl".into()).await, np, "hard link to outside");
+    err(os::link("/data/../outside/canary.txt".into(), "/data/hl".into()).await, np, "hard link to outside");
+    // Linking the outward symlink links the symlink itself (no follow); the copy is just as
+    // unusable as the original.
+    os::link("/data/escape-link".into(), "/data/hl-link".into()).await.unwrap();
+    assert_eq!(os::lstat("/data/hl-link".into()).await.unwrap().type_, FileType::SymbolicLink);
+    err(files::read_file("/data/hl-link".into(), 100).await, np, "read through linked symlink");
+    os::remove("/data/hl-link".into()).await.unwrap();
     err(files::write_file("/data/escape-link".into(), b"x".to_vec(), false).await, np, "write through link");
     err(files::write_file("/data/escape-dir/new".into(), b"x".to_vec(), true).await, np, "write into linked dir");
     let long = format!("/data/{}", "a/".repeat(3000));
