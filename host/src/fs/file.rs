@@ -234,7 +234,7 @@ impl File {
         Ok(())
     }
 
-    /// Write `data` (already checked against the limits) and return its length.
+    /// Check the mode and the write limit, write `data`, and return its length.
     async fn write_bytes(&self, need: Need, data: Vec<u8>) -> FsResult<u64> {
         let guard = self.lock(need).await?;
         self.check_write_len(data.len())?;
@@ -362,12 +362,13 @@ impl File {
     pub async fn seek(&self, offset: i64, whence: Whence) -> FsResult<u64> {
         let mut guard = self.lock(Need::Open).await?;
         // Without the end of the file in play the new position is pure arithmetic.
-        if whence != Whence::End && !guard.cur.at_end_pending {
-            let base = match whence {
-                Whence::Start => 0,
-                _ => guard.cur.pos,
-            };
-            return guard.cur.seek_to(base, offset);
+        match whence {
+            Whence::Start => return guard.cur.seek_to(0, offset),
+            Whence::Current if !guard.cur.at_end_pending => {
+                let base = guard.cur.pos;
+                return guard.cur.seek_to(base, offset);
+            }
+            _ => {}
         }
         self.run(guard, move |cur, file, _| {
             let base = match whence {

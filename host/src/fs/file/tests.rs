@@ -156,11 +156,11 @@ fn read_lines_respects_count_and_byte_budget() {
         cur.read_lines_bytes(&file, 2, 1 << 20).unwrap(),
         [b"aa\n", b"bb\n"]
     );
-    // 7 bytes of budget: "cc\n" fits, "dd\n" would not; it waits for the next call.
-    assert_eq!(cur.read_lines_bytes(&file, 10, 7).unwrap(), [b"cc\n"]);
+    // 5 bytes of budget: "cc\n" fits, "dd\n" would not; it waits for the next call.
+    assert_eq!(cur.read_lines_bytes(&file, 10, 5).unwrap(), [b"cc\n"]);
     assert_eq!(cur.pos, 9);
-    assert_eq!(cur.read_lines_bytes(&file, 10, 7).unwrap(), [b"dd\n"]);
-    assert!(cur.read_lines_bytes(&file, 10, 7).unwrap().is_empty());
+    assert_eq!(cur.read_lines_bytes(&file, 10, 5).unwrap(), [b"dd\n"]);
+    assert!(cur.read_lines_bytes(&file, 10, 5).unwrap().is_empty());
 
     // The same for text, where a budget overrun is reported the same way.
     let file = temp_with(b"aa\r\nbb\rcc\n");
