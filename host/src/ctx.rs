@@ -1,6 +1,5 @@
 //! The per-store context, its builder, and the view trait embedders implement.
 
-use crate::error::{ErrorCode, FsResult};
 use crate::fs::Fs;
 use crate::grant::{Grant, Grants, Perms, normalize_mount};
 use crate::limits::Limits;
