@@ -230,6 +230,8 @@ fn read_limited(
 
 /// Characters of the random part of temporary names (as Python's `tempfile`).
 const TEMP_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+/// Longest part of the target's name kept in an atomic write's temporary name.
+const TEMP_STEM_MAX: usize = 200;
 /// Attempts at finding an unused temporary name before giving up with `exist`.
 const TEMP_ATTEMPTS: usize = 100;
 
@@ -426,7 +428,9 @@ impl Fs {
             }
             let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
             let parent = r.rel.parent().unwrap_or(Path::new(""));
-            let prefix = format!(".{}.", name.to_string_lossy());
+            // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
+            let name = name.to_string_lossy();
+            let prefix = format!(".{}.", &name[..name.floor_char_boundary(TEMP_STEM_MAX)]);
             let (tmp_name, mut file) = with_temp_name(&prefix, ".tmp", |n| {
                 dir.open_with(
                     parent.join(n),
@@ -654,13 +658,23 @@ impl Fs {
         .await
     }
 
+    /// Copy content only (not permissions), like `shutil.copyfile`; copying a file onto
+    /// itself (same device and inode) fails with `invalid` and leaves it intact.
     pub async fn copy_file(&self, src: String, dst: String) -> FsResult<u64> {
+        use cap_std::fs::MetadataExt;
         let s = self.resolve(&src)?;
         let d = self.resolve_rw(&dst)?;
         self.blocking(move || {
             let from = s.grant.dir.open(&s.rel)?;
             if from.metadata()?.is_dir() {
                 return Err(ErrorCode::IsDirectory);
+            }
+            // Truncating the destination must not destroy the source (`shutil.SameFileError`).
+            let src_md = from.metadata()?;
+            if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
+                && (dst_md.dev(), dst_md.ino()) == (src_md.dev(), src_md.ino())
+            {
+                return Err(ErrorCode::Invalid);
             }
             let to = d.grant.dir.open_with(&d.rel, &write_options())?;
             let (mut from, mut to) = (from.into_std(), to.into_std());

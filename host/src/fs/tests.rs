@@ -122,6 +122,16 @@ async fn read_and_write_whole_files() {
         .unwrap();
     assert_eq!(env.names("data/sub"), ["b"]);
     assert_eq!(fs.read_file(s("/data/sub/b"), 3).await.unwrap(), [1, 2, 3]);
+    // A name at the OS limit still gets a valid temporary name.
+    let long = "L".repeat(255);
+    fs.write_file(format!("/data/sub/{long}"), b"long".to_vec(), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.get(&format!("data/sub/{long}")).as_deref(),
+        Some("long")
+    );
+    stdfs::remove_file(env.host(&format!("data/sub/{long}"))).unwrap();
     // Atomic write into a missing directory fails and leaves nothing.
     assert_eq!(
         fs.write_file(s("/data/nope/c"), vec![1], true).await,
@@ -708,6 +718,15 @@ async fn copy_and_remove_tree() {
         fs.copy_file(s("/data/none"), s("/data2/x")).await,
         Err(ErrorCode::NoEntry)
     );
+    // Onto itself, directly or through a link: refused, content intact.
+    std::os::unix::fs::symlink("src", env.host("data/alias")).unwrap();
+    for dst in ["/data/src", "/data/alias"] {
+        assert_eq!(
+            fs.copy_file(s("/data/src"), s(dst)).await,
+            Err(ErrorCode::Invalid)
+        );
+    }
+    assert_eq!(env.get("data/src").as_deref(), Some("0123456789"));
 
     env.put("data/t/a/b/c", "c");
     env.put("data/t/x", "x");
