@@ -734,3 +734,40 @@ async fn dropped_queued_operations_do_not_run() {
         "nothing lost on two"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_fs_open_and_tempfile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
+    let mut grants = Grants::default();
+    grants.push(crate::grant::Grant {
+        dir: Arc::new(dir),
+        guest_path: crate::grant::normalize_mount("/data").unwrap(),
+        perms: crate::Perms::ReadWrite,
+    });
+    let fs = Fs::new(grants, Limits::default(), Pool::new(2));
+    std::fs::write(tmp.path().join("log"), "a\r\n").unwrap();
+
+    let f = fs.open("/data/log".into(), "a+").await.unwrap();
+    assert_eq!(fs.open_files(), 1);
+    assert_eq!(f.tell().await, Ok(3));
+    assert_eq!(f.seek(0, Whence::Start).await, Ok(0));
+    assert_eq!(f.write_text("b\n".into()).await, Ok(2), "appended");
+    assert_eq!(f.tell().await, Ok(5));
+    assert_eq!(f.seek(0, Whence::Start).await, Ok(0));
+    assert_eq!(f.read_all_text().await.unwrap(), "a\nb\n");
+    f.close().await.unwrap();
+    assert_eq!(fs.open_files(), 0, "close released the open-file slot");
+    assert_eq!(std::fs::read(tmp.path().join("log")).unwrap(), b"a\r\nb\n");
+
+    let t = fs
+        .named_temporary_file("w+b".into(), super::super::TempOptions::default(), true)
+        .await
+        .unwrap();
+    let host = tmp.path().join(t.name().trim_start_matches("/data/"));
+    assert!(host.exists(), "{host:?}");
+    assert_eq!(t.write(b"tmp".to_vec()).await, Ok(3));
+    t.close().await.unwrap();
+    assert!(!host.exists(), "deleted on close");
+    assert_eq!(fs.open_files(), 0);
+}
