@@ -237,6 +237,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))?;
     let outcome = rt.block_on(runner.run(&component, aiofs, io));
+    // Do not wait for blocking work left behind (a stdin reader the guest abandoned).
+    rt.shutdown_background();
     match outcome {
         Ok(outcome) => Ok(outcome.exit_code),
         Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => Err(Failure::Trap(e)),

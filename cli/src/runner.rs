@@ -57,8 +57,8 @@ pub struct RunOutcome {
     pub stderr: Vec<u8>,
 }
 
-/// Attached as context to the error of a failed run (a trap, a failed instantiation)
-/// when output was captured, so that a guest's panic message is not lost.
+/// Attached as context to the error of a failed run (a trap) when output was captured
+/// and the guest wrote any, so that a guest's panic message is not lost.
 /// Retrieve it with `err.downcast_ref::<CapturedOutput>()`; the original error (for
 /// example a [`wasmtime::Trap`]) stays in the chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -231,8 +231,8 @@ impl Runner {
     ///
     /// # Errors
     /// The component exports no `wasi:cli/run`, imports something not linked here, or
-    /// traps (the error carries the trap; with captured output a [`CapturedOutput`] is
-    /// attached too). A guest exit or a `run` that returns `Err` is an
+    /// traps (the error carries the trap; when captured output is not empty, a
+    /// [`CapturedOutput`] is attached as context). A guest exit or a `run` that returns `Err` is an
     /// `Ok(RunOutcome)` with the exit code.
     pub async fn run(
         &self,
@@ -274,7 +274,7 @@ impl Runner {
             Ok(Err(())) => 1,
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(exit) => exit.0,
-                None if io.capture_output => {
+                None if !stdout.is_empty() || !stderr.is_empty() => {
                     return Err(e.context(CapturedOutput { stdout, stderr }));
                 }
                 None => return Err(e),
