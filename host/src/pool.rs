@@ -1,4 +1,18 @@
 //! The bounded blocking pool: the one place where aiofs does blocking file I/O.
+//!
+//! Operating systems offer no portable asynchronous file API, so every disk operation runs
+//! on one of a fixed number of OS threads. Jobs wait in one FIFO queue; a worker takes the
+//! oldest, runs it, and hands the result back through a oneshot channel. One pool can
+//! serve any number of stores, so the embedder bounds the threads of the whole process.
+//!
+//! # Caveats
+//! * A job that has started cannot be interrupted (a thread in a syscall cannot be
+//!   cancelled); dropping its future only discards the result. A job still *queued* when
+//!   its future is dropped never runs.
+//! * The queue itself is unbounded; per-store limits (`Limits::max_pending_ops`) are what
+//!   keep a guest from flooding it.
+//! * Jobs of different stores share the queue in arrival order; there is no fairness
+//!   beyond FIFO.
 
 use crate::error::{ErrorCode, FsResult};
 use std::collections::VecDeque;
@@ -22,7 +36,7 @@ pub struct PoolStats {
     pub peak_running: usize,
     /// Most jobs ever waiting at once.
     pub peak_queued: usize,
-    /// Jobs that ran to completion.
+    /// Jobs that ran (a job that panicked counts too).
     pub completed: u64,
     /// Jobs dropped before they started because their caller went away.
     pub cancelled: u64,

@@ -2,7 +2,7 @@
 //!
 //! Shape of every method: resolve the guest path(s) against the grants, check the grant's
 //! permission (`read-only` before anything is queued), then make exactly one trip to the
-//! pool through [`Fs::blocking`], which is the single choke point for blocking work and
+//! pool through `Fs::blocking`, which is the single choke point for blocking work and
 //! enforces the per-store `max_pending_ops` cap.
 
 mod file;
@@ -219,7 +219,7 @@ fn read_limited(
     too_big: ErrorCode,
 ) -> FsResult<Vec<u8>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(expected.min(limit) as usize)
+    out.try_reserve_exact(usize::try_from(expected.min(limit)).unwrap_or(usize::MAX))
         .map_err(|_| ErrorCode::InsufficientMemory)?;
     src.take(limit.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > limit {
@@ -339,8 +339,11 @@ impl Fs {
         })
     }
 
-    /// THE choke point: take a pending-op slot (`quota` if none), run `f` on the pool,
-    /// release the slot (also when the future is dropped).
+    /// THE choke point: take a pending-op slot (`quota` if none, before anything is
+    /// queued), run `f` on the pool, release the slot when the future completes or is
+    /// dropped. A dropped future's job is skipped if still queued; if it already started
+    /// it runs to the end, but its slot is free again at once (the pool's thread count
+    /// bounds such stragglers).
     pub(crate) async fn blocking<T, F>(&self, f: F) -> FsResult<T>
     where
         T: Send + 'static,
