@@ -77,7 +77,7 @@ struct RunArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_write_bytes: Option<u64>,
 
-    /// Arguments for the guest (after `--`); the guest's argv[0] is COMPONENT.
+    /// Arguments for the guest (after `--`); its program name is COMPONENT.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 }
