@@ -1,10 +1,12 @@
 //! Tests of the file handle: the read-ahead cursor directly (small chunk sizes put chunk
 //! boundaries everywhere), and whole `File`s on a real pool against real temp files.
 
+use super::cursor::*;
 use super::*;
 use crate::fs::FileType;
 use crate::grant::Grants;
 use proptest::prelude::*;
+use std::io::Write as _;
 
 // ---------------------------------------------------------------------------------------
 // The cursor, driven synchronously.

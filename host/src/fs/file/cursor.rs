@@ -1,0 +1,511 @@
+//! Position, read-ahead buffer and text decoding of one open file.
+//!
+//! Everything here runs on a pool thread with the file's lock held. Reads go through a
+//! read-ahead buffer filled in [`READ_AHEAD`] chunks and kept across calls (writes, seeks
+//! and truncation discard it); line ends are found with `memchr`. Text is UTF-8 with
+//! universal newlines (`\r\n` and a lone `\r` read as `\n`), decoded correctly when a
+//! `\r\n` pair or a multi-byte character straddles a chunk boundary.
+
+use crate::error::{ErrorCode, FsResult};
+use std::fs::File as StdFile;
+use std::io::{self, Seek, Write};
+use std::os::unix::fs::FileExt;
+
+/// Bytes the read-ahead buffer asks the OS for at a time.
+pub(super) const READ_AHEAD: usize = 128 * 1024;
+
+/// The smallest per-call byte limit used for text: one UTF-8 character is at most 4 bytes,
+/// so a window this large always holds at least one whole character.
+const MIN_TEXT_LIMIT: usize = 4;
+
+/// Universal newlines: `\r\n` and lone `\r` become `\n`.
+pub(super) fn translate_newlines(text: String) -> String {
+    if memchr::memchr(b'\r', text.as_bytes()).is_none() {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = memchr::memchr(b'\r', rest.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push('\n');
+        rest = &rest[i + 1..];
+        if let Some(after) = rest.strip_prefix('\n') {
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `pread` until `max` bytes were appended to `out` or end of file; returns the bytes
+/// appended. `out` grows as data arrives, so a large `max` on a small file costs nothing.
+fn read_up_to(file: &StdFile, offset: u64, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+    let start = out.len();
+    loop {
+        let got = out.len() - start;
+        if got >= max {
+            return Ok(got);
+        }
+        let step = (max - got).min(READ_AHEAD.max(got));
+        let len = out.len();
+        out.resize(len + step, 0);
+        match file.read_at(&mut out[len..], offset + got as u64) {
+            Ok(0) => {
+                out.truncate(len);
+                return Ok(got);
+            }
+            Ok(n) => out.truncate(len + n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Where a scanned line ends, relative to the read-ahead cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LineEnd {
+    /// Bytes before the line terminator.
+    content: usize,
+    /// Length of the terminator: 0 (end of file or limit), 1 (`\n`, or `\r` in text
+    /// mode) or 2 (`\r\n` in text mode).
+    term: usize,
+}
+
+impl LineEnd {
+    fn total(&self) -> usize {
+        self.content + self.term
+    }
+}
+
+/// The position of a file and its read-ahead buffer.
+///
+/// Invariant: `buf[off..]` holds the bytes of the file at `pos..`, as read at fill time.
+/// Nothing here consumes input until an operation has succeeded, so a failed operation
+/// (invalid UTF-8, an I/O error) leaves the position where it was.
+pub(super) struct Cursor {
+    /// The position (`tell`), valid unless `at_end_pending`.
+    pub(super) pos: u64,
+    /// Append mode before the first operation that needs the position: it is the end of
+    /// the file, resolved lazily with `fstat` on the pool.
+    pub(super) at_end_pending: bool,
+    /// Read-ahead data; `buf[off..]` is unconsumed.
+    buf: Vec<u8>,
+    /// Consumed prefix of `buf`.
+    off: usize,
+    /// Bytes to read per fill.
+    chunk: usize,
+}
+
+impl Cursor {
+    pub(super) fn new(at_end: bool, chunk: usize) -> Cursor {
+        Cursor {
+            pos: 0,
+            at_end_pending: at_end,
+            buf: Vec::new(),
+            off: 0,
+            chunk: chunk.max(1),
+        }
+    }
+
+    /// The position, resolving a pending "end of file".
+    pub(super) fn resolve(&mut self, file: &StdFile) -> io::Result<u64> {
+        if self.at_end_pending {
+            self.pos = file.metadata()?.len();
+            self.at_end_pending = false;
+        }
+        Ok(self.pos)
+    }
+
+    /// Unconsumed read-ahead bytes.
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.off..]
+    }
+
+    /// Read one more chunk after the buffered bytes; returns the bytes added (0 at end of
+    /// file). Unconsumed bytes are kept (moved to the front), so offsets relative to the
+    /// cursor stay valid across fills.
+    fn fill(&mut self, file: &StdFile) -> io::Result<usize> {
+        let pos = self.resolve(file)?;
+        if self.off > 0 {
+            self.buf.drain(..self.off);
+            self.off = 0;
+        }
+        let start = self.buf.len();
+        read_up_to(file, pos + start as u64, self.chunk, &mut self.buf)
+    }
+
+    /// Consume `n` buffered bytes.
+    fn consume(&mut self, n: usize) {
+        self.off += n;
+        self.pos += n as u64;
+        if self.off >= self.buf.len() {
+            self.invalidate();
+        }
+    }
+
+    /// Drop the read-ahead (after a write, seek or truncate).
+    pub(super) fn invalidate(&mut self) {
+        self.buf.clear();
+        self.off = 0;
+    }
+
+    /// Advance past `n` bytes read directly (not through the buffer) from the position.
+    pub(super) fn skip_all(&mut self, n: usize) {
+        self.invalidate();
+        self.pos += n as u64;
+    }
+
+    /// Move to `base + offset`; `invalid` if negative, `overflow` past `i64::MAX`.
+    pub(super) fn seek_to(&mut self, base: u64, offset: i64) -> FsResult<u64> {
+        let target = i128::from(base) + i128::from(offset);
+        if target < 0 {
+            return Err(ErrorCode::Invalid);
+        }
+        let target = i64::try_from(target).map_err(|_| ErrorCode::Overflow)? as u64;
+        if target != self.pos || self.at_end_pending {
+            self.invalidate();
+        }
+        self.pos = target;
+        self.at_end_pending = false;
+        Ok(target)
+    }
+
+    /// Up to `n` bytes from the position (fewer only at end of file).
+    pub(super) fn read_bytes(&mut self, file: &StdFile, n: usize) -> io::Result<Vec<u8>> {
+        self.resolve(file)?;
+        let avail = self.avail();
+        if avail.len() >= n {
+            let out = avail[..n].to_vec();
+            self.consume(n);
+            return Ok(out);
+        }
+        let mut out = Vec::with_capacity(n.min(avail.len() + READ_AHEAD));
+        out.extend_from_slice(avail);
+        let from = self.pos + out.len() as u64;
+        read_up_to(file, from, n - out.len(), &mut out)?;
+        self.skip_all(out.len());
+        Ok(out)
+    }
+
+    /// Everything from the position to end of file, without consuming it; `quota` if that
+    /// is more than `limit` bytes.
+    pub(super) fn peek_all(&mut self, file: &StdFile, limit: u64) -> FsResult<Vec<u8>> {
+        let pos = self.resolve(file)?;
+        let remaining = file.metadata()?.len().saturating_sub(pos);
+        if remaining > limit {
+            return Err(ErrorCode::Quota);
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut out = Vec::with_capacity(remaining as usize);
+        out.extend_from_slice(self.avail());
+        // Read one byte past the limit to notice a file that grew since the fstat.
+        let from = pos + out.len() as u64;
+        let room = limit.saturating_add(1).saturating_sub(out.len());
+        read_up_to(file, from, room, &mut out)?;
+        if out.len() > limit {
+            return Err(ErrorCode::Quota);
+        }
+        Ok(out)
+    }
+
+    /// Find the end of the line at the cursor without consuming it, looking at no more than
+    /// `limit` bytes of content. Binary lines end after `\n`; text lines after `\n`, `\r\n`
+    /// or a lone `\r` (the byte after a `\r` is read even when it lies past `limit`).
+    fn scan_line(&mut self, file: &StdFile, limit: usize, text: bool) -> io::Result<LineEnd> {
+        let mut scanned = 0;
+        loop {
+            let avail = self.avail();
+            let end = avail.len().min(limit);
+            let hay = &avail[scanned..end];
+            let found = if text {
+                memchr::memchr2(b'\n', b'\r', hay)
+            } else {
+                memchr::memchr(b'\n', hay)
+            };
+            if let Some(i) = found {
+                let at = scanned + i;
+                if avail[at] == b'\n' {
+                    return Ok(LineEnd {
+                        content: at,
+                        term: 1,
+                    });
+                }
+                if at + 1 == avail.len() {
+                    self.fill(file)?;
+                }
+                let term = if self.avail().get(at + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                return Ok(LineEnd { content: at, term });
+            }
+            scanned = end;
+            if scanned >= limit || self.fill(file)? == 0 {
+                return Ok(LineEnd {
+                    content: scanned,
+                    term: 0,
+                });
+            }
+        }
+    }
+
+    /// One binary line (through its `\n`), or a piece of at most `limit` bytes.
+    pub(super) fn read_line_bytes(&mut self, file: &StdFile, limit: usize) -> io::Result<Vec<u8>> {
+        self.resolve(file)?;
+        let line = self.scan_line(file, limit.max(1), false)?;
+        let out = self.avail()[..line.total()].to_vec();
+        self.consume(line.total());
+        Ok(out)
+    }
+
+    /// Up to `max` binary lines, stopping once `limit` bytes were gathered. A read error
+    /// after some lines ends the batch (the next call reports it).
+    pub(super) fn read_lines_bytes(
+        &mut self,
+        file: &StdFile,
+        max: usize,
+        limit: usize,
+    ) -> FsResult<Vec<Vec<u8>>> {
+        self.resolve(file)?;
+        let limit = limit.max(1);
+        let mut lines = Vec::new();
+        let mut gathered = 0;
+        while lines.len() < max && gathered < limit {
+            let room = limit - gathered;
+            let line = match self.scan_line(file, room, false) {
+                Ok(line) => line,
+                Err(_) if !lines.is_empty() => break,
+                Err(e) => return Err(e.into()),
+            };
+            if line.total() == 0 {
+                break;
+            }
+            // A line cut short by the remaining room waits for the next call, unless it
+            // is the first: then it is a piece of a line longer than the limit.
+            if line.term == 0 && line.content == room && !lines.is_empty() {
+                break;
+            }
+            lines.push(self.avail()[..line.total()].to_vec());
+            self.consume(line.total());
+            gathered += line.total();
+        }
+        Ok(lines)
+    }
+
+    /// One text line, newline translated. A line longer than `limit` bytes comes in pieces
+    /// cut at character boundaries. Invalid UTF-8 in the line fails and consumes nothing.
+    pub(super) fn read_line_text(&mut self, file: &StdFile, limit: usize) -> FsResult<String> {
+        self.resolve(file)?;
+        let limit = limit.max(MIN_TEXT_LIMIT);
+        let line = self.scan_line(file, limit, true)?;
+        let (text, used) = decode_line(&self.avail()[..line.content], line, limit)?;
+        self.consume(used);
+        Ok(text)
+    }
+
+    /// Up to `max` text lines, stopping once `limit` bytes were gathered. Invalid UTF-8 (or
+    /// a read error) after some lines ends the batch; the next call reports it.
+    pub(super) fn read_lines_text(
+        &mut self,
+        file: &StdFile,
+        max: usize,
+        limit: usize,
+    ) -> FsResult<Vec<String>> {
+        self.resolve(file)?;
+        let limit = limit.max(MIN_TEXT_LIMIT);
+        let mut lines = Vec::new();
+        let mut gathered = 0;
+        while lines.len() < max && gathered < limit {
+            let room = limit - gathered;
+            if room < MIN_TEXT_LIMIT && !lines.is_empty() {
+                break;
+            }
+            let decoded = self
+                .scan_line(file, room, true)
+                .map_err(ErrorCode::from)
+                .and_then(|line| {
+                    if line.total() == 0 {
+                        return Ok(None);
+                    }
+                    if line.term == 0 && line.content == room && !lines.is_empty() {
+                        return Ok(None);
+                    }
+                    decode_line(&self.avail()[..line.content], line, room).map(Some)
+                });
+            match decoded {
+                Ok(Some((text, used))) => {
+                    self.consume(used);
+                    gathered += used;
+                    lines.push(text);
+                }
+                Ok(None) => break,
+                Err(_) if !lines.is_empty() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(lines)
+    }
+
+    /// Up to `n` characters, newline translated, from at most about `limit` bytes. Invalid
+    /// UTF-8 ends the read early; if it is the very first thing, the read fails with
+    /// `illegal-byte-sequence` and consumes nothing.
+    pub(super) fn read_chars(
+        &mut self,
+        file: &StdFile,
+        n: usize,
+        limit: usize,
+    ) -> FsResult<String> {
+        self.resolve(file)?;
+        let limit = limit.max(MIN_TEXT_LIMIT);
+        let mut out = String::new();
+        let mut count = 0;
+        // Bytes decoded so far, relative to the cursor; consumed only at the end.
+        let mut used = 0;
+        while count < n && used < limit {
+            if used == self.avail().len() && self.fill(file)? == 0 {
+                break;
+            }
+            let avail = self.avail();
+            let end = avail.len().min(limit);
+            let window = &avail[used..end];
+            let (valid, bad) = match std::str::from_utf8(window) {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    std::str::from_utf8(&window[..e.valid_up_to()]).unwrap_or_default(),
+                    Some(e.error_len()),
+                ),
+            };
+            let took = take_chars(valid, n - count, &mut out);
+            used += took.bytes;
+            count += took.chars;
+            if took.cr {
+                // A `\r` became `\n`; a `\n` right after it belongs to the same newline.
+                if used == self.avail().len() {
+                    self.fill(file)?;
+                }
+                if self.avail().get(used) == Some(&b'\n') {
+                    used += 1;
+                }
+                continue;
+            }
+            if took.bytes < valid.len() {
+                break;
+            }
+            match bad {
+                None => {}
+                Some(Some(_)) => {
+                    if count == 0 {
+                        return Err(ErrorCode::IllegalByteSequence);
+                    }
+                    break;
+                }
+                // A character cut by the end of the window.
+                Some(None) => {
+                    if end < avail.len() {
+                        // Cut by the byte limit: stop before it.
+                        break;
+                    }
+                    if self.fill(file)? == 0 {
+                        if count == 0 {
+                            return Err(ErrorCode::IllegalByteSequence);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        self.consume(used);
+        Ok(out)
+    }
+
+    /// Write `data` at the position (at the end in append mode) and advance past it.
+    pub(super) fn write(&mut self, file: &StdFile, data: &[u8], append: bool) -> io::Result<()> {
+        self.invalidate();
+        if append {
+            // O_APPEND: the kernel writes at the end; the OS cursor then tells where that
+            // was. If the write fails halfway, the end is found again when next needed.
+            self.at_end_pending = true;
+            let mut f = file;
+            f.write_all(data)?;
+            self.pos = f.stream_position()?;
+            self.at_end_pending = false;
+        } else {
+            let pos = self.resolve(file)?;
+            file.write_all_at(data, pos)?;
+            self.pos = pos + data.len() as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Decode one scanned text line: the content (must be UTF-8) plus `\n` if it had a
+/// terminator. Returns the text and the bytes it used. A line cut by `limit` in the middle
+/// of a character is shortened to the last whole character.
+fn decode_line(content: &[u8], line: LineEnd, limit: usize) -> FsResult<(String, usize)> {
+    match std::str::from_utf8(content) {
+        Ok(s) => {
+            let mut text = String::with_capacity(s.len() + 1);
+            text.push_str(s);
+            if line.term > 0 {
+                text.push('\n');
+            }
+            Ok((text, line.total()))
+        }
+        Err(e)
+            if line.term == 0
+                && line.content >= limit
+                && e.error_len().is_none()
+                && e.valid_up_to() > 0 =>
+        {
+            let s = std::str::from_utf8(&content[..e.valid_up_to()]).unwrap_or_default();
+            Ok((s.to_owned(), s.len()))
+        }
+        Err(_) => Err(ErrorCode::IllegalByteSequence),
+    }
+}
+
+/// What [`take_chars`] took.
+struct Took {
+    /// Bytes of the input.
+    bytes: usize,
+    /// Characters (a translated `\r` counts as one).
+    chars: usize,
+    /// The last character taken was a `\r` (now `\n` in the output).
+    cr: bool,
+}
+
+/// Append up to `need` characters of `valid` to `out`, translating `\r` to `\n`, and stop
+/// right after the first `\r` so the caller can swallow a following `\n`.
+fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
+    let cr_at = memchr::memchr(b'\r', valid.as_bytes());
+    let segment = &valid[..cr_at.unwrap_or(valid.len())];
+    if let Some((cut, _)) = segment.char_indices().nth(need) {
+        out.push_str(&segment[..cut]);
+        return Took {
+            bytes: cut,
+            chars: need,
+            cr: false,
+        };
+    }
+    let chars = segment.chars().count();
+    out.push_str(segment);
+    match cr_at {
+        Some(i) if chars < need => {
+            out.push('\n');
+            Took {
+                bytes: i + 1,
+                chars: chars + 1,
+                cr: true,
+            }
+        }
+        _ => Took {
+            bytes: segment.len(),
+            chars,
+            cr: false,
+        },
+    }
+}
