@@ -170,3 +170,26 @@ async fn quota_pending_ops() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some("ok=8 quota=12"));
     assert!(pool.stats().peak_running <= 2);
 }
+
+/// A queued operation whose future the guest drops never runs; the running one completes.
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_queued_operation_never_runs() {
+    let sb = Sandbox::new();
+    let gate = Gate::default();
+    let pool = Pool::with_hook(1, Some(gate.hook()));
+    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let fs = ctx.fs().clone();
+    let guest = tokio::spawn(scenario(ctx, &["cancel_queued"]));
+    // Both operations were submitted (the read running, held by the gate; the write
+    // queued), then the write's future was dropped: its job is withdrawn and its slot freed.
+    wait_until("the write to be dropped while queued", || {
+        let s = pool.stats();
+        s.running == 1 && s.cancelled == 1 && fs.pending_ops() == 1
+    })
+    .await;
+    assert_eq!(pool.stats().peak_queued, 1, "the write was queued");
+    gate.open();
+    guest.await.unwrap();
+    assert!(!sb.exists("data/cancelled.txt"), "the cancelled write ran");
+    assert_eq!(pool.stats().cancelled, 1, "{:?}", pool.stats());
+}

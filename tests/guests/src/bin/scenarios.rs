@@ -424,6 +424,17 @@ async fn quota_pending(n: usize) {
     println!("ok={ok} quota={quota}");
 }
 
+/// Start a read and a write, drop the write's future while it is still queued on the
+/// (gated, one-thread) pool, then finish the read. The host checks the write never ran.
+async fn cancel_queued() {
+    let mut read = Box::pin(files::read_file("/data/hello.txt".into(), 100));
+    let mut write = Box::pin(files::write_file("/data/cancelled.txt".into(), b"x".to_vec(), false));
+    assert!(futures::poll!(&mut read).is_pending());
+    assert!(futures::poll!(&mut write).is_pending());
+    drop(write);
+    assert_eq!(read.await.unwrap(), b"hello\nworld\n");
+}
+
 /// Open files, write half a record, then trap.
 async fn trap_mid_write() {
     let mut keep = Vec::new();
@@ -456,6 +467,7 @@ async fn run() -> Result<(), String> {
         "quota_open_files" => quota_open_files(num(2)).await,
         "quota_pending" => quota_pending(num(2)).await,
         "trap_mid_write" => trap_mid_write().await,
+        "cancel_queued" => cancel_queued().await,
         other => return Err(format!("unknown scenario {other:?}")),
     }
     println!("scenario {name}: ok");
