@@ -29,7 +29,16 @@ fn main() {
     for (package, kind, name) in GUESTS {
         let status = Command::new(env::var("CARGO").expect("CARGO"))
             .current_dir(&root)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "-p", package, kind, name])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+                kind,
+                name,
+            ])
             .env("CARGO_TARGET_DIR", &target_dir)
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .env_remove("RUSTFLAGS")
@@ -40,7 +49,11 @@ fn main() {
             "building guest {name} failed; is the wasm32-wasip2 target installed? \
              (rustup target add wasm32-wasip2)"
         );
-        let sub = if *kind == "--example" { "examples/" } else { "" };
+        let sub = if *kind == "--example" {
+            "examples/"
+        } else {
+            ""
+        };
         let wasm = target_dir.join(format!("wasm32-wasip2/release/{sub}{name}.wasm"));
         assert!(wasm.exists(), "missing {}", wasm.display());
         generated.push_str(&format!(

@@ -1,8 +1,8 @@
 //! Descriptor accounting: a guest that traps with files and a temp dir open leaks nothing.
 //! Its own test binary, so no other test opens descriptors while this one counts them.
 
-use aiofs_host::{Limits, Pool};
 use aiofs_cli::RunIo;
+use aiofs_host::{Limits, Pool};
 use aiofs_tests::{SCENARIOS, Sandbox, component, runner};
 
 fn open_fds() -> usize {
@@ -28,7 +28,10 @@ async fn trap_mid_write_leaks_no_descriptor() {
         };
         match runner().run(&component(SCENARIOS), ctx, io).await {
             Err(trap) => assert!(format!("{trap:?}").contains("unreachable"), "{trap:?}"),
-            Ok(out) => panic!("round {round}: the guest must trap, got exit {}", out.exit_code),
+            Ok(out) => panic!(
+                "round {round}: the guest must trap, got exit {}",
+                out.exit_code
+            ),
         }
         pool.run(|| ()).await.unwrap();
         assert_eq!(fs.open_files(), 0, "round {round}");

@@ -35,7 +35,12 @@ async fn wc_counts_sample_data() {
         .build();
     let out = run(WC, ctx, &[]).await;
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.exit_code, 0, "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.exit_code,
+        0,
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let mut files = Vec::new();
     files_under(&data, &mut files);
@@ -48,12 +53,20 @@ async fn wc_counts_sample_data() {
             .lines()
             .find(|r| r.split_whitespace().nth(3) == Some(guest_path.as_str()))
             .unwrap_or_else(|| panic!("no row for {guest_path} in:\n{stdout}"));
-        let nums: Vec<u64> = row.split_whitespace().take(3).map(|n| n.parse().unwrap()).collect();
+        let nums: Vec<u64> = row
+            .split_whitespace()
+            .take(3)
+            .map(|n| n.parse().unwrap())
+            .collect();
         assert_eq!(nums, [l, w, b], "{guest_path}");
     }
     assert!(files.len() >= 3, "sample data has several files");
     let last = stdout.lines().last().unwrap();
-    let nums: Vec<u64> = last.split_whitespace().take(3).map(|n| n.parse().unwrap()).collect();
+    let nums: Vec<u64> = last
+        .split_whitespace()
+        .take(3)
+        .map(|n| n.parse().unwrap())
+        .collect();
     assert_eq!(nums, [total.0, total.1, total.2], "total row: {last}");
 }
 

@@ -10,7 +10,10 @@ async fn binary_io() {
     let sb = Sandbox::new();
     scenario(sb.ctx(), &["binary_io"]).await;
     assert_eq!(sb.read("data/new.bin"), b"hello world");
-    assert_eq!(sb.read("data/hello.txt"), b"hello\nworld\nappended\nagain\n");
+    assert_eq!(
+        sb.read("data/hello.txt"),
+        b"hello\nworld\nappended\nagain\n"
+    );
     assert_eq!(sb.read("data/wonly.bin"), b"w");
     assert_eq!(sb.read("data/excl.bin"), b"x");
     sb.assert_untouched();
@@ -43,7 +46,11 @@ async fn whole_file() {
     assert_eq!(sb.read("data/plain.txt"), b"plain");
     assert_eq!(sb.read("data/atomic.txt"), b"new content");
     // The atomic writes left no temporary files behind.
-    let leftovers: Vec<_> = sb.tree("data").into_iter().filter(|p| p.contains("tmp")).collect();
+    let leftovers: Vec<_> = sb
+        .tree("data")
+        .into_iter()
+        .filter(|p| p.contains("tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     sb.assert_untouched();
 }
@@ -60,7 +67,10 @@ async fn os_ops() {
     assert!(!sb.exists("data/copy.txt") && !sb.exists("data/hard.txt"));
     assert!(!sb.exists("data/tree"));
     assert_eq!(sb.read("data/sub/deep/f.txt"), b"deep");
-    assert_eq!(std::fs::read_link(sb.path("data/link")).unwrap().to_str(), Some("hello.txt"));
+    assert_eq!(
+        std::fs::read_link(sb.path("data/link")).unwrap().to_str(),
+        Some("hello.txt")
+    );
     assert_eq!(sb.tree("data/d1"), ["a"]);
     sb.assert_untouched();
 }
@@ -167,7 +177,10 @@ async fn quota_pending_ops() {
     wait_until("the cap is full", || fs.pending_ops() == 8).await;
     gate.open();
     let out = guest.await.unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().next(), Some("ok=8 quota=12"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("ok=8 quota=12")
+    );
     assert!(pool.stats().peak_running <= 2);
 }
 

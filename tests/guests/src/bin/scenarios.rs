@@ -29,7 +29,10 @@ async fn binary_io() {
     assert!(!f.is_text());
     assert_eq!(f.mode(), "wb+");
     assert_eq!(f.name(), "/data/new.bin");
-    assert_eq!(f.write(b"hello world\nsecond line\nthird".to_vec()).await, Ok(29));
+    assert_eq!(
+        f.write(b"hello world\nsecond line\nthird".to_vec()).await,
+        Ok(29)
+    );
     assert_eq!(f.tell().await, Ok(29));
     assert_eq!(f.seek(0, Whence::Start).await, Ok(0));
     assert_eq!(f.read(5).await.unwrap(), b"hello");
@@ -42,8 +45,15 @@ async fn binary_io() {
     assert_eq!(f.read_line().await.unwrap(), b"");
     assert_eq!(f.seek(-5, Whence::End).await, Ok(24));
     assert_eq!(f.read_all().await.unwrap(), b"third");
-    err(f.seek(-100, Whence::Current).await, E::Invalid, "negative seek");
-    assert_eq!(f.write_lines(vec![b"\nx".to_vec(), b"yz\n".to_vec()]).await, Ok(5));
+    err(
+        f.seek(-100, Whence::Current).await,
+        E::Invalid,
+        "negative seek",
+    );
+    assert_eq!(
+        f.write_lines(vec![b"\nx".to_vec(), b"yz\n".to_vec()]).await,
+        Ok(5)
+    );
     assert_eq!(f.truncate(Some(11)).await, Ok(11));
     assert_eq!(f.stat().await.unwrap().size, 11);
     assert_eq!(f.stat().await.unwrap().type_, FileType::RegularFile);
@@ -52,12 +62,20 @@ async fn binary_io() {
     f.sync_data().await.unwrap();
     // Text operations on a binary file are refused.
     err(f.read_text(1).await, E::Invalid, "read-text on binary");
-    err(f.write_text("x".into()).await, E::Invalid, "write-text on binary");
+    err(
+        f.write_text("x".into()).await,
+        E::Invalid,
+        "write-text on binary",
+    );
     assert!(!f.closed());
     f.close().await.unwrap();
     assert!(f.closed());
     err(f.read(1).await, E::BadDescriptor, "read after close");
-    err(f.write(b"x".to_vec()).await, E::BadDescriptor, "write after close");
+    err(
+        f.write(b"x".to_vec()).await,
+        E::BadDescriptor,
+        "write after close",
+    );
     f.close().await.unwrap();
 
     // Read-only and write-only handles.
@@ -75,17 +93,42 @@ async fn binary_io() {
     a2.seek(0, Whence::Start).await.unwrap();
     a2.write(b"again\n".to_vec()).await.unwrap();
     a2.seek(0, Whence::Start).await.unwrap();
-    assert_eq!(a2.read_all().await.unwrap(), b"hello\nworld\nappended\nagain\n");
+    assert_eq!(
+        a2.read_all().await.unwrap(),
+        b"hello\nworld\nappended\nagain\n"
+    );
 
     // Exclusive create.
-    err(files::open("/data/hello.txt".into(), "xb".into()).await.map(drop), E::Exist, "x on existing");
+    err(
+        files::open("/data/hello.txt".into(), "xb".into())
+            .await
+            .map(drop),
+        E::Exist,
+        "x on existing",
+    );
     let x = open("/data/excl.bin", "xb").await;
     x.write(b"x".to_vec()).await.unwrap();
     // Opening a missing file for reading, a directory, and bad modes.
-    err(files::open("/data/missing".into(), "r".into()).await.map(drop), E::NoEntry, "missing");
-    err(files::open("/data/sub".into(), "r".into()).await.map(drop), E::IsDirectory, "dir");
+    err(
+        files::open("/data/missing".into(), "r".into())
+            .await
+            .map(drop),
+        E::NoEntry,
+        "missing",
+    );
+    err(
+        files::open("/data/sub".into(), "r".into()).await.map(drop),
+        E::IsDirectory,
+        "dir",
+    );
     for bad in ["", "rw", "rr", "r++", "rbt", "q", "rU", "wx"] {
-        err(files::open("/data/hello.txt".into(), bad.into()).await.map(drop), E::Invalid, bad);
+        err(
+            files::open("/data/hello.txt".into(), bad.into())
+                .await
+                .map(drop),
+            E::Invalid,
+            bad,
+        );
     }
 }
 
@@ -94,7 +137,10 @@ async fn text_io() {
     let f = open("/data/lines.txt", "r").await;
     assert!(f.is_text());
     assert_eq!(f.read_line_text().await.unwrap(), "one\n");
-    assert_eq!(f.read_lines_text(10).await.unwrap(), vec!["two\n", "three\n", "four"]);
+    assert_eq!(
+        f.read_lines_text(10).await.unwrap(),
+        vec!["two\n", "three\n", "four"]
+    );
     assert_eq!(f.read_line_text().await.unwrap(), "");
     assert_eq!(f.seek(0, Whence::Start).await, Ok(0));
     assert_eq!(f.read_text(5).await.unwrap(), "one\nt");
@@ -109,16 +155,31 @@ async fn text_io() {
     // Invalid UTF-8: an error, and nothing consumed.
     let b = open("/data/bad-utf8.txt", "r").await;
     assert_eq!(b.read_text(1).await.unwrap(), "f");
-    err(b.read_text(1).await, E::IllegalByteSequence, "invalid utf-8");
+    err(
+        b.read_text(1).await,
+        E::IllegalByteSequence,
+        "invalid utf-8",
+    );
     assert_eq!(b.tell().await, Ok(1));
-    err(b.read_line_text().await, E::IllegalByteSequence, "invalid utf-8 line");
+    err(
+        b.read_line_text().await,
+        E::IllegalByteSequence,
+        "invalid utf-8 line",
+    );
     assert_eq!(b.tell().await, Ok(1));
 
     // Writing text, appending, then reading it back.
     let w = open("/data/out.txt", "w").await;
     assert_eq!(w.write_text("héllo\n".into()).await, Ok(6));
-    assert_eq!(w.write_lines_text(vec!["a\n".into(), "b\n".into()]).await, Ok(4));
-    err(w.write(b"x".to_vec()).await, E::Invalid, "write bytes on text");
+    assert_eq!(
+        w.write_lines_text(vec!["a\n".into(), "b\n".into()]).await,
+        Ok(4)
+    );
+    err(
+        w.write(b"x".to_vec()).await,
+        E::Invalid,
+        "write bytes on text",
+    );
     w.close().await.unwrap();
     let a = open("/data/out.txt", "a").await;
     a.write_text("c\n".into()).await.unwrap();
@@ -156,49 +217,121 @@ async fn streams() {
     let r = open("/data/hello.txt", "rb").await;
     let (tx, rx) = aiofs::bindings::wit_stream::new::<u8>();
     drop(tx);
-    err(r.write_via_stream(rx).await, E::BadDescriptor, "write stream on r");
+    err(
+        r.write_via_stream(rx).await,
+        E::BadDescriptor,
+        "write stream on r",
+    );
 }
 
 async fn whole_file() {
-    assert_eq!(files::read_file("/data/hello.txt".into(), 1024).await.unwrap(), b"hello\nworld\n");
+    assert_eq!(
+        files::read_file("/data/hello.txt".into(), 1024)
+            .await
+            .unwrap(),
+        b"hello\nworld\n"
+    );
     // Relative paths resolve against the first grant (/data).
-    assert_eq!(files::read_file("hello.txt".into(), 1024).await.unwrap(), b"hello\nworld\n");
-    err(files::read_file("/data/hello.txt".into(), 3).await, E::FileTooLarge, "max");
-    err(files::read_file("/data/sub".into(), 10).await, E::IsDirectory, "dir");
-    files::write_file("/data/plain.txt".into(), b"plain".to_vec(), false).await.unwrap();
-    files::write_file("/data/atomic.txt".into(), b"old".to_vec(), true).await.unwrap();
-    files::write_file("/data/atomic.txt".into(), b"new content".to_vec(), true).await.unwrap();
-    err(files::write_file("/data/nodir/x".into(), vec![], true).await, E::NoEntry, "no parent");
+    assert_eq!(
+        files::read_file("hello.txt".into(), 1024).await.unwrap(),
+        b"hello\nworld\n"
+    );
+    err(
+        files::read_file("/data/hello.txt".into(), 3).await,
+        E::FileTooLarge,
+        "max",
+    );
+    err(
+        files::read_file("/data/sub".into(), 10).await,
+        E::IsDirectory,
+        "dir",
+    );
+    files::write_file("/data/plain.txt".into(), b"plain".to_vec(), false)
+        .await
+        .unwrap();
+    files::write_file("/data/atomic.txt".into(), b"old".to_vec(), true)
+        .await
+        .unwrap();
+    files::write_file("/data/atomic.txt".into(), b"new content".to_vec(), true)
+        .await
+        .unwrap();
+    err(
+        files::write_file("/data/nodir/x".into(), vec![], true).await,
+        E::NoEntry,
+        "no parent",
+    );
 }
 
 async fn os_ops() {
     let st = os::stat("/data/hello.txt".into()).await.unwrap();
     assert_eq!((st.type_, st.size), (FileType::RegularFile, 12));
     assert!(st.modified.is_some());
-    assert_eq!(os::stat("/data/sub".into()).await.unwrap().type_, FileType::Directory);
-    err(os::stat("/data/missing".into()).await, E::NoEntry, "stat missing");
-    err(os::stat("/data/hello.txt/x".into()).await, E::NotDirectory, "stat through file");
+    assert_eq!(
+        os::stat("/data/sub".into()).await.unwrap().type_,
+        FileType::Directory
+    );
+    err(
+        os::stat("/data/missing".into()).await,
+        E::NoEntry,
+        "stat missing",
+    );
+    err(
+        os::stat("/data/hello.txt/x".into()).await,
+        E::NotDirectory,
+        "stat through file",
+    );
 
-    os::symlink("hello.txt".into(), "/data/link".into()).await.unwrap();
-    assert_eq!(os::lstat("/data/link".into()).await.unwrap().type_, FileType::SymbolicLink);
+    os::symlink("hello.txt".into(), "/data/link".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        os::lstat("/data/link".into()).await.unwrap().type_,
+        FileType::SymbolicLink
+    );
     assert_eq!(os::stat("/data/link".into()).await.unwrap().size, 12);
-    assert_eq!(os::readlink("/data/link".into()).await.unwrap(), "hello.txt");
-    err(os::readlink("/data/hello.txt".into()).await, E::Invalid, "readlink on file");
+    assert_eq!(
+        os::readlink("/data/link".into()).await.unwrap(),
+        "hello.txt"
+    );
+    err(
+        os::readlink("/data/hello.txt".into()).await,
+        E::Invalid,
+        "readlink on file",
+    );
 
     use os::AccessMode as A;
-    assert_eq!(os::access("/data/hello.txt".into(), A::empty()).await, Ok(true));
-    assert_eq!(os::access("/data/hello.txt".into(), A::READ | A::WRITE).await, Ok(true));
-    assert_eq!(os::access("/data/missing".into(), A::empty()).await, Ok(false));
+    assert_eq!(
+        os::access("/data/hello.txt".into(), A::empty()).await,
+        Ok(true)
+    );
+    assert_eq!(
+        os::access("/data/hello.txt".into(), A::READ | A::WRITE).await,
+        Ok(true)
+    );
+    assert_eq!(
+        os::access("/data/missing".into(), A::empty()).await,
+        Ok(false)
+    );
     assert_eq!(os::access("/ro/ro.txt".into(), A::READ).await, Ok(true));
     assert_eq!(os::access("/ro/ro.txt".into(), A::WRITE).await, Ok(false));
 
     os::mkdir("/data/d1".into()).await.unwrap();
     err(os::mkdir("/data/d1".into()).await, E::Exist, "mkdir twice");
     os::makedirs("/data/d1/a/b/c".into(), false).await.unwrap();
-    err(os::makedirs("/data/d1/a/b/c".into(), false).await, E::Exist, "makedirs !exist_ok");
+    err(
+        os::makedirs("/data/d1/a/b/c".into(), false).await,
+        E::Exist,
+        "makedirs !exist_ok",
+    );
     os::makedirs("/data/d1/a/b/c".into(), true).await.unwrap();
-    err(os::makedirs("/data/hello.txt".into(), true).await, E::Exist, "makedirs over a file");
-    files::write_file("/data/d1/a/f.txt".into(), b"f".to_vec(), false).await.unwrap();
+    err(
+        os::makedirs("/data/hello.txt".into(), true).await,
+        E::Exist,
+        "makedirs over a file",
+    );
+    files::write_file("/data/d1/a/f.txt".into(), b"f".to_vec(), false)
+        .await
+        .unwrap();
 
     let mut names = os::listdir("/data/d1/a".into()).await.unwrap();
     names.sort();
@@ -210,40 +343,99 @@ async fn os_ops() {
     assert_eq!(entries[1].stat.as_ref().map(|s| s.size), Some(1));
     let plain = os::scandir("/data".into(), false).await.unwrap();
     assert!(plain.iter().all(|e| e.stat.is_none()));
-    assert!(plain.iter().any(|e| e.name == "link" && e.type_ == FileType::SymbolicLink));
-    err(os::listdir("/data/hello.txt".into()).await, E::NotDirectory, "listdir file");
+    assert!(
+        plain
+            .iter()
+            .any(|e| e.name == "link" && e.type_ == FileType::SymbolicLink)
+    );
+    err(
+        os::listdir("/data/hello.txt".into()).await,
+        E::NotDirectory,
+        "listdir file",
+    );
 
-    err(os::rmdir("/data/d1".into()).await, E::NotEmpty, "rmdir non-empty");
+    err(
+        os::rmdir("/data/d1".into()).await,
+        E::NotEmpty,
+        "rmdir non-empty",
+    );
     os::rmdir("/data/d1/a/b/c".into()).await.unwrap();
     os::removedirs("/data/d1/a/b".into()).await.unwrap(); // stops at a (not empty)
     assert_eq!(path::is_dir("/data/d1/a".into()).await, Ok(true));
 
-    os::rename("/data/d1/a/f.txt".into(), "/data/renamed.txt".into()).await.unwrap();
-    files::write_file("/data/r2.txt".into(), b"r2".to_vec(), false).await.unwrap();
-    os::replace("/data/r2.txt".into(), "/data/renamed.txt".into()).await.unwrap();
+    os::rename("/data/d1/a/f.txt".into(), "/data/renamed.txt".into())
+        .await
+        .unwrap();
+    files::write_file("/data/r2.txt".into(), b"r2".to_vec(), false)
+        .await
+        .unwrap();
+    os::replace("/data/r2.txt".into(), "/data/renamed.txt".into())
+        .await
+        .unwrap();
     os::makedirs("/data/s1/s2".into(), false).await.unwrap();
-    files::write_file("/data/s1/s2/moved.txt".into(), b"m".to_vec(), false).await.unwrap();
-    os::renames("/data/s1/s2/moved.txt".into(), "/data/t1/t2/moved.txt".into()).await.unwrap();
+    files::write_file("/data/s1/s2/moved.txt".into(), b"m".to_vec(), false)
+        .await
+        .unwrap();
+    os::renames(
+        "/data/s1/s2/moved.txt".into(),
+        "/data/t1/t2/moved.txt".into(),
+    )
+    .await
+    .unwrap();
     assert_eq!(path::exists("/data/s1".into()).await, Ok(false)); // pruned
-    err(os::rename("/data/missing".into(), "/data/x".into()).await, E::NoEntry, "rename missing");
+    err(
+        os::rename("/data/missing".into(), "/data/x".into()).await,
+        E::NoEntry,
+        "rename missing",
+    );
 
-    os::link("/data/renamed.txt".into(), "/data/hard.txt".into()).await.unwrap();
-    assert_eq!(os::stat("/data/hard.txt".into()).await.unwrap().link_count, 2);
-    assert_eq!(path::samefile("/data/renamed.txt".into(), "/data/hard.txt".into()).await, Ok(true));
-    err(os::link("/data/renamed.txt".into(), "/data/hard.txt".into()).await, E::Exist, "link exists");
+    os::link("/data/renamed.txt".into(), "/data/hard.txt".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        os::stat("/data/hard.txt".into()).await.unwrap().link_count,
+        2
+    );
+    assert_eq!(
+        path::samefile("/data/renamed.txt".into(), "/data/hard.txt".into()).await,
+        Ok(true)
+    );
+    err(
+        os::link("/data/renamed.txt".into(), "/data/hard.txt".into()).await,
+        E::Exist,
+        "link exists",
+    );
 
-    assert_eq!(os::copy_file("/data/hello.txt".into(), "/data/copy.txt".into()).await, Ok(12));
+    assert_eq!(
+        os::copy_file("/data/hello.txt".into(), "/data/copy.txt".into()).await,
+        Ok(12)
+    );
     // Copy out of the read-only grant into the writable one.
-    assert_eq!(os::copy_file("/ro/ro.txt".into(), "/data/from-ro.txt".into()).await, Ok(10));
+    assert_eq!(
+        os::copy_file("/ro/ro.txt".into(), "/data/from-ro.txt".into()).await,
+        Ok(10)
+    );
 
     os::remove("/data/hard.txt".into()).await.unwrap();
     os::unlink("/data/copy.txt".into()).await.unwrap();
-    err(os::remove("/data/copy.txt".into()).await, E::NoEntry, "remove twice");
-    err(os::remove("/data/sub".into()).await, E::IsDirectory, "remove dir");
+    err(
+        os::remove("/data/copy.txt".into()).await,
+        E::NoEntry,
+        "remove twice",
+    );
+    err(
+        os::remove("/data/sub".into()).await,
+        E::IsDirectory,
+        "remove dir",
+    );
 
     os::makedirs("/data/tree/x/y".into(), false).await.unwrap();
-    files::write_file("/data/tree/x/y/z.txt".into(), b"z".to_vec(), false).await.unwrap();
-    os::symlink("../../sub".into(), "/data/tree/x/sublink".into()).await.unwrap();
+    files::write_file("/data/tree/x/y/z.txt".into(), b"z".to_vec(), false)
+        .await
+        .unwrap();
+    os::symlink("../../sub".into(), "/data/tree/x/sublink".into())
+        .await
+        .unwrap();
     os::remove_tree("/data/tree".into()).await.unwrap();
     assert_eq!(path::exists("/data/tree".into()).await, Ok(false));
     // remove-tree did not follow the symlink into /data/sub.
@@ -258,20 +450,37 @@ async fn path_ops() {
     assert_eq!(path::is_file("/data/sub".into()).await, Ok(false));
     assert_eq!(path::is_dir("/data/sub".into()).await, Ok(true));
     assert_eq!(path::is_dir("/data".into()).await, Ok(true));
-    assert_eq!(path::is_dir("/".into()).await.map_err(|e| e == E::NotPermitted), Err(true));
-    os::symlink("hello.txt".into(), "/data/l".into()).await.unwrap();
+    assert_eq!(
+        path::is_dir("/".into())
+            .await
+            .map_err(|e| e == E::NotPermitted),
+        Err(true)
+    );
+    os::symlink("hello.txt".into(), "/data/l".into())
+        .await
+        .unwrap();
     assert_eq!(path::is_link("/data/l".into()).await, Ok(true));
     assert_eq!(path::is_link("/data/hello.txt".into()).await, Ok(false));
     assert_eq!(path::get_size("/data/hello.txt".into()).await, Ok(12));
-    err(path::get_size("/data/nope".into()).await, E::NoEntry, "size of missing");
+    err(
+        path::get_size("/data/nope".into()).await,
+        E::NoEntry,
+        "size of missing",
+    );
     let m = path::get_mtime("/data/hello.txt".into()).await.unwrap();
     let a = path::get_atime("/data/hello.txt".into()).await.unwrap();
     let c = path::get_ctime("/data/hello.txt".into()).await.unwrap();
     // The host set the mtime of hello.txt to 1_000_000_000.5 s.
     assert!((m - 1_000_000_000.5).abs() < 1e-3, "mtime {m}");
     assert!(a > 0.0 && c > 0.0);
-    assert_eq!(path::samefile("/data/hello.txt".into(), "/data/l".into()).await, Ok(true));
-    assert_eq!(path::samefile("/data/hello.txt".into(), "/data/lines.txt".into()).await, Ok(false));
+    assert_eq!(
+        path::samefile("/data/hello.txt".into(), "/data/l".into()).await,
+        Ok(true)
+    );
+    assert_eq!(
+        path::samefile("/data/hello.txt".into(), "/data/lines.txt".into()).await,
+        Ok(false)
+    );
 }
 
 async fn tempfiles() {
@@ -281,7 +490,9 @@ async fn tempfiles() {
         prefix: Some("t-".into()),
         suffix: Some(".tmp".into()),
     };
-    let anon = tempfile::temporary_file("".into(), opts(None)).await.unwrap();
+    let anon = tempfile::temporary_file("".into(), opts(None))
+        .await
+        .unwrap();
     anon.write(b"scratch".to_vec()).await.unwrap();
     anon.seek(0, Whence::Start).await.unwrap();
     assert_eq!(anon.read_all().await.unwrap(), b"scratch");
@@ -290,42 +501,81 @@ async fn tempfiles() {
         .await
         .unwrap();
     let name = named.name();
-    assert!(name.starts_with("/data/sub/t-") && name.ends_with(".tmp"), "{name}");
+    assert!(
+        name.starts_with("/data/sub/t-") && name.ends_with(".tmp"),
+        "{name}"
+    );
     assert_eq!(path::is_file(name.clone()).await, Ok(true));
     named.write_text("named".into()).await.unwrap();
     named.close().await.unwrap();
     assert_eq!(path::exists(name).await, Ok(false));
 
-    let kept = tempfile::named_temporary_file("wb".into(), opts(None), false).await.unwrap();
+    let kept = tempfile::named_temporary_file("wb".into(), opts(None), false)
+        .await
+        .unwrap();
     let kept_name = kept.name();
     drop(kept);
     assert_eq!(path::exists(kept_name.clone()).await, Ok(true));
-    os::rename(kept_name, "/data/kept.tmp".into()).await.unwrap();
+    os::rename(kept_name, "/data/kept.tmp".into())
+        .await
+        .unwrap();
 
     let dir = tempfile::temporary_directory(opts(None)).await.unwrap();
     let d = dir.path();
-    files::write_file(format!("{d}/inner.txt"), b"i".to_vec(), false).await.unwrap();
+    files::write_file(format!("{d}/inner.txt"), b"i".to_vec(), false)
+        .await
+        .unwrap();
     assert_eq!(path::is_dir(d.clone()).await, Ok(true));
     dir.cleanup().await.unwrap();
     assert_eq!(path::exists(d).await, Ok(false));
     // A second directory is left for the drop to remove (checked by the host).
     let dropped = tempfile::temporary_directory(opts(None)).await.unwrap();
-    files::write_file(format!("{}/x", dropped.path()), b"x".to_vec(), false).await.unwrap();
+    files::write_file(format!("{}/x", dropped.path()), b"x".to_vec(), false)
+        .await
+        .unwrap();
     drop(dropped);
 
-    err(tempfile::temporary_file("r".into(), opts(None)).await.map(drop), E::Invalid, "r temp");
-    err(tempfile::temporary_file("".into(), opts(Some("/ro"))).await.map(drop), E::ReadOnly, "ro temp");
-    let bad = TempOptions { dir: None, prefix: Some("../x".into()), suffix: None };
-    err(tempfile::temporary_file("".into(), bad).await.map(drop), E::Invalid, "prefix with /");
+    err(
+        tempfile::temporary_file("r".into(), opts(None))
+            .await
+            .map(drop),
+        E::Invalid,
+        "r temp",
+    );
+    err(
+        tempfile::temporary_file("".into(), opts(Some("/ro")))
+            .await
+            .map(drop),
+        E::ReadOnly,
+        "ro temp",
+    );
+    let bad = TempOptions {
+        dir: None,
+        prefix: Some("../x".into()),
+        suffix: None,
+    };
+    err(
+        tempfile::temporary_file("".into(), bad).await.map(drop),
+        E::Invalid,
+        "prefix with /",
+    );
 }
 
 async fn grant_list() {
     let g = grants::list_grants();
     let got: Vec<(String, bool)> = g
         .iter()
-        .map(|g| (g.guest_path.clone(), g.permission == grants::Permission::ReadWrite))
+        .map(|g| {
+            (
+                g.guest_path.clone(),
+                g.permission == grants::Permission::ReadWrite,
+            )
+        })
         .collect();
-    assert_eq!(got, [("/data".to_string(), true), ("/ro".to_string(), false)]);
+    assert_eq!(
+        got,
+        [("/data".to_string(), true), ("/ro".to_string(), false)]
+    );
 }
 
 /// Every escape attempt, with the code it must produce.
@@ -347,46 +597,144 @@ async fn escapes() {
     ];
     for (p, want) in reads {
         err(files::read_file(p.to_string(), 1 << 20).await, *want, p);
-        err(files::open(p.to_string(), "rb".into()).await.map(drop), *want, p);
+        err(
+            files::open(p.to_string(), "rb".into()).await.map(drop),
+            *want,
+            p,
+        );
         err(os::stat(p.to_string()).await, *want, p);
     }
-    err(path::exists("/data/../outside".into()).await, np, "exists outside");
-    err(os::listdir("/data/escape-dir".into()).await, np, "listdir through link");
-    err(os::symlink("/etc/passwd".into(), "/data/abs2".into()).await, np, "absolute symlink target");
-    err(os::rename("/data/hello.txt".into(), "/data/../outside/moved".into()).await, np, "rename out");
-    err(os::link("/data/../outside/canary.txt".into(), "/data/hl".into()).await, np, "hard link to outside");
+    err(
+        path::exists("/data/../outside".into()).await,
+        np,
+        "exists outside",
+    );
+    err(
+        os::listdir("/data/escape-dir".into()).await,
+        np,
+        "listdir through link",
+    );
+    err(
+        os::symlink("/etc/passwd".into(), "/data/abs2".into()).await,
+        np,
+        "absolute symlink target",
+    );
+    err(
+        os::rename("/data/hello.txt".into(), "/data/../outside/moved".into()).await,
+        np,
+        "rename out",
+    );
+    err(
+        os::link("/data/../outside/canary.txt".into(), "/data/hl".into()).await,
+        np,
+        "hard link to outside",
+    );
     // Linking the outward symlink links the symlink itself (no follow); the copy is just as
     // unusable as the original.
-    os::link("/data/escape-link".into(), "/data/hl-link".into()).await.unwrap();
-    assert_eq!(os::lstat("/data/hl-link".into()).await.unwrap().type_, FileType::SymbolicLink);
-    err(files::read_file("/data/hl-link".into(), 100).await, np, "read through linked symlink");
+    os::link("/data/escape-link".into(), "/data/hl-link".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        os::lstat("/data/hl-link".into()).await.unwrap().type_,
+        FileType::SymbolicLink
+    );
+    err(
+        files::read_file("/data/hl-link".into(), 100).await,
+        np,
+        "read through linked symlink",
+    );
     os::remove("/data/hl-link".into()).await.unwrap();
-    err(files::write_file("/data/escape-link".into(), b"x".to_vec(), false).await, np, "write through link");
-    err(files::write_file("/data/escape-dir/new".into(), b"x".to_vec(), true).await, np, "write into linked dir");
+    err(
+        files::write_file("/data/escape-link".into(), b"x".to_vec(), false).await,
+        np,
+        "write through link",
+    );
+    err(
+        files::write_file("/data/escape-dir/new".into(), b"x".to_vec(), true).await,
+        np,
+        "write into linked dir",
+    );
     let long = format!("/data/{}", "a/".repeat(3000));
-    err(files::read_file(long, 10).await, E::NameTooLong, "long path");
+    err(
+        files::read_file(long, 10).await,
+        E::NameTooLong,
+        "long path",
+    );
 
     // Every mutation on the read-only grant fails with read-only, before touching the disk.
     let ro = E::ReadOnly;
-    err(files::write_file("/ro/ro.txt".into(), b"x".to_vec(), false).await, ro, "write-file ro");
-    err(files::write_file("/ro/new.txt".into(), b"x".to_vec(), true).await, ro, "atomic ro");
+    err(
+        files::write_file("/ro/ro.txt".into(), b"x".to_vec(), false).await,
+        ro,
+        "write-file ro",
+    );
+    err(
+        files::write_file("/ro/new.txt".into(), b"x".to_vec(), true).await,
+        ro,
+        "atomic ro",
+    );
     for mode in ["w", "a", "x", "r+", "wb", "ab+"] {
-        err(files::open("/ro/ro.txt".into(), mode.into()).await.map(drop), ro, mode);
+        err(
+            files::open("/ro/ro.txt".into(), mode.into())
+                .await
+                .map(drop),
+            ro,
+            mode,
+        );
     }
     err(os::mkdir("/ro/d".into()).await, ro, "mkdir ro");
-    err(os::makedirs("/ro/d/e".into(), true).await, ro, "makedirs ro");
+    err(
+        os::makedirs("/ro/d/e".into(), true).await,
+        ro,
+        "makedirs ro",
+    );
     err(os::remove("/ro/ro.txt".into()).await, ro, "remove ro");
     err(os::rmdir("/ro/rsub".into()).await, ro, "rmdir ro");
-    err(os::remove_tree("/ro/rsub".into()).await, ro, "remove-tree ro");
-    err(os::rename("/ro/ro.txt".into(), "/ro/x".into()).await, ro, "rename ro");
-    err(os::rename("/ro/ro.txt".into(), "/data/x".into()).await, ro, "rename out of ro");
-    err(os::rename("/data/hello.txt".into(), "/ro/x".into()).await, ro, "rename into ro");
-    err(os::symlink("ro.txt".into(), "/ro/l".into()).await, ro, "symlink ro");
-    err(os::link("/ro/ro.txt".into(), "/data/l".into()).await, ro, "link from ro");
-    err(os::copy_file("/data/hello.txt".into(), "/ro/c".into()).await, ro, "copy into ro");
-    err(os::renames("/data/hello.txt".into(), "/ro/a/b".into()).await, ro, "renames ro");
+    err(
+        os::remove_tree("/ro/rsub".into()).await,
+        ro,
+        "remove-tree ro",
+    );
+    err(
+        os::rename("/ro/ro.txt".into(), "/ro/x".into()).await,
+        ro,
+        "rename ro",
+    );
+    err(
+        os::rename("/ro/ro.txt".into(), "/data/x".into()).await,
+        ro,
+        "rename out of ro",
+    );
+    err(
+        os::rename("/data/hello.txt".into(), "/ro/x".into()).await,
+        ro,
+        "rename into ro",
+    );
+    err(
+        os::symlink("ro.txt".into(), "/ro/l".into()).await,
+        ro,
+        "symlink ro",
+    );
+    err(
+        os::link("/ro/ro.txt".into(), "/data/l".into()).await,
+        ro,
+        "link from ro",
+    );
+    err(
+        os::copy_file("/data/hello.txt".into(), "/ro/c".into()).await,
+        ro,
+        "copy into ro",
+    );
+    err(
+        os::renames("/data/hello.txt".into(), "/ro/a/b".into()).await,
+        ro,
+        "renames ro",
+    );
     // Reading the read-only grant works.
-    assert_eq!(files::read_file("/ro/ro.txt".into(), 100).await.unwrap(), b"read only\n");
+    assert_eq!(
+        files::read_file("/ro/ro.txt".into(), 100).await.unwrap(),
+        b"read only\n"
+    );
 }
 
 /// Many reads in flight at once; the host gates the pool and counts.
@@ -403,7 +751,13 @@ async fn quota_open_files(limit: usize) {
     for i in 0..limit {
         open_files.push(open(&format!("/data/q{i}.bin"), "wb").await);
     }
-    err(files::open("/data/one-more".into(), "wb".into()).await.map(drop), E::Quota, "open over limit");
+    err(
+        files::open("/data/one-more".into(), "wb".into())
+            .await
+            .map(drop),
+        E::Quota,
+        "open over limit",
+    );
     open_files.pop().unwrap().close().await.unwrap();
     let again = open("/data/one-more", "wb").await;
     drop(again);
@@ -411,8 +765,16 @@ async fn quota_open_files(limit: usize) {
     // read-all over the per-read limit (the host set it to 1 KiB; big.bin has 4 KiB).
     let big = open("/data/big.bin", "rb").await;
     err(big.read_all().await, E::Quota, "read-all over limit");
-    assert_eq!(big.read(10_000).await.unwrap().len(), 1024, "read(n) clamps to the limit");
-    err(files::read_file("/data/big.bin".into(), 1 << 20).await, E::Quota, "read-file over limit");
+    assert_eq!(
+        big.read(10_000).await.unwrap().len(),
+        1024,
+        "read(n) clamps to the limit"
+    );
+    err(
+        files::read_file("/data/big.bin".into(), 1 << 20).await,
+        E::Quota,
+        "read-file over limit",
+    );
 }
 
 /// Start more operations than the per-store cap allows: the excess fails with `quota`.
@@ -428,7 +790,11 @@ async fn quota_pending(n: usize) {
 /// (gated, one-thread) pool, then finish the read. The host checks the write never ran.
 async fn cancel_queued() {
     let mut read = Box::pin(files::read_file("/data/hello.txt".into(), 100));
-    let mut write = Box::pin(files::write_file("/data/cancelled.txt".into(), b"x".to_vec(), false));
+    let mut write = Box::pin(files::write_file(
+        "/data/cancelled.txt".into(),
+        b"x".to_vec(),
+        false,
+    ));
     assert!(futures::poll!(&mut read).is_pending());
     assert!(futures::poll!(&mut write).is_pending());
     drop(write);
@@ -443,16 +809,24 @@ async fn trap_mid_write() {
         f.write(vec![7; 100]).await.unwrap();
         keep.push(f);
     }
-    let _dir = tempfile::temporary_directory(tempfile::TempOptions { dir: None, prefix: None, suffix: None })
-        .await
-        .unwrap();
+    let _dir = tempfile::temporary_directory(tempfile::TempOptions {
+        dir: None,
+        prefix: None,
+        suffix: None,
+    })
+    .await
+    .unwrap();
     panic!("deliberate trap with {} files open", keep.len());
 }
 
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("");
-    let num = |i: usize| args.get(i).and_then(|s| s.parse::<usize>().ok()).unwrap_or(16);
+    let num = |i: usize| {
+        args.get(i)
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(16)
+    };
     match name {
         "binary_io" => binary_io().await,
         "text_io" => text_io().await,
