@@ -2,7 +2,7 @@
 
 use crate::fs::Fs;
 use crate::grant::{Grant, Grants, Perms, normalize_mount};
-use crate::limits::Limits;
+use crate::limits::{GrantQuota, Limits};
 use crate::pool::Pool;
 use std::path::Path;
 use std::sync::Arc;
@@ -62,9 +62,41 @@ impl AioFsCtxBuilder {
         guest_path: &str,
         perms: Perms,
     ) -> std::io::Result<Self> {
+        self.grant_with_quota(host_dir, guest_path, perms, GrantQuota::UNLIMITED)
+    }
+
+    /// Like [`grant`](Self::grant), with budgets for what the guest may do in it: bytes
+    /// written and read, file size, files created (see [`GrantQuota`]). Each grant has
+    /// its own counters.
+    ///
+    /// ```no_run
+    /// use aiofs_host::{AioFsCtx, GrantQuota, Perms};
+    /// let ctx = AioFsCtx::builder()
+    ///     .grant_with_quota("./scratch", "/scratch", Perms::ReadWrite, GrantQuota {
+    ///         max_bytes_written: Some(64 << 20),
+    ///         max_file_size: Some(8 << 20),
+    ///         max_created: Some(1000),
+    ///         ..GrantQuota::UNLIMITED
+    ///     })?
+    ///     .build();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Ambient Authority
+    /// As for [`grant`](Self::grant).
+    ///
+    /// # Errors
+    /// As for [`grant`](Self::grant).
+    pub fn grant_with_quota(
+        self,
+        host_dir: impl AsRef<Path>,
+        guest_path: &str,
+        perms: Perms,
+        quota: GrantQuota,
+    ) -> std::io::Result<Self> {
         let dir =
             cap_std::fs::Dir::open_ambient_dir(host_dir.as_ref(), cap_std::ambient_authority())?;
-        self.grant_dir(dir, guest_path, perms)
+        self.grant_dir_with_quota(dir, guest_path, perms, quota)
     }
 
     /// Grant an already-open directory (no ambient authority involved).
@@ -72,10 +104,24 @@ impl AioFsCtxBuilder {
     /// # Errors
     /// `guest_path` contains `..` (`io::ErrorKind::InvalidInput`).
     pub fn grant_dir(
+        self,
+        dir: cap_std::fs::Dir,
+        guest_path: &str,
+        perms: Perms,
+    ) -> std::io::Result<Self> {
+        self.grant_dir_with_quota(dir, guest_path, perms, GrantQuota::UNLIMITED)
+    }
+
+    /// Grant an already-open directory with budgets (see [`GrantQuota`]).
+    ///
+    /// # Errors
+    /// `guest_path` contains `..` (`io::ErrorKind::InvalidInput`).
+    pub fn grant_dir_with_quota(
         mut self,
         dir: cap_std::fs::Dir,
         guest_path: &str,
         perms: Perms,
+        quota: GrantQuota,
     ) -> std::io::Result<Self> {
         let guest_path = normalize_mount(guest_path).map_err(|e| {
             std::io::Error::new(
@@ -83,11 +129,14 @@ impl AioFsCtxBuilder {
                 format!("bad guest path {guest_path:?}: {e}"),
             )
         })?;
-        self.grants.push(Grant {
-            dir: Arc::new(dir),
-            guest_path,
-            perms,
-        });
+        self.grants.push_with_quota(
+            Grant {
+                dir: Arc::new(dir),
+                guest_path,
+                perms,
+            },
+            quota,
+        );
         Ok(self)
     }
 

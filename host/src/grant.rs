@@ -1,8 +1,10 @@
 //! Directory grants and guest-path resolution.
 
 use crate::error::{ErrorCode, FsResult};
+use crate::limits::{GrantQuota, GrantUsage};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a grant allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct Grant {
 pub struct Resolved {
     /// The grant the path falls under.
     pub grant: Arc<Grant>,
+    /// That grant's budgets.
+    pub budget: Arc<Budget>,
     /// The rest of the path, relative (never absolute); `.` for the mount point itself.
     /// May still contain `..` or lead through symlinks: cap-std decides.
     pub rel: PathBuf,
@@ -45,17 +49,31 @@ pub struct Resolved {
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     grants: Vec<Arc<Grant>>,
+    /// The budgets of `grants`, index for index.
+    budgets: Vec<Arc<Budget>>,
 }
 
 impl Grants {
-    /// Add a grant (order matters: the first is where relative paths resolve).
+    /// Add a grant without budgets (order matters: the first is where relative paths
+    /// resolve).
     pub fn push(&mut self, grant: Grant) {
+        self.push_with_quota(grant, GrantQuota::UNLIMITED);
+    }
+
+    /// Add a grant with budgets.
+    pub fn push_with_quota(&mut self, grant: Grant, quota: GrantQuota) {
         self.grants.push(Arc::new(grant));
+        self.budgets.push(Arc::new(Budget::new(quota)));
     }
 
     /// All grants in order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Grant>> {
         self.grants.iter()
+    }
+
+    /// All grants in order, with their budgets.
+    pub fn iter_with_budgets(&self) -> impl Iterator<Item = (&Arc<Grant>, &Arc<Budget>)> {
+        self.grants.iter().zip(&self.budgets)
     }
 
     /// Resolve a guest path (see the WIT package docs). Errors: `invalid` for NUL,
@@ -74,9 +92,9 @@ impl Grants {
         }
         // Plain names and `..`; empty and `.` components mean nothing.
         let comps = || path.split('/').filter(|c| !c.is_empty() && *c != ".");
-        let (grant, skip) = if path.starts_with('/') {
-            let mut best: Option<(&Arc<Grant>, usize)> = None;
-            for grant in &self.grants {
+        let (index, skip) = if path.starts_with('/') {
+            let mut best: Option<(usize, usize)> = None;
+            for (index, grant) in self.grants.iter().enumerate() {
                 let mut path_comps = comps();
                 let mut n = 0;
                 let is_prefix = mount_components(&grant.guest_path).all(|m| {
@@ -86,13 +104,15 @@ impl Grants {
                 if is_prefix {
                     // Longest mount wins; on a tie (the same mount twice) the first does.
                     if best.is_none_or(|(_, b)| n > b) {
-                        best = Some((grant, n));
+                        best = Some((index, n));
                     }
                 }
             }
             best.ok_or(ErrorCode::NotPermitted)?
+        } else if self.grants.is_empty() {
+            return Err(ErrorCode::NotPermitted);
         } else {
-            (self.grants.first().ok_or(ErrorCode::NotPermitted)?, 0)
+            (0, 0)
         };
         let mut rel = comps().skip(skip).collect::<Vec<_>>().join("/");
         if rel.is_empty() {
@@ -102,9 +122,227 @@ impl Grants {
             rel.push('/');
         }
         Ok(Resolved {
-            grant: grant.clone(),
+            grant: self.grants[index].clone(),
+            budget: self.budgets[index].clone(),
             rel: PathBuf::from(rel),
         })
+    }
+}
+
+/// The live budgets of one grant: its [`GrantQuota`] and atomic usage counters, shared by
+/// every operation and open file under the grant.
+#[derive(Debug, Default)]
+pub struct Budget {
+    quota: GrantQuota,
+    written: AtomicU64,
+    read: AtomicU64,
+    created: AtomicU64,
+}
+
+/// Which counter of a [`Budget`] a [`Lease`] was taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counter {
+    Written,
+    Read,
+    Created,
+}
+
+impl Budget {
+    /// Budgets with nothing used yet.
+    pub fn new(quota: GrantQuota) -> Budget {
+        Budget {
+            quota,
+            ..Budget::default()
+        }
+    }
+
+    /// The budgets.
+    pub fn quota(&self) -> &GrantQuota {
+        &self.quota
+    }
+
+    /// What was used so far, labelled with `guest_path`.
+    pub fn usage(&self, guest_path: &str) -> GrantUsage {
+        GrantUsage {
+            guest_path: guest_path.to_owned(),
+            bytes_written: self.written.load(Ordering::Acquire),
+            bytes_read: self.read.load(Ordering::Acquire),
+            created: self.created.load(Ordering::Acquire),
+        }
+    }
+
+    fn counter(&self, which: Counter) -> (&AtomicU64, Option<u64>) {
+        match which {
+            Counter::Written => (&self.written, self.quota.max_bytes_written),
+            Counter::Read => (&self.read, self.quota.max_bytes_read),
+            Counter::Created => (&self.created, self.quota.max_created),
+        }
+    }
+
+    /// Take `want` units, or (unless `exact`) what is left if that is less; `quota` when
+    /// nothing fits (an exact request that does not fit takes nothing).
+    fn take(self: &Arc<Self>, which: Counter, want: u64, exact: bool) -> FsResult<Lease> {
+        let (counter, max) = self.counter(which);
+        let taken = match max {
+            // Nothing to protect: count only what is used, when it is settled.
+            None => {
+                return Ok(Lease {
+                    budget: self.clone(),
+                    which,
+                    granted: want,
+                    charged: 0,
+                });
+            }
+            Some(max) => {
+                let mut taken = 0;
+                counter
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                        let left = max.saturating_sub(used);
+                        taken = if exact { want } else { want.min(left) };
+                        (taken <= left && (taken > 0 || want == 0)).then_some(used + taken)
+                    })
+                    .map_err(|_| ErrorCode::Quota)?;
+                taken
+            }
+        };
+        Ok(Lease {
+            budget: self.clone(),
+            which,
+            granted: taken,
+            charged: taken,
+        })
+    }
+
+    /// `file-too-large` if a file of `size` bytes exceeds `max_file_size`.
+    pub(crate) fn check_size(&self, size: u64) -> FsResult<()> {
+        match self.quota.max_file_size {
+            Some(max) if size > max => Err(ErrorCode::FileTooLarge),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `max_file_size` is set (checking it may cost an `fstat`).
+    pub(crate) fn limits_size(&self) -> bool {
+        self.quota.max_file_size.is_some()
+    }
+
+    /// Whether `max_created` is set (only then are creations told apart and counted).
+    pub(crate) fn limits_creates(&self) -> bool {
+        self.quota.max_created.is_some()
+    }
+
+    /// A cheap early refusal before anything is queued: `file-too-large` when `len`
+    /// bytes alone exceed `max_file_size`, `quota` when fewer than `len` bytes of the
+    /// write budget are left. The authoritative check is [`Budget::write`].
+    pub(crate) fn precheck_write(&self, len: u64) -> FsResult<()> {
+        self.check_size(len)?;
+        match self.quota.max_bytes_written {
+            Some(max) if self.written.load(Ordering::Acquire).saturating_add(len) > max => {
+                Err(ErrorCode::Quota)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A cheap early refusal: `quota` if nothing is left of `counter`'s budget.
+    fn precheck(&self, which: Counter) -> FsResult<()> {
+        let (counter, max) = self.counter(which);
+        match max {
+            Some(max) if counter.load(Ordering::Acquire) >= max => Err(ErrorCode::Quota),
+            _ => Ok(()),
+        }
+    }
+
+    /// Early refusal of a read when the read budget is spent.
+    pub(crate) fn precheck_read(&self) -> FsResult<()> {
+        self.precheck(Counter::Read)
+    }
+
+    /// Early refusal of an operation that always creates something.
+    pub(crate) fn precheck_create(&self) -> FsResult<()> {
+        self.precheck(Counter::Created)
+    }
+
+    /// Take `len` bytes of the write budget, all or nothing.
+    pub(crate) fn write(self: &Arc<Self>, len: u64) -> FsResult<Lease> {
+        self.take(Counter::Written, len, true)
+    }
+
+    /// Take `len` bytes of the read budget, all or nothing.
+    pub(crate) fn read_exact(self: &Arc<Self>, len: u64) -> FsResult<Lease> {
+        self.take(Counter::Read, len, true)
+    }
+
+    /// Take up to `len` bytes of the read budget (what is left, if less).
+    pub(crate) fn read_up_to(self: &Arc<Self>, len: u64) -> FsResult<Lease> {
+        self.take(Counter::Read, len, false)
+    }
+
+    /// Take `n` creations, all or nothing (nothing is counted while `max_created` is
+    /// unset).
+    pub(crate) fn create(self: &Arc<Self>, n: u64) -> FsResult<Lease> {
+        if !self.limits_creates() {
+            return Ok(Lease {
+                budget: self.clone(),
+                which: Counter::Created,
+                granted: 0,
+                charged: 0,
+            });
+        }
+        self.take(Counter::Created, n, true)
+    }
+}
+
+/// Units taken from one budget counter before the work they pay for. Dropped without
+/// [`settle`](Lease::settle) (the work failed, or was cancelled before it ran), they are
+/// given back.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    budget: Arc<Budget>,
+    which: Counter,
+    /// Units the work may use.
+    granted: u64,
+    /// Units already added to the counter (0 for an unlimited counter, which is only
+    /// told what was used).
+    charged: u64,
+}
+
+impl Lease {
+    /// Units the work may use.
+    pub(crate) fn taken(&self) -> u64 {
+        self.granted
+    }
+
+    /// The work used `used` units: give back what is left over, or count the excess
+    /// (a text read may finish a character, a file grew while being copied: never more
+    /// than a few bytes past what was taken).
+    pub(crate) fn settle(mut self, used: u64) {
+        let (counter, _) = self.budget.counter(self.which);
+        match used.cmp(&self.charged) {
+            std::cmp::Ordering::Less => {
+                counter.fetch_sub(self.charged - used, Ordering::AcqRel);
+            }
+            std::cmp::Ordering::Greater => {
+                counter.fetch_add(used - self.charged, Ordering::AcqRel);
+            }
+            std::cmp::Ordering::Equal => {}
+        }
+        self.charged = 0;
+    }
+
+    /// The work used everything granted.
+    pub(crate) fn keep(self) {
+        let granted = self.granted;
+        self.settle(granted);
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.charged > 0 {
+            let (counter, _) = self.budget.counter(self.which);
+            counter.fetch_sub(self.charged, Ordering::AcqRel);
+        }
     }
 }
 

@@ -65,7 +65,7 @@ pub use ctx::{AioFs, AioFsCtx, AioFsCtxBuilder, AioFsCtxView, AioFsView};
 pub use error::ErrorCode;
 pub use grant::Perms;
 pub use host::add_to_linker;
-pub use limits::Limits;
+pub use limits::{GrantQuota, GrantUsage, Limits};
 pub use pool::{Pool, PoolStats};
 #[doc(no_inline)]
 pub use wasmtime::component::ResourceTable;

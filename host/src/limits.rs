@@ -34,3 +34,52 @@ impl Default for Limits {
         }
     }
 }
+
+/// Budgets of one grant, set by the embedder per grant (unset = unlimited, the default).
+///
+/// The byte and creation budgets count over the life of the store: removing a file does
+/// not give its creation back, and bytes read or written stay spent. Every counter is an
+/// atomic taken *before* the work happens (and given back when the work fails or is
+/// cancelled unrun), so concurrent operations can never overshoot a budget together.
+///
+/// | field | counts | when exhausted |
+/// |---|---|---|
+/// | `max_bytes_written` | bytes successfully written (`write*`, streams, `write-file`, `copy-file`) | `quota`, nothing written |
+/// | `max_bytes_read` | bytes delivered by reads (`read*`, streams, `read-file`, `copy-file` source) | reads return at most what is left; `quota` when nothing is, or when an all-or-nothing read (`read-all`, `read-file`) does not fit |
+/// | `max_file_size` | the size a write, `truncate`, `write-file` or `copy-file` would give a file | `file-too-large`, nothing written |
+/// | `max_created` | files, directories, links and temporaries created | `quota`, nothing created |
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantQuota {
+    /// Most bytes the guest may write into this grant.
+    pub max_bytes_written: Option<u64>,
+    /// Most bytes the guest may read from this grant.
+    pub max_bytes_read: Option<u64>,
+    /// Largest size a guest write may give a file in this grant.
+    pub max_file_size: Option<u64>,
+    /// Most files, directories and links the guest may create in this grant.
+    pub max_created: Option<u64>,
+}
+
+impl GrantQuota {
+    /// No budget at all (the default).
+    pub const UNLIMITED: GrantQuota = GrantQuota {
+        max_bytes_written: None,
+        max_bytes_read: None,
+        max_file_size: None,
+        max_created: None,
+    };
+}
+
+/// What a guest has used of one grant's budgets so far (see [`GrantQuota`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantUsage {
+    /// The grant's guest mount path.
+    pub guest_path: String,
+    /// Bytes written into the grant.
+    pub bytes_written: u64,
+    /// Bytes read from the grant.
+    pub bytes_read: u64,
+    /// Files, directories and links created (counted only while `max_created` is set:
+    /// telling a created file from an opened one costs an extra system call).
+    pub created: u64,
+}

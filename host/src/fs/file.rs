@@ -24,6 +24,7 @@
 
 use super::{Fs, OpenMode, Stat, Whence};
 use crate::error::{ErrorCode, FsResult};
+use crate::grant::Budget;
 use crate::limits::Limits;
 use crate::pool::Pool;
 use std::fs::File as StdFile;
@@ -48,6 +49,8 @@ pub struct File {
 struct Inner {
     /// The store: limits, pool, and the pending-operation choke point.
     fs: Fs,
+    /// The budgets of the grant the file lives in (bytes read and written, file size).
+    budget: Arc<Budget>,
     /// The guest path the file was opened with.
     name: String,
     /// The mode it was opened with.
@@ -139,8 +142,22 @@ impl File {
     /// Wrap an opened descriptor. `slot` is the store's open-file reservation (dropping it
     /// releases the slot); `on_close` runs on the pool after the descriptor is closed. In
     /// append mode the descriptor must have `O_APPEND`; the position starts at the end.
+    #[cfg(test)]
     pub(crate) fn new(
         fs: &Fs,
+        file: StdFile,
+        name: String,
+        mode: OpenMode,
+        slot: impl Send + 'static,
+        on_close: Option<Box<dyn FnOnce() + Send>>,
+    ) -> File {
+        File::new_in(fs, Arc::default(), file, name, mode, slot, on_close)
+    }
+
+    /// Like [`File::new`], for a file whose reads and writes count against `budget`.
+    pub(crate) fn new_in(
+        fs: &Fs,
+        budget: Arc<Budget>,
         file: StdFile,
         name: String,
         mode: OpenMode,
@@ -157,6 +174,7 @@ impl File {
         File {
             inner: Arc::new(Inner {
                 fs: fs.clone(),
+                budget,
                 name,
                 mode,
                 closed: Arc::new(AtomicBool::new(false)),
@@ -225,7 +243,68 @@ impl File {
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
         let guard = self.lock(need).await?;
+        if matches!(need, Need::ReadBytes | Need::ReadText) {
+            return self.run_read(guard, f).await;
+        }
         self.run(guard, f).await
+    }
+
+    /// [`File::run`] for a read, under the grant's read budget: the read's per-call limit
+    /// shrinks to what is left of the budget (`quota` if nothing is), and it pays for the
+    /// bytes it consumed from the file.
+    async fn run_read<T, F>(&self, guard: OwnedMutexGuard<State>, f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let budget = self.inner.budget.clone();
+        budget.precheck_read()?;
+        self.run(guard, move |cur, file, limits| {
+            let before = cur.resolve(file)?;
+            let lease = budget.read_up_to(limits.max_read_bytes)?;
+            let result = if lease.taken() < limits.max_read_bytes {
+                let limits = Limits {
+                    max_read_bytes: lease.taken(),
+                    ..limits.clone()
+                };
+                f(cur, file, &limits)
+            } else {
+                f(cur, file, limits)
+            };
+            lease.settle(cur.pos.saturating_sub(before));
+            result
+        })
+        .await
+    }
+
+    /// [`File::run`] for a write of `len` bytes, under the grant's budgets: refused before
+    /// anything is queued when it cannot fit, then paid for on the pool before writing
+    /// (all or nothing; given back if the write fails or never runs), and refused with
+    /// `file-too-large` if the file would outgrow `max_file_size`.
+    async fn run_write<T, F>(&self, guard: OwnedMutexGuard<State>, len: usize, f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let budget = self.inner.budget.clone();
+        let len = len as u64;
+        budget.precheck_write(len)?;
+        let append = self.inner.mode.append;
+        self.run(guard, move |cur, file, limits| {
+            if budget.limits_size() {
+                let start = if append {
+                    file.metadata()?.len()
+                } else {
+                    cur.resolve(file)?
+                };
+                budget.check_size(start.saturating_add(len))?;
+            }
+            let paid = budget.write(len)?;
+            let out = f(cur, file, limits)?;
+            paid.keep();
+            Ok(out)
+        })
+        .await
     }
 
     /// `Quota` if `len` bytes are more than one write call may carry.
@@ -241,7 +320,7 @@ impl File {
         let guard = self.lock(need).await?;
         self.check_write_len(data.len())?;
         let append = self.inner.mode.append;
-        self.run(guard, move |cur, file, _| {
+        self.run_write(guard, data.len(), move |cur, file, _| {
             cur.write(file, &data, append)?;
             Ok(data.len() as u64)
         })
@@ -299,9 +378,10 @@ impl File {
     }
     pub async fn write_lines(&self, lines: Vec<Vec<u8>>) -> FsResult<u64> {
         let guard = self.lock(Need::WriteBytes).await?;
-        self.check_write_len(lines.iter().map(Vec::len).sum())?;
+        let len = lines.iter().map(Vec::len).sum();
+        self.check_write_len(len)?;
         let append = self.inner.mode.append;
-        self.run(guard, move |cur, file, _| {
+        self.run_write(guard, len, move |cur, file, _| {
             let data = lines.concat();
             cur.write(file, &data, append)?;
             Ok(data.len() as u64)
@@ -343,7 +423,7 @@ impl File {
         let guard = self.lock(Need::WriteText).await?;
         self.check_write_len(text.len())?;
         let append = self.inner.mode.append;
-        self.run(guard, move |cur, file, _| {
+        self.run_write(guard, text.len(), move |cur, file, _| {
             cur.write(file, text.as_bytes(), append)?;
             Ok(text.chars().count() as u64)
         })
@@ -351,9 +431,10 @@ impl File {
     }
     pub async fn write_lines_text(&self, lines: Vec<String>) -> FsResult<u64> {
         let guard = self.lock(Need::WriteText).await?;
-        self.check_write_len(lines.iter().map(String::len).sum())?;
+        let len = lines.iter().map(String::len).sum();
+        self.check_write_len(len)?;
         let append = self.inner.mode.append;
-        self.run(guard, move |cur, file, _| {
+        self.run_write(guard, len, move |cur, file, _| {
             let text = lines.concat();
             cur.write(file, text.as_bytes(), append)?;
             Ok(text.chars().count() as u64)
@@ -390,11 +471,13 @@ impl File {
         self.run(guard, |cur, file, _| Ok(cur.resolve(file)?)).await
     }
     pub async fn truncate(&self, size: Option<u64>) -> FsResult<u64> {
+        let budget = self.inner.budget.clone();
         self.op(Need::Write, move |cur, file, _| {
             let size = match size {
                 Some(size) => size,
                 None => cur.resolve(file)?,
             };
+            budget.check_size(size)?;
             cur.invalidate();
             file.set_len(size)?;
             Ok(size)

@@ -8,6 +8,8 @@
 mod file;
 mod meta;
 mod mode;
+#[cfg(test)]
+mod quota_tests;
 mod temp;
 #[cfg(test)]
 mod tests;
@@ -18,9 +20,10 @@ pub use temp::TempDir;
 
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Grant, Grants, Perms, Resolved};
-use crate::limits::Limits;
+use crate::limits::GrantQuota;
+use crate::limits::{GrantUsage, Limits};
 use crate::pool::Pool;
-use cap_std::fs::{Dir, OpenOptions};
+use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -228,6 +231,118 @@ fn read_limited(
     Ok(out)
 }
 
+/// Whether opening may create the file (and so count against the grant's `max_created`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Create {
+    /// Never creates.
+    No,
+    /// Creates the file if it is missing (`O_CREAT`).
+    IfMissing,
+    /// Always creates (`O_CREAT | O_EXCL`).
+    New,
+}
+
+/// Open `r` with `opts`, counting a file it creates against the grant's `max_created`.
+///
+/// Only while that budget is set are creations told apart from opens of existing files:
+/// that costs a first try without `O_CREAT`, then an exclusive create.
+fn open_counted(r: &Resolved, opts: &OpenOptions, create: Create) -> FsResult<cap_std::fs::File> {
+    let dir = &r.grant.dir;
+    let open = |o: &OpenOptions| dir.open_with(&r.rel, o).map_err(open_error);
+    match create {
+        Create::No => open(opts),
+        Create::IfMissing if !r.budget.limits_creates() => open(opts),
+        Create::New => {
+            let lease = r.budget.create(1)?;
+            let file = open(opts)?;
+            lease.keep();
+            Ok(file)
+        }
+        Create::IfMissing => {
+            match open(opts.clone().create(false)) {
+                Err(ErrorCode::NoEntry) => {}
+                other => return other,
+            }
+            let lease = r.budget.create(1)?;
+            let file = match open(opts.clone().create_new(true)) {
+                // Created meanwhile by someone else, or a symlink to a missing file
+                // (`O_EXCL` never follows one): open as asked; it counts as a creation.
+                Err(ErrorCode::Exist) => open(opts)?,
+                other => other?,
+            };
+            lease.keep();
+            Ok(file)
+        }
+    }
+}
+
+/// An error from opening a file. `ENXIO` is what a FIFO without a reader (opened
+/// non-blocking for writing) or a device without a driver gives: not a regular file.
+fn open_error(e: std::io::Error) -> ErrorCode {
+    if e.raw_os_error() == Some(libc::ENXIO) {
+        ErrorCode::Unsupported
+    } else {
+        e.into()
+    }
+}
+
+/// Only regular files are served: a directory fails with `is-directory`, anything else
+/// (FIFO, socket, device) with `unsupported`, so that no pool thread can block forever on
+/// one. Opens are non-blocking for the same reason (a FIFO would block in `open` itself).
+fn regular(file: cap_std::fs::File) -> FsResult<std::fs::File> {
+    let md = file.metadata()?;
+    if md.is_dir() {
+        return Err(ErrorCode::IsDirectory);
+    }
+    if !md.is_file() {
+        return Err(ErrorCode::Unsupported);
+    }
+    Ok(file.into_std())
+}
+
+/// Plain non-blocking read-only open options.
+fn read_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    o.custom_flags(libc::O_NONBLOCK);
+    o
+}
+
+/// How many of the directories `create_dir_all(rel)` would create are missing now (zero
+/// unless the grant limits creations, so the default path costs nothing).
+fn missing_dirs(r: &Resolved, rel: &Path) -> u64 {
+    if !r.budget.limits_creates() {
+        return 0;
+    }
+    let mut prefix = PathBuf::new();
+    let mut missing = 0;
+    for comp in rel.components() {
+        prefix.push(comp);
+        if matches!(comp, Component::Normal(_)) && r.grant.dir.metadata(&prefix).is_err() {
+            missing += 1;
+        }
+    }
+    missing
+}
+
+/// `create_dir_all(rel)`, counting the directories it creates against `max_created`
+/// (all or nothing up front; those a failure left uncreated are given back).
+fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
+    let missing = missing_dirs(r, rel);
+    let lease = r.budget.create(missing)?;
+    match r.grant.dir.create_dir_all(rel) {
+        Ok(()) => {
+            lease.keep();
+            Ok(())
+        }
+        Err(e) => {
+            let left = missing_dirs(r, rel);
+            lease.settle(missing.saturating_sub(left));
+            Err(e.into())
+        }
+    }
+}
+
 /// Characters of the random part of temporary names (as Python's `tempfile`).
 const TEMP_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 /// Longest part of the target's name kept in an atomic write's temporary name.
@@ -325,9 +440,17 @@ impl Fs {
         self.counters.pending_ops.load(Ordering::Acquire)
     }
 
-    /// Files of this store open now.
+    /// Files (and temporary directories) of this store open now.
     pub fn open_files(&self) -> usize {
         self.counters.open_files.load(Ordering::Acquire)
+    }
+
+    /// What the guest has used of each grant's budgets, in grant order.
+    pub fn grant_usage(&self) -> Vec<GrantUsage> {
+        self.grants
+            .iter_with_budgets()
+            .map(|(g, b)| b.usage(&g.guest_path))
+            .collect()
     }
 
     /// Reserve an open-file slot (`quota` at `limits.max_open_files`); the returned guard
@@ -377,27 +500,31 @@ impl Fs {
         } else {
             self.resolve(&path)?
         };
+        let create = if mode.exclusive {
+            r.budget.precheck_create()?;
+            Create::New
+        } else if mode.create {
+            Create::IfMissing
+        } else {
+            Create::No
+        };
         let slot = self.reserve_open_slot()?;
         let fs = self.clone();
         self.blocking(move || {
-            let file = r.grant.dir.open_with(&r.rel, &open_options(&mode))?;
-            if file.metadata()?.is_dir() {
-                return Err(ErrorCode::IsDirectory);
-            }
-            Ok(File::new(&fs, file.into_std(), path, mode, slot, None))
+            let file = regular(open_counted(&r, &open_options(&mode), create)?)?;
+            let budget = r.budget.clone();
+            Ok(File::new_in(&fs, budget, file, path, mode, slot, None))
         })
         .await
     }
 
     pub async fn read_file(&self, path: String, max: u64) -> FsResult<Vec<u8>> {
         let r = self.resolve(&path)?;
+        r.budget.precheck_read()?;
         let quota = self.limits.max_read_bytes;
         self.blocking(move || {
-            let file = r.grant.dir.open(&r.rel)?;
+            let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
             let md = file.metadata()?;
-            if md.is_dir() {
-                return Err(ErrorCode::IsDirectory);
-            }
             let (limit, too_big) = if max <= quota {
                 (max, ErrorCode::FileTooLarge)
             } else {
@@ -409,7 +536,10 @@ impl Fs {
             if md.len() > quota {
                 return Err(ErrorCode::Quota);
             }
-            read_limited(file, md.len(), limit, too_big)
+            let lease = r.budget.read_exact(md.len())?;
+            let data = read_limited(file, md.len(), limit, too_big)?;
+            lease.settle(data.len() as u64);
+            Ok(data)
         })
         .await
     }
@@ -422,13 +552,23 @@ impl Fs {
         if is_root(&r.rel) || has_trailing_slash(&r.rel) {
             return Err(ErrorCode::IsDirectory);
         }
+        let len = data.len() as u64;
+        r.budget.precheck_write(len)?;
         self.blocking(move || {
             let dir = &r.grant.dir;
+            let paid = r.budget.write(len)?;
             if !atomic {
-                let mut file = dir.open_with(&r.rel, &write_options())?;
+                let mut file = regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
                 file.write_all(&data)?;
+                paid.keep();
                 return Ok(());
             }
+            // The rename creates the target if it is missing.
+            let created = if r.budget.limits_creates() && dir.symlink_metadata(&r.rel).is_err() {
+                Some(r.budget.create(1)?)
+            } else {
+                None
+            };
             let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
             let parent = r.rel.parent().unwrap_or(Path::new(""));
             // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
@@ -446,6 +586,10 @@ impl Fs {
             if let Err(e) = written.and_then(|()| dir.rename(&tmp, dir, &r.rel)) {
                 let _ = dir.remove_file(&tmp);
                 return Err(e.into());
+            }
+            paid.keep();
+            if let Some(created) = created {
+                created.keep();
             }
             Ok(())
         })
@@ -560,7 +704,7 @@ impl Fs {
             if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
                 && !d.grant.dir.exists(parent)
             {
-                d.grant.dir.create_dir_all(parent)?;
+                create_dirs_counted(&d, parent)?;
             }
             s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
             prune(&s.grant.dir, &prunable_parents(&s.rel));
@@ -582,8 +726,14 @@ impl Fs {
         if is_root(&r.rel) {
             return Err(ErrorCode::Exist);
         }
-        self.blocking(move || Ok(r.grant.dir.create_dir(&r.rel)?))
-            .await
+        r.budget.precheck_create()?;
+        self.blocking(move || {
+            let lease = r.budget.create(1)?;
+            r.grant.dir.create_dir(&r.rel)?;
+            lease.keep();
+            Ok(())
+        })
+        .await
     }
 
     pub async fn makedirs(&self, path: String, exist_ok: bool) -> FsResult<()> {
@@ -595,14 +745,11 @@ impl Fs {
                 Ok(_) => return Err(ErrorCode::Exist),
                 Err(_) => {}
             }
-            match dir.create_dir_all(&r.rel) {
+            match create_dirs_counted(&r, &r.rel) {
                 Ok(()) => Ok(()),
                 // Created concurrently by someone else: same as finding it there.
-                Err(e) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => {
-                    drop(e);
-                    Ok(())
-                }
-                Err(e) => Err(e.into()),
+                Err(_) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => Ok(()),
+                Err(e) => Err(e),
             }
         })
         .await
@@ -628,8 +775,14 @@ impl Fs {
 
     pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
         let (s, d) = self.resolve_pair_rw(&src, &dst)?;
-        self.blocking(move || Ok(s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?))
-            .await
+        d.budget.precheck_create()?;
+        self.blocking(move || {
+            let lease = d.budget.create(1)?;
+            s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+            lease.keep();
+            Ok(())
+        })
+        .await
     }
 
     pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
@@ -646,8 +799,14 @@ impl Fs {
         if target.starts_with('/') {
             return Err(ErrorCode::NotPermitted);
         }
-        self.blocking(move || Ok(r.grant.dir.symlink(&target, &r.rel)?))
-            .await
+        r.budget.precheck_create()?;
+        self.blocking(move || {
+            let lease = r.budget.create(1)?;
+            r.grant.dir.symlink(&target, &r.rel)?;
+            lease.keep();
+            Ok(())
+        })
+        .await
     }
 
     /// The link's content. An absolute target (made by the host, never by a guest) is a
@@ -667,21 +826,33 @@ impl Fs {
         use cap_std::fs::MetadataExt;
         let s = self.resolve(&src)?;
         let d = self.resolve_rw(&dst)?;
+        s.budget.precheck_read()?;
         self.blocking(move || {
-            let from = s.grant.dir.open(&s.rel)?;
-            if from.metadata()?.is_dir() {
-                return Err(ErrorCode::IsDirectory);
-            }
+            let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
             // Truncating the destination must not destroy the source (`shutil.SameFileError`).
             let src_md = from.metadata()?;
             if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
-                && (dst_md.dev(), dst_md.ino()) == (src_md.dev(), src_md.ino())
+                && (dst_md.dev(), dst_md.ino())
+                    == (
+                        std::os::unix::fs::MetadataExt::dev(&src_md),
+                        std::os::unix::fs::MetadataExt::ino(&src_md),
+                    )
             {
                 return Err(ErrorCode::Invalid);
             }
-            let to = d.grant.dir.open_with(&d.rel, &write_options())?;
-            let (mut from, mut to) = (from.into_std(), to.into_std());
-            Ok(std::io::copy(&mut from, &mut to)?)
+            let len = src_md.len();
+            d.budget.check_size(len)?;
+            let read = s.budget.read_exact(len)?;
+            let written = d.budget.write(len)?;
+            let mut to = regular(open_counted(&d, &write_options(), Create::IfMissing)?)?;
+            // Under a budget, copy what was paid for (the size when the copy started).
+            let budgeted = *s.budget.quota() != GrantQuota::UNLIMITED
+                || *d.budget.quota() != GrantQuota::UNLIMITED;
+            let cap = if budgeted { len } else { u64::MAX };
+            let copied = std::io::copy(&mut from.take(cap), &mut to)?;
+            read.settle(copied);
+            written.settle(copied);
+            Ok(copied)
         })
         .await
     }
@@ -730,17 +901,29 @@ impl Fs {
     pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> {
         let mode = temp_mode(&mode)?;
         let place = self.temp_place(options)?;
+        place.at.budget.precheck_create()?;
         let slot = self.reserve_open_slot()?;
         let fs = self.clone();
         self.blocking(move || {
             let dir = &place.at.grant.dir;
+            let lease = place.at.budget.create(1)?;
             let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
                 dir.open_with(place.at.rel.join(n), &temp_options(&mode))
             })?;
+            lease.keep();
             // Unlink at once: the file lives only as long as its descriptor.
             dir.remove_file(place.at.rel.join(&name))?;
             let guest = guest_join(&place.at, &name);
-            Ok(File::new(&fs, file.into_std(), guest, mode, slot, None))
+            let budget = place.at.budget.clone();
+            Ok(File::new_in(
+                &fs,
+                budget,
+                file.into_std(),
+                guest,
+                mode,
+                slot,
+                None,
+            ))
         })
         .await
     }
@@ -753,13 +936,16 @@ impl Fs {
     ) -> FsResult<File> {
         let mode = temp_mode(&mode)?;
         let place = self.temp_place(options)?;
+        place.at.budget.precheck_create()?;
         let slot = self.reserve_open_slot()?;
         let fs = self.clone();
         self.blocking(move || {
             let dir = place.at.grant.dir.clone();
+            let lease = place.at.budget.create(1)?;
             let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
                 dir.open_with(place.at.rel.join(n), &temp_options(&mode))
             })?;
+            lease.keep();
             let rel = place.at.rel.join(&name);
             let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
                 Box::new(move || {
@@ -768,19 +954,38 @@ impl Fs {
                 }) as Box<dyn FnOnce() + Send>
             });
             let guest = guest_join(&place.at, &name);
-            Ok(File::new(&fs, file.into_std(), guest, mode, slot, on_close))
+            let budget = place.at.budget.clone();
+            Ok(File::new_in(
+                &fs,
+                budget,
+                file.into_std(),
+                guest,
+                mode,
+                slot,
+                on_close,
+            ))
         })
         .await
     }
 
     pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> {
         let place = self.temp_place(options)?;
+        place.at.budget.precheck_create()?;
+        // A temporary directory is a handle too: it counts against `max_open_files`.
+        let slot = self.reserve_open_slot()?;
         let (name, ()) = self
             .blocking({
                 let place_dir = place.at.grant.dir.clone();
                 let rel = place.at.rel.clone();
                 let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
-                move || with_temp_name(&prefix, &suffix, |n| place_dir.create_dir(rel.join(n)))
+                let budget = place.at.budget.clone();
+                move || {
+                    let lease = budget.create(1)?;
+                    let made =
+                        with_temp_name(&prefix, &suffix, |n| place_dir.create_dir(rel.join(n)))?;
+                    lease.keep();
+                    Ok(made)
+                }
             })
             .await?;
         Ok(TempDir::new(
@@ -788,6 +993,7 @@ impl Fs {
             place.at.grant.clone(),
             place.at.rel.join(&name),
             guest_join(&place.at, &name),
+            slot,
         ))
     }
 
@@ -846,15 +1052,18 @@ impl Fs {
     /// The root of the first writable grant (`read-only` if every grant is read-only,
     /// `not-permitted` if there are none).
     fn default_temp_dir(&self) -> FsResult<Resolved> {
-        let grant: &Arc<Grant> = self.grants.iter().find(|g| g.perms.can_write()).ok_or(
-            if self.grants.iter().next().is_some() {
+        let (grant, budget): (&Arc<Grant>, _) = self
+            .grants
+            .iter_with_budgets()
+            .find(|(g, _)| g.perms.can_write())
+            .ok_or(if self.grants.iter().next().is_some() {
                 ErrorCode::ReadOnly
             } else {
                 ErrorCode::NotPermitted
-            },
-        )?;
+            })?;
         Ok(Resolved {
             grant: grant.clone(),
+            budget: budget.clone(),
             rel: PathBuf::from("."),
         })
     }
@@ -869,6 +1078,7 @@ fn open_options(mode: &OpenMode) -> OpenOptions {
         .create(mode.create && !mode.exclusive)
         .create_new(mode.exclusive)
         .truncate(mode.truncate);
+    o.custom_flags(libc::O_NONBLOCK);
     o
 }
 
@@ -882,6 +1092,7 @@ fn write_synced(file: &mut cap_std::fs::File, data: &[u8]) -> std::io::Result<()
 fn write_options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.write(true).create(true).truncate(true);
+    o.custom_flags(libc::O_NONBLOCK);
     o
 }
 

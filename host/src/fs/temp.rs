@@ -1,6 +1,6 @@
 //! Temporary directories.
 
-use super::Fs;
+use super::{Fs, OpenSlot};
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::Grant;
 use std::path::PathBuf;
@@ -18,16 +18,26 @@ pub struct TempDir {
     guest_path: String,
     /// Set once the tree is gone; the drop then has nothing to do.
     removed: AtomicBool,
+    /// The store's open-handle reservation, released when the handle is dropped (after
+    /// the tree's removal has run on the pool, when `cleanup` did not remove it).
+    slot: Option<OpenSlot>,
 }
 
 impl TempDir {
-    pub(super) fn new(fs: Fs, grant: Arc<Grant>, rel: PathBuf, guest_path: String) -> TempDir {
+    pub(super) fn new(
+        fs: Fs,
+        grant: Arc<Grant>,
+        rel: PathBuf,
+        guest_path: String,
+        slot: OpenSlot,
+    ) -> TempDir {
         TempDir {
             fs,
             grant,
             rel,
             guest_path,
             removed: AtomicBool::new(false),
+            slot: Some(slot),
         }
     }
 
@@ -65,12 +75,14 @@ impl Drop for TempDir {
         }
         let dir = self.grant.dir.clone();
         let rel = std::mem::take(&mut self.rel);
+        let slot = self.slot.take();
         self.fs.pool.spawn_detached(move || {
             if let Err(e) = dir.remove_dir_all(&rel)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!("removing temporary directory {rel:?}: {e}");
             }
+            drop(slot);
         });
     }
 }
