@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 cargo build --quiet --release -p aiofs --example wc --target wasm32-wasip2
 cargo build --quiet -p aiofs-cli
-exec target/debug/aiofs run target/wasm32-wasip2/release/examples/wc.wasm \
+target="${CARGO_TARGET_DIR:-target}"
+exec "$target/debug/aiofs" run "$target/wasm32-wasip2/release/examples/wc.wasm" \
     --dir examples/data::/data:ro "$@"
