@@ -1,8 +1,12 @@
 //! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs.
 //!
 //! ```text
-//! aiofs run COMPONENT.wasm [--dir HOST[::GUEST[:ro]]]... [--threads N] [--env K=V]... [-- ARGS...]
+//! aiofs run COMPONENT.wasm [--dir HOST[::GUEST[:ro]]]... [--threads N] [--env K=V]...
+//!           [limits and per-grant quotas] [-- ARGS...]
 //! ```
+//!
+//! The quota flags (`--max-bytes-written`, `--max-bytes-read`, `--max-file-size`,
+//! `--max-files-created`) give every `--dir` grant its own budget of that size.
 //!
 //! Exit status: the guest's own (0 when `run` returns `Ok`, 1 when it returns `Err`, `n`
 //! after `exit(n)`); 2 for a usage error; 1 when aiofs itself fails (unreadable file, not
@@ -10,7 +14,7 @@
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
 use aiofs_cli::{DirSpec, RunIo, Runner, RunnerOptions, default_cache_dir, ensure_component};
-use aiofs_host::{AioFsCtx, Limits, Pool};
+use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -76,6 +80,22 @@ struct RunArgs {
     /// Most bytes one write call may accept.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_write_bytes: Option<u64>,
+
+    /// Per grant: most bytes the guest may write into it (each grant has its own budget).
+    #[arg(long, value_name = "BYTES")]
+    max_bytes_written: Option<u64>,
+
+    /// Per grant: most bytes the guest may read from it.
+    #[arg(long, value_name = "BYTES")]
+    max_bytes_read: Option<u64>,
+
+    /// Per grant: largest size a guest write may give a file (`file-too-large` past it).
+    #[arg(long, value_name = "BYTES")]
+    max_file_size: Option<u64>,
+
+    /// Per grant: most files, directories and links the guest may create.
+    #[arg(long, value_name = "N")]
+    max_files_created: Option<u64>,
 
     /// Arguments for the guest (after `--`); its program name is COMPONENT.
     #[arg(last = true, value_name = "ARGS")]
@@ -179,10 +199,16 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Usage(e.to_string()))?;
     let env = guest_env(&args.envs)?;
 
+    let quota = GrantQuota {
+        max_bytes_written: args.max_bytes_written,
+        max_bytes_read: args.max_bytes_read,
+        max_file_size: args.max_file_size,
+        max_created: args.max_files_created,
+    };
     let mut builder = AioFsCtx::builder();
     for spec in &specs {
         builder = builder
-            .grant(&spec.host, &spec.guest, spec.perms)
+            .grant_with_quota(&spec.host, &spec.guest, spec.perms, quota)
             .map_err(|e| {
                 Failure::Error(format!(
                     "cannot grant directory {}: {e}",
