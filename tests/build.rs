@@ -9,6 +9,9 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[path = "build/polyglot.rs"]
+mod polyglot;
+
 /// Guest programs: (package, cargo target selector, name).
 const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "scenarios"),
@@ -62,5 +65,6 @@ fn main() {
             wasm.display().to_string()
         ));
     }
+    generated.push_str(&polyglot::build(&root, &out));
     std::fs::write(out.join("guests.rs"), generated).expect("write guests.rs");
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the `scenarios` guest against real grants, then checks on the disk.
 
 mod examples;
+mod polyglot;
 
 use aiofs_host::{Limits, Pool};
 use aiofs_tests::{Gate, Sandbox, scenario, wait_until};

@@ -1,0 +1,174 @@
+//! The polyglot guests: one scenario set, written in Python (guest/python) and C
+//! (guest/c), run against real grants; each test checks what the guest saw (the guest
+//! asserts and prints `scenario NAME: ok`) and then the disk.
+//!
+//! tests/build/polyglot.rs builds the components; each is compiled once per test process
+//! (`aiofs_tests::component`) and cached on disk across processes. With
+//! `AIOFS_POLYGLOT=skip` they were not built and these tests only say so.
+
+use aiofs_host::{AioFsCtx, Limits, Pool};
+use aiofs_tests::{C_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, run, wait_until};
+
+/// Run scenario `args[0]` of `guest` and require it to pass; `false` if skipped.
+async fn scenario(guest: &str, ctx: AioFsCtx, args: &[&str]) -> bool {
+    if guest.is_empty() {
+        eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+        return false;
+    }
+    let out = run(guest, ctx, args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.exit_code, 0,
+        "{guest} {args:?} failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    let done = format!("scenario {}: ok", args[0]);
+    assert!(
+        stdout.lines().any(|l| l == done),
+        "{guest} {args:?} did not finish\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    true
+}
+
+async fn binary_io(guest: &str) {
+    let sb = Sandbox::new();
+    if scenario(guest, sb.ctx(), &["binary_io"]).await {
+        assert_eq!(sb.read("data/p.bin"), b"hello world");
+        sb.assert_untouched();
+    }
+}
+
+async fn text_io(guest: &str) {
+    let sb = Sandbox::new();
+    if scenario(guest, sb.ctx(), &["text_io"]).await {
+        assert_eq!(sb.read("data/p.txt"), "héllo\na\nb\nc\n".as_bytes());
+        assert_eq!(sb.read("data/lines.txt"), b"one\r\ntwo\rthree\nfour");
+        sb.assert_untouched();
+    }
+}
+
+async fn dirs(guest: &str) {
+    let sb = Sandbox::new();
+    if scenario(guest, sb.ctx(), &["dirs"]).await {
+        assert_eq!(sb.tree("data/pd"), ["a", "g.txt"]);
+        assert_eq!(sb.read("data/pd/g.txt"), b"f");
+        sb.assert_untouched();
+    }
+}
+
+async fn whole_file(guest: &str) {
+    let sb = Sandbox::new();
+    if scenario(guest, sb.ctx(), &["whole_file"]).await {
+        assert_eq!(sb.read("data/w.txt"), b"plain");
+        assert_eq!(sb.read("data/wa.txt"), b"new content");
+        assert!(!sb.exists("data/nodir"));
+        let leftovers: Vec<_> = sb
+            .tree("data")
+            .into_iter()
+            .filter(|p| p.contains("tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        sb.assert_untouched();
+    }
+}
+
+async fn tempfile(guest: &str) {
+    let sb = Sandbox::new();
+    let ctx = sb.ctx();
+    let pool = ctx.fs().pool().clone();
+    if scenario(guest, ctx, &["tempfile"]).await {
+        // Removals of dropped temporaries were queued when the store was dropped.
+        wait_until("pool idle", || {
+            let s = pool.stats();
+            s.running == 0 && s.queued == 0
+        })
+        .await;
+        let temps: Vec<_> = sb
+            .tree("data")
+            .into_iter()
+            .filter(|p| p.starts_with("t-"))
+            .collect();
+        assert!(temps.is_empty(), "temporaries left behind: {temps:?}");
+        sb.assert_untouched();
+    }
+}
+
+async fn escape(guest: &str) {
+    let sb = Sandbox::new();
+    let before = sb.tree("data");
+    if scenario(guest, sb.ctx(), &["escape"]).await {
+        assert_eq!(sb.tree("data"), before, "escape attempts changed /data");
+        sb.assert_untouched();
+    }
+}
+
+/// `n` reads issued by the guest are all in flight at once: the test holds the pool
+/// shut until the host counts `n` pending operations (4 running, the rest queued).
+async fn concurrent_reads(guest: &str) {
+    const N: usize = 12;
+    if guest.is_empty() {
+        eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+        return;
+    }
+    let sb = Sandbox::new();
+    for i in 0..N {
+        std::fs::write(sb.path(&format!("data/c{i}.txt")), format!("file {i}")).unwrap();
+    }
+    let gate = Gate::default();
+    let pool = Pool::with_hook(4, Some(gate.hook()));
+    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let fs = ctx.fs().clone();
+    let n = N.to_string();
+    let guest = guest.to_string();
+    let task = tokio::spawn(async move { scenario(&guest, ctx, &["concurrent_reads", &n]).await });
+    wait_until("all reads in flight", || fs.pending_ops() == N).await;
+    wait_until("4 running, the rest queued", || {
+        let s = pool.stats();
+        s.running == 4 && s.queued == N - 4
+    })
+    .await;
+    gate.open();
+    assert!(task.await.unwrap());
+    assert_eq!(pool.stats().peak_running, 4);
+    assert_eq!(fs.pending_ops(), 0);
+}
+
+macro_rules! polyglot_tests {
+    ($lang:ident, $guest:expr, [$($scenario:ident),* $(,)?]) => {
+        mod $lang {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $scenario() {
+                    super::$scenario($guest).await;
+                }
+            )*
+        }
+    };
+}
+
+polyglot_tests!(
+    python,
+    super::PYTHON_SCENARIOS,
+    [
+        binary_io,
+        text_io,
+        dirs,
+        whole_file,
+        tempfile,
+        escape,
+        concurrent_reads
+    ]
+);
+polyglot_tests!(
+    c,
+    super::C_SCENARIOS,
+    [
+        binary_io,
+        text_io,
+        dirs,
+        whole_file,
+        tempfile,
+        escape,
+        concurrent_reads
+    ]
+);

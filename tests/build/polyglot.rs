@@ -1,0 +1,257 @@
+//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests.
+//!
+//! Each language's component goes to `target/polyglot/<lang>/`, next to a stamp with a
+//! hash of everything it was built from (its sources, the WIT, the toolchain's version),
+//! so the clippy and test builds (two build-script runs) and later runs reuse it.
+//!
+//! Toolchains are installed by `scripts/polyglot-toolchains.sh` (which `scripts/test.sh`
+//! runs): componentize-py and Go in `target/polyglot/venv`, clang-19 and wasi-libc from
+//! Debian. A missing toolchain fails the build with a message saying how to install it;
+//! `AIOFS_POLYGLOT=skip` builds without polyglot guests (their tests then say they were
+//! skipped), for machines where the toolchains cannot be installed. CI never sets it.
+
+use std::collections::hash_map::DefaultHasher;
+use std::env;
+use std::fmt::Write as _;
+use std::hash::Hasher as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (language, constant name, builder).
+type Builder = fn(&Ctx, &Path) -> Result<(), String>;
+const LANGUAGES: &[(&str, &str, Builder)] = &[
+    ("python", "PYTHON_SCENARIOS", build_python),
+    ("c", "C_SCENARIOS", build_c),
+];
+
+/// Where things are.
+struct Ctx {
+    root: PathBuf,
+    /// `target/polyglot`.
+    dir: PathBuf,
+}
+
+impl Ctx {
+    fn wit(&self) -> PathBuf {
+        self.root.join("wit")
+    }
+
+    /// A tool from `target/polyglot/venv/bin`, else `name` on `PATH`.
+    fn tool(&self, name: &str) -> PathBuf {
+        let venv = self.dir.join("venv/bin").join(name);
+        if venv.exists() {
+            venv
+        } else {
+            PathBuf::from(name)
+        }
+    }
+}
+
+/// Build every polyglot guest and return the Rust constants naming their components
+/// (empty strings when skipped).
+pub fn build(root: &Path, out_dir: &Path) -> String {
+    for var in ["AIOFS_POLYGLOT", "PATH"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
+    let target = out_dir
+        .ancestors()
+        .nth(4)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.to_path_buf());
+    let ctx = Ctx {
+        root: root.to_path_buf(),
+        dir: target.join("polyglot"),
+    };
+    let skip = env::var("AIOFS_POLYGLOT").is_ok_and(|v| v == "skip");
+    let mut consts = String::new();
+    let built: Vec<(&str, Result<PathBuf, String>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = LANGUAGES
+            .iter()
+            .filter(|_| !skip)
+            .map(|(lang, konst, builder)| {
+                let ctx = &ctx;
+                (*konst, s.spawn(move || build_one(ctx, lang, *builder)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(k, h)| (k, h.join().expect("guest build thread panicked")))
+            .collect()
+    });
+    let mut errors = Vec::new();
+    for (konst, result) in built {
+        match result {
+            Ok(path) => writeln!(
+                consts,
+                "/// Path of a polyglot scenario guest component.\npub const {konst}: &str = {:?};",
+                path.display().to_string()
+            )
+            .unwrap(),
+            Err(e) => errors.push(e),
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "building the polyglot guests failed:\n{}\n\nInstall the toolchains with \
+         `bash scripts/polyglot-toolchains.sh` (scripts/test.sh does), or set \
+         AIOFS_POLYGLOT=skip to build without them (their tests are then skipped).",
+        errors.join("\n")
+    );
+    if skip {
+        for (_, konst, _) in LANGUAGES {
+            writeln!(
+                consts,
+                "/// Skipped (AIOFS_POLYGLOT=skip).\npub const {konst}: &str = \"\";"
+            )
+            .unwrap();
+        }
+    }
+    consts
+}
+
+/// Build one language's guest unless its stamp says the component is up to date.
+fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String> {
+    let src = ctx.root.join("guest").join(lang);
+    let work = ctx.dir.join(lang);
+    let wasm = work.join("scenarios.wasm");
+    let mut hasher = DefaultHasher::new();
+    hash_tree(&src, &mut hasher);
+    hash_tree(&ctx.wit(), &mut hasher);
+    hasher.write(toolchain_version(ctx, lang).as_bytes());
+    // A change to these build steps rebuilds too.
+    hasher.write(include_str!("polyglot.rs").as_bytes());
+    let stamp_text = format!("{:016x}\n", hasher.finish());
+    let stamp = work.join("stamp");
+    if wasm.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&*stamp_text) {
+        return Ok(wasm);
+    }
+    std::fs::create_dir_all(&work).map_err(|e| format!("{lang}: {e}"))?;
+    let _ = std::fs::remove_file(&stamp);
+    let started = std::time::Instant::now();
+    builder(ctx, &work).map_err(|e| format!("{lang} guest: {e}"))?;
+    let bytes = std::fs::read(&wasm).map_err(|e| format!("{lang}: {e}"))?;
+    aiofs_witgen::ensure_component(&bytes, &wasm.display().to_string())
+        .map_err(|e| format!("{lang}: {e}"))?;
+    std::fs::write(&stamp, stamp_text).map_err(|e| format!("{lang}: {e}"))?;
+    println!(
+        "cargo:warning=built the {lang} polyglot guest in {:.1} s ({} KiB)",
+        started.elapsed().as_secs_f64(),
+        bytes.len() / 1024
+    );
+    Ok(wasm)
+}
+
+/// Hash every file under `dir` (paths and contents, in sorted order).
+fn hash_tree(dir: &Path, hasher: &mut DefaultHasher) {
+    let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
+        Err(_) => return,
+    };
+    entries.sort();
+    for path in entries {
+        // Python byte code that componentize-py leaves next to the sources.
+        if path.file_name().is_some_and(|n| n == "__pycache__") {
+            continue;
+        }
+        hasher.write(path.as_os_str().as_encoded_bytes());
+        if path.is_dir() {
+            hash_tree(&path, hasher);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            hasher.write(&bytes);
+        }
+    }
+}
+
+/// The toolchain's own version string, part of the stamp ("" if it is missing: the build
+/// then fails with a clear message anyway).
+fn toolchain_version(ctx: &Ctx, lang: &str) -> String {
+    let (tool, arg) = match lang {
+        "python" => (ctx.tool("componentize-py"), "--version"),
+        "c" => (PathBuf::from(clang()), "--version"),
+        "go" => (ctx.tool("go"), "version"),
+        _ => return String::new(),
+    };
+    Command::new(tool)
+        .arg(arg)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+fn clang() -> String {
+    env::var("AIOFS_CLANG").unwrap_or_else(|_| "clang-19".into())
+}
+
+/// Run a command, turning a spawn failure or a non-zero exit into a message.
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {what} ({:?}): {e}", cmd.get_program()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// componentize-py: the app module `scenarios` against the `command` world.
+fn build_python(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    run(
+        Command::new(ctx.tool("componentize-py"))
+            .arg("-d")
+            .arg(ctx.wit())
+            .args(["-w", "command", "componentize", "scenarios", "-p"])
+            .arg(ctx.root.join("guest/python"))
+            .arg("-o")
+            .arg(work.join("scenarios.wasm")),
+        "componentize-py",
+    )
+}
+
+/// wit-bindgen C bindings, clang-19 for wasm32-wasi (a reactor), then a component with
+/// the preview1 adapter (libc's stdio and argv go through it).
+fn build_c(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let bindings = work.join("bindings");
+    let opts = aiofs_witgen::COpts {
+        rename_world: Some("aiofs".into()),
+        ..Default::default()
+    };
+    aiofs_witgen::bindgen(
+        &ctx.wit(),
+        "command",
+        &aiofs_witgen::Language::C(opts),
+        &bindings,
+    )
+    .map_err(|e| format!("wit-bindgen c: {e:#}"))?;
+    let core = work.join("core.wasm");
+    run(
+        Command::new(clang())
+            .args([
+                "--target=wasm32-wasi",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-mexec-model=reactor",
+                "-fuse-ld=lld",
+            ])
+            .arg("-I")
+            .arg(&bindings)
+            .arg(ctx.root.join("guest/c/scenarios.c"))
+            .arg(bindings.join("aiofs.c"))
+            .arg(bindings.join("aiofs_component_type.o"))
+            .arg("-o")
+            .arg(&core),
+        "clang",
+    )?;
+    let module = std::fs::read(&core).map_err(|e| e.to_string())?;
+    let component = aiofs_witgen::componentize(&module, None, aiofs_witgen::Adapter::Reactor)
+        .map_err(|e| format!("componentize: {e:#}"))?;
+    std::fs::write(work.join("scenarios.wasm"), component).map_err(|e| e.to_string())
+}
