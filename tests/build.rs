@@ -15,6 +15,7 @@ mod polyglot;
 /// Guest programs: (package, cargo target selector, name).
 const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "scenarios"),
+    ("aiofs-test-guests", "--bin", "hostile"),
     ("aiofs", "--example", "wc"),
     ("aiofs", "--example", "tour"),
     ("aiofs", "--example", "selfcheck"),
