@@ -1,13 +1,13 @@
-//! The polyglot guests: one scenario set, written in Python (guest/python) and C
-//! (guest/c), run against real grants; each test checks what the guest saw (the guest
-//! asserts and prints `scenario NAME: ok`) and then the disk.
+//! The polyglot guests: one scenario set, written in Python (guest/python), C (guest/c)
+//! and Go (guest/go), run against real grants; each test checks what the guest saw (the
+//! guest asserts and prints `scenario NAME: ok`) and then the disk.
 //!
 //! tests/build/polyglot.rs builds the components; each is compiled once per test process
 //! (`aiofs_tests::component`) and cached on disk across processes. With
 //! `AIOFS_POLYGLOT=skip` they were not built and these tests only say so.
 
 use aiofs_host::{AioFsCtx, Limits, Pool};
-use aiofs_tests::{C_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, run, wait_until};
+use aiofs_tests::{C_SCENARIOS, GO_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, run, wait_until};
 
 /// Run scenario `args[0]` of `guest` and require it to pass; `false` if skipped.
 async fn scenario(guest: &str, ctx: AioFsCtx, args: &[&str]) -> bool {
@@ -133,6 +133,25 @@ async fn concurrent_reads(guest: &str) {
     assert_eq!(fs.pending_ops(), 0);
 }
 
+/// A guest whose imports are lowered synchronously (Go) issues the same reads from many
+/// goroutines, but each call blocks the whole guest: the host never sees two at once.
+/// When Go gains async lowering this test fails, and Go should move to
+/// `concurrent_reads`.
+async fn one_read_at_a_time(guest: &str) {
+    const N: usize = 8;
+    let sb = Sandbox::new();
+    for i in 0..N {
+        std::fs::write(sb.path(&format!("data/c{i}.txt")), format!("file {i}")).unwrap();
+    }
+    let pool = Pool::new(4);
+    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    if scenario(guest, ctx, &["concurrent_reads", &N.to_string()]).await {
+        let s = pool.stats();
+        assert_eq!(s.peak_running, 1, "{s:?}");
+        assert!(s.completed >= N as u64, "{s:?}");
+    }
+}
+
 macro_rules! polyglot_tests {
     ($lang:ident, $guest:expr, [$($scenario:ident),* $(,)?]) => {
         mod $lang {
@@ -170,5 +189,18 @@ polyglot_tests!(
         tempfile,
         escape,
         concurrent_reads
+    ]
+);
+polyglot_tests!(
+    go,
+    super::GO_SCENARIOS,
+    [
+        binary_io,
+        text_io,
+        dirs,
+        whole_file,
+        tempfile,
+        escape,
+        one_read_at_a_time
     ]
 );

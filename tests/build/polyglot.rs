@@ -22,6 +22,7 @@ type Builder = fn(&Ctx, &Path) -> Result<(), String>;
 const LANGUAGES: &[(&str, &str, Builder)] = &[
     ("python", "PYTHON_SCENARIOS", build_python),
     ("c", "C_SCENARIOS", build_c),
+    ("go", "GO_SCENARIOS", build_go),
 ];
 
 /// Where things are.
@@ -254,4 +255,84 @@ fn build_c(ctx: &Ctx, work: &Path) -> Result<(), String> {
     let component = aiofs_witgen::componentize(&module, None, aiofs_witgen::Adapter::Reactor)
         .map_err(|e| format!("componentize: {e:#}"))?;
     std::fs::write(work.join("scenarios.wasm"), component).map_err(|e| e.to_string())
+}
+
+/// wit-bindgen Go bindings with every import and export lowered/lifted synchronously (the
+/// async runtime needs a patched Go), the guest's own package copied beside them, then
+/// `go build` for wasip1 as a reactor (`-buildmode=c-shared`) and a component with the
+/// WIT embedded and the preview1 adapter (the Go runtime uses WASI preview1).
+fn build_go(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let src = work.join("src");
+    let _ = std::fs::remove_dir_all(&src);
+    let opts = aiofs_witgen::GoOpts {
+        async_: aiofs_witgen::AsyncFilterSet::all(false),
+        format: aiofs_witgen::GoFormat::False,
+        ..Default::default()
+    };
+    aiofs_witgen::bindgen(
+        &ctx.wit(),
+        "command",
+        &aiofs_witgen::Language::Go(opts),
+        &src,
+    )
+    .map_err(|e| format!("wit-bindgen go: {e:#}"))?;
+    copy_tree(&ctx.root.join("guest/go"), &src).map_err(|e| format!("copy sources: {e}"))?;
+    // The generated code imports go.bytecodealliance.org/pkg; use the copy that ships in
+    // the wit-bindgen-go crate instead of the network.
+    let cargo = PathBuf::from(env::var_os("CARGO").ok_or("CARGO not set")?);
+    let host = env::var("HOST").ok();
+    let pkg = aiofs_witgen::go_pkg_dir(&cargo, &ctx.root.join("Cargo.toml"), host.as_deref())
+        .map_err(|e| format!("{e:#}"))?;
+    let mut go_mod = std::fs::read_to_string(src.join("go.mod")).map_err(|e| e.to_string())?;
+    writeln!(
+        go_mod,
+        "\nreplace go.bytecodealliance.org/pkg => {}",
+        pkg.display()
+    )
+    .unwrap();
+    std::fs::write(src.join("go.mod"), go_mod).map_err(|e| e.to_string())?;
+    let core = work.join("core.wasm");
+    run(
+        Command::new(ctx.tool("go"))
+            .current_dir(&src)
+            .args([
+                "build",
+                "-buildmode=c-shared",
+                "-ldflags=-checklinkname=0",
+                "-o",
+            ])
+            .arg(&core)
+            .arg(".")
+            .env("GOOS", "wasip1")
+            .env("GOARCH", "wasm")
+            .env("GOCACHE", ctx.dir.join("go-cache"))
+            .env("GOPATH", ctx.dir.join("go-path"))
+            .env("GOENV", "off")
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local"),
+        "go build",
+    )?;
+    let module = std::fs::read(&core).map_err(|e| e.to_string())?;
+    let component = aiofs_witgen::componentize(
+        &module,
+        Some((&ctx.wit(), "command")),
+        aiofs_witgen::Adapter::Reactor,
+    )
+    .map_err(|e| format!("componentize: {e:#}"))?;
+    std::fs::write(work.join("scenarios.wasm"), component).map_err(|e| e.to_string())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
 }

@@ -15,13 +15,15 @@
 #![deny(missing_docs)]
 
 use anyhow::{Context as _, Result, bail};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use wit_bindgen_core::{Files, WorldGenerator};
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::{Resolve, WorldId};
 
 pub use wit_bindgen_c::Opts as COpts;
-pub use wit_bindgen_go::Opts as GoOpts;
+pub use wit_bindgen_core::AsyncFilterSet;
+pub use wit_bindgen_go::{Format as GoFormat, Opts as GoOpts};
 
 /// Which preview1 adapter [`componentize`] links when the module needs one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +147,57 @@ fn imports_preview1(module: &[u8]) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// Where the Go support package that `wit-bindgen go` output imports
+/// (`go.bytecodealliance.org/pkg`) is on this machine: the copy shipped inside the
+/// `wit-bindgen-go` crate (its `src/pkg`), found with `cargo metadata` for the workspace
+/// of `manifest`. Point a `replace` directive at it and `go build` needs no network.
+///
+/// `cargo` is the cargo to run; `platform` (a target triple) limits the dependency graph
+/// so that crates for other platforms need not be downloaded.
+///
+/// # Errors
+/// `cargo metadata` fails, or the crate or its `src/pkg/go.mod` is not found.
+pub fn go_pkg_dir(cargo: &Path, manifest: &Path, platform: Option<&str>) -> Result<PathBuf> {
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--offline",
+        "--manifest-path",
+    ])
+    .arg(manifest);
+    if let Some(platform) = platform {
+        cmd.args(["--filter-platform", platform]);
+    }
+    let out = cmd.output().context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("cargo metadata printed bad JSON")?;
+    let packages = meta["packages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let manifest_path = packages
+        .iter()
+        .find(|p| p["name"] == "wit-bindgen-go")
+        .and_then(|p| p["manifest_path"].as_str())
+        .context("wit-bindgen-go is not in the dependency graph")?;
+    let dir = Path::new(manifest_path)
+        .parent()
+        .context("odd manifest path")?
+        .join("src/pkg");
+    if !dir.join("go.mod").exists() {
+        bail!("{} has no go.mod", dir.display());
+    }
+    Ok(dir)
 }
 
 /// Check that `bytes` is a component (not a core module); used by build scripts to fail

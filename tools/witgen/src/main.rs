@@ -4,6 +4,7 @@
 //! aiofs-witgen c    --wit wit --world command --out build/   [wit-bindgen c options]
 //! aiofs-witgen go   --wit wit --world command --out build/   [wit-bindgen go options]
 //! aiofs-witgen component module.wasm -o guest.wasm [--embed-wit wit --world W] [--adapter command]
+//! aiofs-witgen go-pkg      # where go.bytecodealliance.org/pkg is (for a go.mod replace)
 //! ```
 
 use aiofs_witgen::{Adapter, COpts, GoOpts, Language};
@@ -48,6 +49,13 @@ enum Cmd {
         #[command(flatten)]
         opts: GoOpts,
     },
+    /// Print the directory of the Go support package `go.bytecodealliance.org/pkg` that
+    /// ships inside the wit-bindgen-go crate (for a `replace` directive in go.mod).
+    GoPkg {
+        /// The workspace whose dependency graph holds wit-bindgen-go.
+        #[arg(long, default_value = "Cargo.toml")]
+        manifest_path: PathBuf,
+    },
     /// Turn a core wasm module into a component.
     Component {
         /// The core module.
@@ -77,6 +85,13 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::C { target, opts } => gen_bindings(&target, &Language::C(opts)),
         Cmd::Go { target, opts } => gen_bindings(&target, &Language::Go(opts)),
+        Cmd::GoPkg { manifest_path } => {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let dir =
+                aiofs_witgen::go_pkg_dir(cargo.as_ref(), &manifest_path, host_triple().as_deref())?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         Cmd::Component {
             module,
             output,
@@ -103,4 +118,16 @@ fn gen_bindings(target: &Target, lang: &Language) -> Result<()> {
         println!("{}", target.out.join(name).display());
     }
     Ok(())
+}
+
+/// The host's target triple, from `rustc -vV` (`None` if that fails).
+fn host_triple() -> Option<String> {
+    let out = std::process::Command::new("rustc")
+        .arg("-vV")
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
 }
