@@ -117,8 +117,8 @@ impl Grants {
         let mut rel = comps().skip(skip).collect::<Vec<_>>().join("/");
         if rel.is_empty() {
             rel.push('.');
-        } else if path.ends_with('/') {
-            // A trailing slash demands a directory: cap-std sees it too.
+        } else if path.ends_with('/') || path.ends_with("/.") {
+            // A trailing slash (or `/.`) demands a directory: cap-std sees it too.
             rel.push('/');
         }
         Ok(Resolved {
@@ -432,6 +432,8 @@ mod tests {
             ("/data/subway", "/data", "subway"),
             ("/data2/x", "/data2", "x"),
             ("//data///x//y/", "/data", "x/y/"),
+            ("/data/x/.", "/data", "x/"),
+            ("/data/x/./.", "/data", "x/"),
             ("/./data/./x", "/data", "x"),
             ("/data/../data2/x", "/data", "../data2/x"),
         ];

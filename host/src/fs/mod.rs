@@ -563,28 +563,35 @@ impl Fs {
                 paid.keep();
                 return Ok(());
             }
+            let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
+            let parent = r.rel.parent().unwrap_or(Path::new(""));
+            // Everything happens in one opened parent directory: if the directory is
+            // renamed meanwhile, the temporary file is still renamed over the target
+            // beside it, or removed, and never left behind.
+            let opened;
+            let parent_dir = if parent.as_os_str().is_empty() {
+                &**dir
+            } else {
+                opened = dir.open_dir(parent)?;
+                &opened
+            };
             // The rename creates the target if it is missing.
-            let created = if r.budget.limits_creates() && dir.symlink_metadata(&r.rel).is_err() {
+            let created = if r.budget.limits_creates() && parent_dir.symlink_metadata(name).is_err()
+            {
                 Some(r.budget.create(1)?)
             } else {
                 None
             };
-            let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
-            let parent = r.rel.parent().unwrap_or(Path::new(""));
             // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
-            let name = name.to_string_lossy();
-            let prefix = format!(".{}.", &name[..name.floor_char_boundary(TEMP_STEM_MAX)]);
-            let (tmp_name, mut file) = with_temp_name(&prefix, ".tmp", |n| {
-                dir.open_with(
-                    parent.join(n),
-                    OpenOptions::new().write(true).create_new(true),
-                )
+            let stem = name.to_string_lossy();
+            let prefix = format!(".{}.", &stem[..stem.floor_char_boundary(TEMP_STEM_MAX)]);
+            let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
+                parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
             })?;
-            let tmp = parent.join(tmp_name);
             let written = write_synced(&mut file, &data);
             drop(file);
-            if let Err(e) = written.and_then(|()| dir.rename(&tmp, dir, &r.rel)) {
-                let _ = dir.remove_file(&tmp);
+            if let Err(e) = written.and_then(|()| parent_dir.rename(&tmp, parent_dir, name)) {
+                let _ = parent_dir.remove_file(&tmp);
                 return Err(e.into());
             }
             paid.keep();

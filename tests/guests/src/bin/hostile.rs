@@ -154,7 +154,7 @@ async fn cases(list: &[String]) {
         let args: Vec<String> = parts.collect();
         match case(&op, &args).await {
             Ok(detail) => writeln!(out, "{i} ok {detail}").unwrap(),
-            Err(e) => writeln!(out, "{i} err {e:?}").unwrap(),
+            Err(e) => writeln!(out, "{i} err {}", e.name()).unwrap(),
         }
     }
 }
@@ -173,7 +173,7 @@ async fn race(rounds: usize) {
                     assert_eq!(d, b"inside", "read through the swap leaked {}", show(&d));
                     "read ok".to_string()
                 }
-                Err(e) => format!("read {e:?}"),
+                Err(e) => format!("read {}", e.name()),
             },
             1 => match files::open("/data/swap/f.txt".into(), "rb".into()).await {
                 Ok(f) => match f.read_all().await {
@@ -181,9 +181,9 @@ async fn race(rounds: usize) {
                         assert_eq!(d, b"inside", "open+read leaked {}", show(&d));
                         "open ok".to_string()
                     }
-                    Err(e) => format!("open-read {e:?}"),
+                    Err(e) => format!("open-read {}", e.name()),
                 },
-                Err(e) => format!("open {e:?}"),
+                Err(e) => format!("open {}", e.name()),
             },
             2 => match os::listdir("/data/swap".into()).await {
                 Ok(names) => {
@@ -193,14 +193,14 @@ async fn race(rounds: usize) {
                     );
                     "listdir ok".to_string()
                 }
-                Err(e) => format!("listdir {e:?}"),
+                Err(e) => format!("listdir {}", e.name()),
             },
             3 => match os::stat("/data/swap/f.txt".into()).await {
                 Ok(st) => {
                     assert_eq!(st.size, 6, "stat leaked the canary's size");
                     "stat ok".to_string()
                 }
-                Err(e) => format!("stat {e:?}"),
+                Err(e) => format!("stat {}", e.name()),
             },
             4 => {
                 let p = format!("/data/swap/new-{i}.txt");
@@ -210,7 +210,7 @@ async fn race(rounds: usize) {
                         let _ = os::remove(p).await;
                         "write ok".to_string()
                     }
-                    Err(e) => format!("write {e:?}"),
+                    Err(e) => format!("write {}", e.name()),
                 }
             }
             _ => match files::open("/data/swap/f.txt".into(), "r+b".into()).await {
@@ -220,7 +220,7 @@ async fn race(rounds: usize) {
                     f.write(b"inside".to_vec()).await.map(drop).unwrap_or(());
                     "rw ok".to_string()
                 }
-                Err(e) => format!("rw {e:?}"),
+                Err(e) => format!("rw {}", e.name()),
             },
         };
         note(key);
@@ -537,12 +537,12 @@ async fn fill(path: &str, chunk: usize) {
         }
         assert!(total < 1 << 34, "the disk never filled");
     };
-    println!("fill err={err:?} written={total}");
+    println!("fill err={} written={total}", err.name());
     f.close().await.unwrap();
     let dir = path.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
     let before = os::listdir(dir.clone()).await.unwrap();
     let atomic = files::write_file(format!("{dir}/atomic.bin"), vec![1; 4 << 20], true).await;
-    println!("atomic err={:?}", atomic.err());
+    println!("atomic err={}", atomic.err().map_or("none", |e| e.name()));
     let mut after = os::listdir(dir).await.unwrap();
     after.sort();
     let mut before = before;
