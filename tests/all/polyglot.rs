@@ -7,7 +7,10 @@
 //! `AIOFS_POLYGLOT=skip` they were not built and these tests only say so.
 
 use aiofs_host::{AioFsCtx, Limits, Pool};
-use aiofs_tests::{C_SCENARIOS, GO_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, run, wait_until};
+use aiofs_tests::{
+    C_SCENARIOS, GO_SCENARIOS, Gate, JS_COMPONENTIZE_JS, JS_COMPONENTIZE_QJS, PYTHON_SCENARIOS,
+    Sandbox, run, wait_until,
+};
 
 /// Run scenario `args[0]` of `guest` and require it to pass; `false` if skipped.
 async fn scenario(guest: &str, ctx: AioFsCtx, args: &[&str]) -> bool {
@@ -150,6 +153,32 @@ async fn one_read_at_a_time(guest: &str) {
         assert_eq!(s.peak_running, 1, "{s:?}");
         assert!(s.completed >= N as u64, "{s:?}");
     }
+}
+
+/// JavaScript: neither componentizer on npm can build a guest that imports aiofs'
+/// `async func`s (tests/build/polyglot.rs tries both on guest/js/scenarios.js). This pins
+/// the known failures; when a release fixes one, this test fails: wire guest/js into the
+/// scenario tests then (and update the README's "JavaScript" section).
+#[test]
+fn javascript_cannot_build_yet() {
+    if JS_COMPONENTIZE_QJS.is_empty() {
+        eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+        return;
+    }
+    // componentize-qjs snapshots the engine with Wizer, whose linker stubs every import
+    // with a plain function; wasmtime refuses that for an `async func` import.
+    assert!(
+        JS_COMPONENTIZE_QJS.contains(
+            "instance export `[method]file.read` has the wrong type: type mismatch with async"
+        ),
+        "componentize-qjs no longer fails the known way:\n{JS_COMPONENTIZE_QJS}"
+    );
+    // componentize-js' binding generator has no code path for async functions.
+    assert!(
+        JS_COMPONENTIZE_JS.contains("spidermonkey-embedding-splicer/src/bindgen.rs")
+            && JS_COMPONENTIZE_JS.contains("not yet implemented"),
+        "componentize-js no longer fails the known way:\n{JS_COMPONENTIZE_JS}"
+    );
 }
 
 macro_rules! polyglot_tests {

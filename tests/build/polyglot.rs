@@ -99,6 +99,20 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
          AIOFS_POLYGLOT=skip to build without them (their tests are then skipped).",
         errors.join("\n")
     );
+    let js = if skip {
+        (String::new(), String::new())
+    } else {
+        try_js(&ctx)
+    };
+    writeln!(
+        consts,
+        "/// What componentize-qjs said when asked to build guest/js (\"built\" or its error).\n\
+         pub const JS_COMPONENTIZE_QJS: &str = {:?};\n\
+         /// What componentize-js said when asked to build guest/js.\n\
+         pub const JS_COMPONENTIZE_JS: &str = {:?};",
+        js.0, js.1
+    )
+    .unwrap();
     if skip {
         for (_, konst, _) in LANGUAGES {
             writeln!(
@@ -171,6 +185,9 @@ fn toolchain_version(ctx: &Ctx, lang: &str) -> String {
         "python" => (ctx.tool("componentize-py"), "--version"),
         "c" => (PathBuf::from(clang()), "--version"),
         "go" => (ctx.tool("go"), "version"),
+        "js" => {
+            return std::fs::read_to_string(ctx.dir.join("node/.installed")).unwrap_or_default();
+        }
         _ => return String::new(),
     };
     Command::new(tool)
@@ -335,4 +352,69 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Try to build guest/js with both JavaScript componentizers from npm. Neither can build a
+/// guest that imports `async func`s today; what each says is handed to the tests, which
+/// check that it is still the known failure (or that the guest now builds). The outcome
+/// is cached like a build. Panics if the npm packages are not installed.
+fn try_js(ctx: &Ctx) -> (String, String) {
+    let bin = ctx.dir.join("node/node_modules/.bin");
+    for tool in ["componentize-qjs", "componentize-js"] {
+        assert!(
+            bin.join(tool).exists(),
+            "{tool} is not installed in {}; run `bash scripts/polyglot-toolchains.sh` \
+             (or set AIOFS_POLYGLOT=skip)",
+            bin.display()
+        );
+    }
+    let work = ctx.dir.join("js");
+    let source = ctx.root.join("guest/js/scenarios.js");
+    let mut hasher = DefaultHasher::new();
+    hash_tree(&ctx.root.join("guest/js"), &mut hasher);
+    hash_tree(&ctx.wit(), &mut hasher);
+    hasher.write(toolchain_version(ctx, "js").as_bytes());
+    hasher.write(include_str!("polyglot.rs").as_bytes());
+    let stamp_text = format!("{:016x}\n", hasher.finish());
+    let (stamp, qjs_file, cjs_file) = (
+        work.join("stamp"),
+        work.join("componentize-qjs.txt"),
+        work.join("componentize-js.txt"),
+    );
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&*stamp_text)
+        && let (Ok(q), Ok(c)) = (
+            std::fs::read_to_string(&qjs_file),
+            std::fs::read_to_string(&cjs_file),
+        )
+    {
+        return (q, c);
+    }
+    std::fs::create_dir_all(&work).expect("create target/polyglot/js");
+    let outcome = |r: Result<(), String>| match r {
+        Ok(()) => "built".to_string(),
+        Err(e) => e,
+    };
+    let qjs = outcome(run(
+        Command::new(bin.join("componentize-qjs"))
+            .arg("-w")
+            .arg(ctx.wit())
+            .args(["-n", "command", "-j"])
+            .arg(&source)
+            .arg("-o")
+            .arg(work.join("qjs.wasm")),
+        "componentize-qjs",
+    ));
+    let cjs = outcome(run(
+        Command::new(bin.join("componentize-js"))
+            .arg(&source)
+            .arg("-w")
+            .arg(ctx.wit())
+            .args(["-n", "command", "-o"])
+            .arg(work.join("cjs.wasm")),
+        "componentize-js",
+    ));
+    std::fs::write(&qjs_file, &qjs).expect("write outcome");
+    std::fs::write(&cjs_file, &cjs).expect("write outcome");
+    std::fs::write(&stamp, stamp_text).expect("write stamp");
+    (qjs, cjs)
 }
