@@ -3,6 +3,7 @@
 mod escape;
 mod examples;
 mod polyglot;
+mod quota;
 
 use aiofs_host::{Limits, Pool};
 use aiofs_tests::{Gate, Sandbox, scenario, wait_until};

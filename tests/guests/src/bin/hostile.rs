@@ -287,7 +287,7 @@ async fn ops_loop(n: usize) {
     }
 }
 
-/// Exercise the grant budgets the host set on `/data`: 4096 bytes written, 1024 read,
+/// Exercise the grant budgets the host set on `/data`: 4000 bytes written, 1024 read,
 /// files at most 1000 bytes, 5 creations.
 async fn quota_io() {
     // Max file size: a whole-file write, a handle write and a stream past 1000 bytes.
@@ -305,7 +305,7 @@ async fn quota_io() {
     drop(tx);
     assert_eq!(done.await, Err(E::FileTooLarge));
     assert_eq!(rest.len(), 500, "nothing of the refused chunk was taken");
-    // Bytes written: 600 so far; 3400 left.
+    // Bytes written: 600 so far; 400 left after three more files of 1000.
     for i in 0..3 {
         let p = format!("/data/w{i}"); // created 2, 3, 4
         files::write_file(p, vec![4; 1000], true).await.unwrap();
