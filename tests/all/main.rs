@@ -1,5 +1,6 @@
 //! End-to-end tests: the `scenarios` guest against real grants, then checks on the disk.
 
+mod crash;
 mod escape;
 mod examples;
 mod polyglot;

@@ -12,8 +12,8 @@
 //! * `drop_streams`, `cancel_storm SEED ROUNDS`, `cancel_atomic`, `trap_atomic`,
 //!   `trap_streams` — faults: streams dropped half way, futures dropped at random
 //!   points, a trap while an atomic write runs.
-//! * `atomic_loop PATH` — `write-file(atomic)` generation after generation, printing each
-//!   generation once it is written, until killed.
+//! * `atomic_loop PATH START` — `write-file(atomic)` generation after generation, printing
+//!   each generation once it is written, until killed.
 //! * `fill PATH CHUNK` — write until the disk (or the file size limit) says no.
 //! * `soak SEED OPS DIR` — a mixed workload in DIR, checked against its own model.
 
@@ -513,10 +513,11 @@ fn generation(g: u64) -> Vec<u8> {
     out
 }
 
-/// `write-file(atomic)` forever, printing each generation once written.
-async fn atomic_loop(path: &str) {
+/// `write-file(atomic)` forever from generation `start` on, printing each generation
+/// once written.
+async fn atomic_loop(path: &str, start: u64) {
     let mut out = std::io::stdout().lock();
-    for g in 0.. {
+    for g in start.. {
         files::write_file(path.to_string(), generation(g), true)
             .await
             .unwrap_or_else(|e| panic!("generation {g}: {e:?}"));
@@ -667,7 +668,7 @@ async fn run() -> Result<(), String> {
         "cancel_storm" => cancel_storm(num(2, 1), num(3, 20) as usize).await,
         "cancel_atomic" => cancel_atomic().await,
         "trap_atomic" => trap_atomic().await,
-        "atomic_loop" => atomic_loop(&text(2)).await,
+        "atomic_loop" => atomic_loop(&text(2), num(3, 0)).await,
         "fill" => fill(&text(2), num(3, 65536) as usize).await,
         "soak" => soak(num(2, 1), num(3, 100) as usize, &text(4)).await,
         other => return Err(format!("unknown mode {other:?}")),
