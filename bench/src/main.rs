@@ -1,0 +1,592 @@
+//! `aiofs-bench`: native `std::fs` and `tokio::fs`, `std::fs` over wasmtime-wasi's
+//! `wasi:filesystem@0.2`, and aiofs, side by side, in one process run.
+//!
+//! ```text
+//! cargo run --release -p aiofs-bench              # full run, writes BENCHMARKS.md + bench/chart.svg
+//! cargo run --release -p aiofs-bench -- --quick   # small sizes, results under target/bench-quick/
+//! ```
+//!
+//! The binary builds the two guest components itself (release, `wasm32-wasip2`, in
+//! `target/bench-guests`), makes the data in a temporary directory on the real disk,
+//! runs every workload for every contender, and writes the Markdown tables (between the
+//! `results` markers of `BENCHMARKS.md`, keeping the hand-written text around them) and
+//! an SVG chart. See `BENCHMARKS.md` for what each number includes.
+
+mod data;
+mod guests;
+mod native;
+mod report;
+mod respond;
+
+/// The guests' command line and file layout, shared with the guest crate.
+#[path = "../guests/src/lib.rs"]
+#[allow(dead_code, reason = "the guest side uses the rest")]
+mod proto;
+
+use aiofs_host::{AioFsCtx, Limits, Perms, Pool};
+use clap::Parser;
+use data::{Data, SMALL_BYTES, Sizes};
+use guests::{Guests, Rep};
+use report::{Contender, Results, Row, Unit};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::{Result, bail, format_err};
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark aiofs against native std::fs, tokio::fs and wasi:filesystem")]
+struct Opts {
+    /// Small sizes and few repetitions (a smoke test); results go under
+    /// target/bench-quick/ instead of BENCHMARKS.md.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these rows (comma separated keys; a trailing `*` matches a prefix), e.g.
+    /// `small_*,lines`; `respond` and `scaling` name the last two workloads.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Where to make the data directory (default: the system temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Run only these contenders (comma separated: std, tokio, wasi, aiofs), e.g. to
+    /// profile one of them.
+    #[arg(long, value_delimiter = ',')]
+    who: Vec<String>,
+    /// Timed repetitions of every row (default: 9, or 5 for the 1 GiB rows; 3 and 2
+    /// with `--quick`).
+    #[arg(long)]
+    reps: Option<usize>,
+    /// Pool threads of the aiofs contender.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+}
+
+/// Everything a measurement needs.
+struct Bench {
+    opts: Opts,
+    rt: tokio::runtime::Runtime,
+    data: Data,
+    guests: Arc<Guests>,
+    pool: Pool,
+    results: Results,
+}
+
+/// Rows of the comparison tables: key, title, unit, and which contenders run it (with
+/// the guest workload name when it differs from the key).
+fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
+    use Contender::*;
+    let all = &[Std, Tokio, Wasi, Aiofs][..];
+    let aiofs_only = &[Aiofs][..];
+    let (small_n, reps, big_reps) = if quick { (200, 3, 2) } else { (2000, 9, 5) };
+    let big = sizes.big_bytes;
+    let small = (small_n * SMALL_BYTES) as u64;
+    let row = |key, title, unit, n, reps, check, who: &[Contender]| Row {
+        key,
+        title,
+        unit,
+        n,
+        reps,
+        check,
+        contenders: who.to_vec(),
+    };
+    vec![
+        row(
+            "call_sync",
+            "aiofs call overhead: sync import (`file.name`)",
+            Unit::PerOp,
+            small_n * 10,
+            reps,
+            (small_n * 10) as u64,
+            aiofs_only,
+        ),
+        row(
+            "call_async",
+            "aiofs call overhead: async import, no pool trip (`file.tell`)",
+            Unit::PerOp,
+            small_n * 10,
+            reps,
+            (small_n * 10) as u64,
+            aiofs_only,
+        ),
+        row(
+            "small_open_read",
+            "4 KiB file: open + read all + close",
+            Unit::PerOp,
+            small_n,
+            reps,
+            small,
+            all,
+        ),
+        row(
+            "small_read_file",
+            "4 KiB file: whole-file read (`fs::read` / aiofs `read-file`)",
+            Unit::PerOp,
+            small_n,
+            reps,
+            small,
+            all,
+        ),
+        row(
+            "big_read",
+            "1 GiB read, 1 MiB `read` calls",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            all,
+        ),
+        row(
+            "big_read_stream",
+            "1 GiB read through `read-via-stream`",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            aiofs_only,
+        ),
+        row(
+            "big_read_whole",
+            "1 GiB read, whole-file op",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            all,
+        ),
+        row(
+            "big_write",
+            "1 GiB write, 1 MiB `write` calls",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            all,
+        ),
+        row(
+            "big_write_stream",
+            "1 GiB write through `write-via-stream`",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            aiofs_only,
+        ),
+        row(
+            "big_write_whole",
+            "1 GiB write, whole-file op",
+            Unit::Throughput,
+            big,
+            big_reps,
+            big as u64,
+            all,
+        ),
+        row(
+            "lines",
+            "100k lines (`BufReader::lines` / aiofs `lines()`)",
+            Unit::PerRun,
+            sizes.lines,
+            reps,
+            sizes.lines as u64,
+            all,
+        ),
+        row(
+            "lines_each",
+            "100k lines, one `read-line-text` call per line",
+            Unit::PerRun,
+            sizes.lines,
+            reps,
+            sizes.lines as u64,
+            aiofs_only,
+        ),
+        row(
+            "listdir",
+            "listdir, 10k entries",
+            Unit::PerRun,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            all,
+        ),
+        row(
+            "scandir",
+            "scandir with types, 10k entries",
+            Unit::PerRun,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            all,
+        ),
+        row(
+            "stat",
+            "stat, 10k paths one at a time",
+            Unit::PerOp,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            all,
+        ),
+        row(
+            "exists",
+            "exists, 10k paths one at a time",
+            Unit::PerOp,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            all,
+        ),
+        row(
+            "stat_concurrent",
+            "stat, 10k paths, 64 in flight",
+            Unit::PerOp,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            aiofs_only,
+        ),
+    ]
+}
+
+fn main() -> Result<()> {
+    let opts = Opts::parse();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or_else(|| format_err!("no workspace"))?
+        .to_path_buf();
+    eprintln!("aiofs-bench: building the guests");
+    let (aiofs_wasm, wasi_wasm) = guests::build(&workspace)?;
+    let guests = Guests::load(
+        &aiofs_wasm,
+        &wasi_wasm,
+        workspace.join("target/bench-guests/component-cache"),
+    )?;
+
+    let sizes = if opts.quick {
+        Sizes {
+            big_bytes: 64 << 20,
+            lines: 100_000,
+            entries: 10_000,
+        }
+    } else {
+        Sizes {
+            big_bytes: 1 << 30,
+            lines: 100_000,
+            entries: 10_000,
+        }
+    };
+    let parent = opts.dir.clone().unwrap_or_else(std::env::temp_dir);
+    eprintln!("aiofs-bench: making the data under {}", parent.display());
+    let data = Data::create(&parent, sizes)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut bench = Bench {
+        pool: Pool::new(opts.threads),
+        results: Results::new(report::machine(data.root(), opts.threads)),
+        opts,
+        rt,
+        data,
+        guests: Arc::new(guests),
+    };
+    for mut row in rows(&bench.data.sizes, bench.opts.quick) {
+        if let Some(reps) = bench.opts.reps {
+            row.reps = reps;
+        }
+        if bench.selected(row.key) {
+            bench.measure_row(&mut row)?;
+            bench.results.rows.push(row);
+        }
+    }
+    if bench.selected("respond") {
+        bench.respond()?;
+    }
+    if bench.selected("scaling") {
+        bench.scaling()?;
+    }
+
+    let (md, svg) = if bench.opts.quick {
+        let dir = workspace.join("target/bench-quick");
+        std::fs::create_dir_all(&dir)?;
+        (dir.join("BENCHMARKS.md"), dir.join("chart.svg"))
+    } else {
+        (
+            workspace.join("BENCHMARKS.md"),
+            workspace.join("bench/chart.svg"),
+        )
+    };
+    report::write_markdown(&bench.results, &md)?;
+    std::fs::write(&svg, report::chart(&bench.results))?;
+    eprintln!("aiofs-bench: wrote {} and {}", md.display(), svg.display());
+    Ok(())
+}
+
+impl Bench {
+    fn selected(&self, key: &str) -> bool {
+        self.opts.only.is_empty()
+            || self.opts.only.iter().any(|o| match o.strip_suffix('*') {
+                Some(prefix) => key.starts_with(prefix),
+                None => key == o,
+            })
+    }
+
+    /// An aiofs context granting the data at `/data` on `pool`. The per-call byte limits
+    /// are raised to 2 GiB so that the 1 GiB whole-file operations are allowed.
+    fn ctx(&self, pool: &Pool) -> Result<AioFsCtx> {
+        Ok(AioFsCtx::builder()
+            .grant(self.data.root(), "/data", Perms::ReadWrite)?
+            .limits(Limits {
+                max_read_bytes: 2 << 30,
+                max_write_bytes: 2 << 30,
+                ..Limits::default()
+            })
+            .pool(pool.clone())
+            .build())
+    }
+
+    fn guest_args(
+        workload: &str,
+        warmup: usize,
+        reps: usize,
+        n: usize,
+        in_flight: usize,
+    ) -> Vec<String> {
+        [
+            workload.to_string(),
+            warmup.to_string(),
+            reps.to_string(),
+            n.to_string(),
+            in_flight.to_string(),
+        ]
+        .to_vec()
+    }
+
+    /// Measure every contender of `row`. Rows other than the 1 GiB ones run in three
+    /// rounds, each contender in turn per round, so that a change in background load
+    /// during the run does not favour whoever ran first.
+    fn measure_row(&mut self, row: &mut Row) -> Result<()> {
+        let rounds = if row.unit == Unit::Throughput { 1 } else { 3 };
+        let per_round = row.reps.div_ceil(rounds);
+        row.reps = per_round * rounds;
+        let who: Vec<Contender> = row
+            .contenders
+            .iter()
+            .copied()
+            .filter(|w| self.opts.who.is_empty() || self.opts.who.iter().any(|k| k == w.key()))
+            .collect();
+        let mut reps: Vec<Vec<Rep>> = vec![Vec::new(); who.len()];
+        for round in 0..rounds {
+            for (i, &w) in who.iter().enumerate() {
+                eprintln!(
+                    "aiofs-bench: {} / {} (round {})",
+                    row.key,
+                    w.name(),
+                    round + 1
+                );
+                reps[i].extend(self.run_one(w, row.key, per_round, row.n, 64)?);
+            }
+        }
+        for (w, reps) in who.into_iter().zip(reps) {
+            check(row, w, &reps)?;
+            let fastest = reps.iter().map(|r| r.elapsed).min().unwrap_or_default();
+            eprintln!(
+                "    {}: median {:?}, fastest {fastest:?}",
+                w.key(),
+                report::median(&reps)
+            );
+            self.results.record(row.key, w, &reps);
+        }
+        Ok(())
+    }
+
+    /// One warm-up and `reps` timed repetitions of `workload` by `who`.
+    fn run_one(
+        &self,
+        who: Contender,
+        workload: &str,
+        reps: usize,
+        n: usize,
+        in_flight: usize,
+    ) -> Result<Vec<Rep>> {
+        let data = &self.data;
+        let rep = |(elapsed, check): (Duration, u64)| Rep { elapsed, check };
+        match who {
+            Contender::Std => (0..=reps)
+                .map(|_| {
+                    native::std_once(workload, data, n)
+                        .map(rep)
+                        .map_err(Into::into)
+                })
+                .skip(1)
+                .collect(),
+            Contender::Tokio => self.rt.block_on(async {
+                let mut out = Vec::new();
+                for _ in 0..=reps {
+                    out.push(rep(native::tokio_once(workload, data, n, in_flight).await?));
+                }
+                out.remove(0);
+                Ok(out)
+            }),
+            Contender::Wasi => {
+                let args = Self::guest_args(workload, 1, reps, n, in_flight);
+                let guests = self.guests.clone();
+                let root = data.root().to_path_buf();
+                self.rt.block_on(async move {
+                    tokio::spawn(async move { guests.run_wasi(&args, &root).await }).await?
+                })
+            }
+            Contender::Aiofs => {
+                let args = Self::guest_args(workload, 1, reps, n, in_flight);
+                let guests = self.guests.clone();
+                let ctx = self.ctx(&self.pool)?;
+                self.rt.block_on(async move {
+                    tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
+                })
+            }
+        }
+    }
+
+    /// Workload 6: 1 ms tickers on the runtime while two guests keep 128 reads each in
+    /// flight against a "disk" whose every operation takes 10 ms (the pool's job hook sleeps
+    /// before each job), compared with a host that does the same work inline on the event
+    /// loop, and with an idle runtime.
+    fn respond(&mut self) -> Result<()> {
+        const GUESTS: usize = 2;
+        const IN_FLIGHT: usize = 128;
+        const THREADS: usize = 16;
+        let latency = Duration::from_millis(10);
+        // Sized so that each setup runs for about two seconds.
+        let (aiofs_ops, inline_ops) = if self.opts.quick {
+            (400, 50)
+        } else {
+            (1600, 200)
+        };
+        let hook: aiofs_host::pool::JobHook = Arc::new(move || std::thread::sleep(latency));
+        let slow_pool = Pool::with_hook(THREADS, Some(hook));
+
+        eprintln!("aiofs-bench: respond / idle");
+        let (_, idle) = self.rt.block_on(respond::with_tickers(async {
+            tokio::time::sleep(Duration::from_secs(2)).await
+        }));
+        self.results
+            .respond
+            .push(("idle runtime, no guests".into(), idle, None));
+
+        eprintln!("aiofs-bench: respond / aiofs");
+        let args = Self::guest_args("small_read_concurrent", 0, 1, aiofs_ops, IN_FLIGHT);
+        let mut runs = Vec::new();
+        for _ in 0..GUESTS {
+            runs.push((self.guests.clone(), args.clone(), self.ctx(&slow_pool)?));
+        }
+        let (out, ticks) = self.rt.block_on(respond::with_tickers(async move {
+            let handles = runs
+                .into_iter()
+                .map(|(g, a, c)| tokio::spawn(async move { g.run_aiofs(&a, c).await }))
+                .collect();
+            join(handles).await
+        }));
+        let ops = count_ops(out?, GUESTS * aiofs_ops)?;
+        self.results.respond.push((
+            format!("aiofs: pool of {THREADS} threads, every operation 10 ms"),
+            ticks,
+            Some(ops),
+        ));
+
+        eprintln!("aiofs-bench: respond / inline");
+        let args = Self::guest_args("small_read_concurrent", 0, 1, inline_ops, IN_FLIGHT);
+        let (guests, root) = (self.guests.clone(), self.data.root().to_path_buf());
+        let (out, ticks) = self.rt.block_on(respond::with_tickers(async move {
+            let handles = (0..GUESTS)
+                .map(|_| {
+                    let (g, a, r) = (guests.clone(), args.clone(), root.clone());
+                    tokio::spawn(async move { g.run_inline(&a, &r, latency).await })
+                })
+                .collect();
+            join(handles).await
+        }));
+        let ops = count_ops(out?, GUESTS * inline_ops)?;
+        self.results.respond.push((
+            "host doing each 10 ms operation inline on the event loop".into(),
+            ticks,
+            Some(ops),
+        ));
+        Ok(())
+    }
+
+    /// Workload 7: small reads with 64 in flight, aiofs pool threads 1, 2, 4, 8 (and tokio's
+    /// blocking pool capped the same, for reference).
+    fn scaling(&mut self) -> Result<()> {
+        let (n, reps) = if self.opts.quick { (500, 3) } else { (4000, 7) };
+        for threads in [1, 2, 4, 8] {
+            eprintln!("aiofs-bench: scaling / {threads} threads");
+            let pool = Pool::new(threads);
+            let args = Self::guest_args("small_read_concurrent", 1, reps, n, 64);
+            let (guests, ctx) = (self.guests.clone(), self.ctx(&pool)?);
+            let aiofs = self.rt.block_on(async move {
+                tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
+            })?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .max_blocking_threads(threads)
+                .enable_all()
+                .build()?;
+            let data = &self.data;
+            let tokio = rt.block_on(async {
+                let mut out = Vec::new();
+                for _ in 0..=reps {
+                    let (elapsed, check) =
+                        native::tokio_once("small_read_concurrent", data, n, 64).await?;
+                    out.push(Rep { elapsed, check });
+                }
+                out.remove(0);
+                Ok::<_, std::io::Error>(out)
+            })?;
+            self.results
+                .scaling
+                .push((threads, n, report::median(&aiofs), report::median(&tokio)));
+        }
+        Ok(())
+    }
+}
+
+/// Await spawned guest runs.
+async fn join(handles: Vec<tokio::task::JoinHandle<Result<Vec<Rep>>>>) -> Result<Vec<Vec<Rep>>> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await??);
+    }
+    Ok(out)
+}
+
+/// The operations the responsiveness guests completed (checked against `expected`).
+fn count_ops(runs: Vec<Vec<Rep>>, expected: usize) -> Result<usize> {
+    let bytes: u64 = runs.iter().flatten().map(|r| r.check).sum();
+    let ops = (bytes / SMALL_BYTES as u64) as usize;
+    if ops != expected {
+        bail!("responsiveness guests read {ops} files, expected {expected}");
+    }
+    Ok(ops)
+}
+
+/// Every repetition must report the expected check count, so a contender that silently
+/// does less work cannot look fast.
+fn check(row: &Row, who: Contender, reps: &[Rep]) -> Result<()> {
+    if reps.len() != row.reps {
+        bail!(
+            "{} / {}: {} repetitions reported, expected {}",
+            row.key,
+            who.name(),
+            reps.len(),
+            row.reps
+        );
+    }
+    if let Some(bad) = reps.iter().find(|r| r.check != row.check) {
+        bail!(
+            "{} / {}: check {} != expected {}",
+            row.key,
+            who.name(),
+            bad.check,
+            row.check
+        );
+    }
+    Ok(())
+}

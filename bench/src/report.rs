@@ -1,0 +1,501 @@
+//! Results: medians, ratios to native, the goals, the Markdown tables and the SVG chart.
+
+use crate::guests::Rep;
+use crate::respond::Ticks;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+/// Who does the file I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Contender {
+    /// Native `std::fs` on the calling thread.
+    Std,
+    /// Native `tokio::fs` (tokio's blocking pool).
+    Tokio,
+    /// A guest using `std::fs` over wasmtime-wasi's `wasi:filesystem@0.2`.
+    Wasi,
+    /// A guest using aiofs.
+    Aiofs,
+}
+
+impl Contender {
+    /// Column title.
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Std => "native std::fs",
+            Contender::Tokio => "native tokio::fs",
+            Contender::Wasi => "guest std::fs over wasi:filesystem p2",
+            Contender::Aiofs => "guest aiofs",
+        }
+    }
+
+    /// Short name for `--who`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Contender::Std => "std",
+            Contender::Tokio => "tokio",
+            Contender::Wasi => "wasi",
+            Contender::Aiofs => "aiofs",
+        }
+    }
+
+    fn color(self) -> &'static str {
+        match self {
+            Contender::Std => "#555555",
+            Contender::Tokio => "#4e79a7",
+            Contender::Wasi => "#e15759",
+            Contender::Aiofs => "#59a14f",
+        }
+    }
+
+    const ALL: [Contender; 4] = [
+        Contender::Std,
+        Contender::Tokio,
+        Contender::Wasi,
+        Contender::Aiofs,
+    ];
+}
+
+/// How a row's time is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Time per operation (`n` operations per repetition).
+    PerOp,
+    /// Time per repetition.
+    PerRun,
+    /// Throughput (`n` bytes per repetition).
+    Throughput,
+}
+
+/// One comparison row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Workload name (the guests' first argument).
+    pub key: &'static str,
+    /// What the row measures.
+    pub title: &'static str,
+    /// How its time is shown.
+    pub unit: Unit,
+    /// Operations (or bytes) per repetition.
+    pub n: usize,
+    /// Timed repetitions.
+    pub reps: usize,
+    /// Check count every repetition must report.
+    pub check: u64,
+    /// Who runs it.
+    pub contenders: Vec<Contender>,
+}
+
+/// Everything measured in one run.
+pub struct Results {
+    /// Machine description, key/value.
+    pub machine: Vec<(String, String)>,
+    /// The comparison rows, in order.
+    pub rows: Vec<Row>,
+    medians: HashMap<(&'static str, Contender), Duration>,
+    /// Responsiveness: setup, what the tickers saw, operations done.
+    pub respond: Vec<(String, Ticks, Option<usize>)>,
+    /// Scaling: pool threads, reads per repetition, aiofs median, tokio median.
+    pub scaling: Vec<(usize, usize, Duration, Duration)>,
+}
+
+/// Median elapsed time of `reps` (zero if empty).
+pub fn median(reps: &[Rep]) -> Duration {
+    let mut t: Vec<Duration> = reps.iter().map(|r| r.elapsed).collect();
+    t.sort();
+    match t.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => t[n / 2],
+        n => (t[n / 2 - 1] + t[n / 2]) / 2,
+    }
+}
+
+impl Results {
+    /// Empty results for `machine`.
+    pub fn new(machine: Vec<(String, String)>) -> Results {
+        Results {
+            machine,
+            rows: Vec::new(),
+            medians: HashMap::new(),
+            respond: Vec::new(),
+            scaling: Vec::new(),
+        }
+    }
+
+    /// Record the repetitions of one cell.
+    pub fn record(&mut self, key: &'static str, who: Contender, reps: &[Rep]) {
+        self.medians.insert((key, who), median(reps));
+    }
+
+    fn get(&self, key: &str, who: Contender) -> Option<Duration> {
+        self.medians
+            .iter()
+            .find(|((k, w), _)| *k == key && *w == who)
+            .map(|(_, d)| *d)
+    }
+
+    /// `who`'s time divided by `base`'s time in rows `key` / `base_key`.
+    fn ratio(&self, key: &str, who: Contender, base_key: &str, base: Contender) -> Option<f64> {
+        Some(self.get(key, who)?.as_secs_f64() / self.get(base_key, base)?.as_secs_f64())
+    }
+}
+
+fn fmt_time(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.1} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+fn cell(row: &Row, d: Duration) -> String {
+    match row.unit {
+        Unit::PerOp => fmt_time(d / row.n as u32),
+        Unit::PerRun => fmt_time(d),
+        Unit::Throughput => {
+            format!(
+                "{:.2} GiB/s",
+                row.n as f64 / d.as_secs_f64() / f64::from(1u32 << 30)
+            )
+        }
+    }
+}
+
+const START: &str = "<!-- results:start -->";
+const END: &str = "<!-- results:end -->";
+
+/// Write the results into `path` between the `results` markers (keeping what surrounds
+/// them), or as a new file with just the results if it has no markers.
+pub fn write_markdown(r: &Results, path: &Path) -> std::io::Result<()> {
+    let body = markdown(r);
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (old.find(START), old.find(END)) {
+        (Some(s), Some(e)) if s < e => format!("{}{START}\n{body}{}", &old[..s], &old[e..]),
+        _ => format!("# Benchmarks\n\n{START}\n{body}{END}\n"),
+    };
+    std::fs::write(path, new)
+}
+
+fn markdown(r: &Results) -> String {
+    let mut s = String::new();
+    s.push_str("\n### Machine\n\n| | |\n|---|---|\n");
+    for (k, v) in &r.machine {
+        let _ = writeln!(s, "| {k} | {v} |");
+    }
+    s.push_str("\n### Goals\n\n| goal | measured | target | met |\n|---|---|---|---|\n");
+    for (goal, measured, target, met) in goals(r) {
+        let met = if met { "yes" } else { "**no**" };
+        let _ = writeln!(s, "| {goal} | {measured} | {target} | {met} |");
+    }
+    s.push_str(
+        "\n### Side by side\n\nMedian per operation, per run or throughput; the factor is the \
+         contender's time divided by native `std::fs`'s time in the same row (lower is better; \
+         1.00× is as fast as native).\n\n",
+    );
+    s.push_str("| workload | reps |");
+    for c in Contender::ALL {
+        let _ = write!(s, " {} |", c.name());
+    }
+    s.push_str("\n|---|---|---|---|---|---|\n");
+    for row in &r.rows {
+        let _ = write!(s, "| {} | {} |", row.title, row.reps);
+        for c in Contender::ALL {
+            match r.get(row.key, c) {
+                Some(d) => match r.ratio(row.key, c, row.key, Contender::Std) {
+                    Some(x) => {
+                        let _ = write!(s, " {} · {x:.2}× |", cell(row, d));
+                    }
+                    None => {
+                        let _ = write!(s, " {} |", cell(row, d));
+                    }
+                },
+                None => s.push_str(" — |"),
+            }
+        }
+        s.push('\n');
+    }
+    if !r.respond.is_empty() {
+        s.push_str(
+            "\n### Responsiveness: 1 ms tickers on the embedder's runtime\n\n\
+             Event ticker: a message sent every 1 ms from a thread outside the runtime, \
+             lateness = send to the receiving task running. Timer ticker: \
+             `tokio::time::interval(1 ms)`, lateness = scheduled instant to running \
+             (includes tokio's 1 ms timer granularity; see the idle row).\n\n\
+             | setup | duration | file ops | event p50 | event p99 | event max | timer p50 | timer p99 | timer max |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        for (name, t, ops) in &r.respond {
+            let ops = ops.map_or("—".to_string(), |n| n.to_string());
+            let _ = writeln!(
+                s,
+                "| {name} | {:.2} s | {ops} | {} | {} | {} | {} | {} | {} |",
+                t.elapsed.as_secs_f64(),
+                fmt_time(t.event.p50),
+                fmt_time(t.event.p99),
+                fmt_time(t.event.max),
+                fmt_time(t.timer.p50),
+                fmt_time(t.timer.p99),
+                fmt_time(t.timer.max)
+            );
+        }
+    }
+    if !r.scaling.is_empty() {
+        s.push_str(
+            "\n### Scaling: 4 KiB whole-file reads, 64 in flight\n\n\
+             | pool threads | aiofs reads/s | tokio::fs reads/s (blocking pool capped alike) |\n|---|---|---|\n",
+        );
+        for (threads, n, aiofs, tokio) in &r.scaling {
+            let rate = |d: &Duration| *n as f64 / d.as_secs_f64();
+            let _ = writeln!(s, "| {threads} | {:.0} | {:.0} |", rate(aiofs), rate(tokio));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// The issue's goals: (goal, measured, target, met).
+fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
+    use Contender::*;
+    let mut out = Vec::new();
+    if let Some(x) = r.ratio("small_read_file", Aiofs, "small_read_file", Tokio) {
+        out.push((
+            "4 KiB read: aiofs `read-file` time / native `tokio::fs::read` time".into(),
+            format!("{x:.2}×"),
+            "≤ 1.30×".into(),
+            x <= 1.3,
+        ));
+    }
+    if let Some(x) = r.ratio("small_read_file", Wasi, "small_read_file", Aiofs) {
+        out.push((
+            "4 KiB read: guest `std::fs::read` over wasi p2 time / aiofs `read-file` time".into(),
+            format!("{x:.2}×"),
+            "≥ 3×".into(),
+            x >= 3.0,
+        ));
+    }
+    for (key, how) in [
+        ("big_read_whole", "whole-file `read-file`"),
+        ("big_read_stream", "`read-via-stream`"),
+        ("big_read", "1 MiB `read` calls"),
+    ] {
+        if let Some(x) = r.ratio("big_read_whole", Std, key, Aiofs) {
+            out.push((
+                format!("1 GiB cached read: aiofs {how} throughput / native `std::fs::read`"),
+                format!("{:.0}%", x * 100.0),
+                "≥ 70%".into(),
+                x >= 0.7,
+            ));
+        }
+    }
+    if let Some(x) = r.ratio("lines", Aiofs, "lines", Std) {
+        out.push((
+            "100k lines: aiofs `lines()` time / native `BufReader::lines` time".into(),
+            format!("{x:.2}×"),
+            "≤ 3×".into(),
+            x <= 3.0,
+        ));
+    }
+    if let Some((_, t, _)) = r.respond.iter().find(|(n, _, _)| n.starts_with("aiofs")) {
+        out.push((
+            "Responsiveness: event-ticker p99 lateness, 256 slow aiofs operations in flight".into(),
+            fmt_time(t.event.p99),
+            "< 1 ms".into(),
+            t.event.p99 < Duration::from_millis(1),
+        ));
+    }
+    out
+}
+
+/// Facts about the machine and the run.
+pub fn machine(data_dir: &Path, threads: usize) -> Vec<(String, String)> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or("unknown".into(), |kb| {
+            format!("{:.1} GiB", kb as f64 / 1048576.0)
+        });
+    let os = read("/etc/os-release")
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|l| l.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let kernel = read("/proc/sys/kernel/osrelease").trim().to_string();
+    let data = data_dir.to_string_lossy().to_string();
+    let fs = read("/proc/mounts")
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.len() > 2 && data.starts_with(f[1])).then(|| {
+                (
+                    f[1].len(),
+                    format!("{} ({}, mounted at {})", f[2], f[0], f[1]),
+                )
+            })
+        })
+        .max()
+        .map_or("unknown".into(), |(_, s)| s);
+    let rustc = std::process::Command::new("rustc")
+        .arg("-V")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    vec![
+        ("date".into(), date),
+        ("CPU".into(), format!("{cpu}, {cores} cores available")),
+        ("memory".into(), mem),
+        ("OS".into(), format!("{os}, Linux {kernel}")),
+        (
+            "data directory".into(),
+            format!("a temporary directory on {fs}"),
+        ),
+        (
+            "toolchain".into(),
+            format!("{rustc}; wasmtime and wasmtime-wasi as pinned in Cargo.toml"),
+        ),
+        (
+            "runtime".into(),
+            format!("tokio multi-thread, 2 workers; aiofs pool: {threads} threads"),
+        ),
+    ]
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "")
+}
+
+/// An SVG chart: for every row, each contender's time relative to native `std::fs`
+/// (log scale), and the ticker's p99 lateness per responsiveness setup.
+pub fn chart(r: &Results) -> String {
+    let (label_w, plot_w, bar_h) = (360.0, 480.0, 9.0);
+    let (lo, hi) = (0.1f64, 100.0f64);
+    let x = |v: f64| {
+        label_w + (v.clamp(lo, hi).log10() - lo.log10()) / (hi.log10() - lo.log10()) * plot_w
+    };
+    let rows: Vec<&Row> = r
+        .rows
+        .iter()
+        .filter(|row| {
+            r.get(row.key, Contender::Std).is_some() || row.contenders == [Contender::Aiofs]
+        })
+        .collect();
+    let row_h = bar_h * 3.0 + 8.0;
+    let top = 60.0;
+    let plot_h = rows.len() as f64 * row_h;
+    let resp_top = top + plot_h + 70.0;
+    let resp_h = r.respond.len() as f64 * 18.0;
+    let height = resp_top + resp_h + 40.0;
+    let width = label_w + plot_w + 40.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="18" font-size="14" font-weight="bold">Time relative to native std::fs (log scale, lower is better)</text>"#
+    );
+    let mut lx = 10.0;
+    for c in [Contender::Tokio, Contender::Wasi, Contender::Aiofs] {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx}" y="30" width="10" height="10" fill="{}"/><text x="{}" y="39">{}</text>"#,
+            c.color(),
+            lx + 14.0,
+            esc(c.name())
+        );
+        lx += 14.0 + c.name().len() as f64 * 6.2 + 16.0;
+    }
+    for tick in [0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0] {
+        let tx = x(tick);
+        let stroke = if tick == 1.0 { "#000" } else { "#ddd" };
+        let _ = writeln!(
+            s,
+            r#"<line x1="{tx:.1}" y1="{top}" x2="{tx:.1}" y2="{:.1}" stroke="{stroke}"/><text x="{tx:.1}" y="{:.1}" text-anchor="middle">{tick}×</text>"#,
+            top + plot_h,
+            top + plot_h + 14.0
+        );
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let y0 = top + i as f64 * row_h;
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            label_w - 8.0,
+            y0 + row_h / 2.0,
+            esc(row.title)
+        );
+        for (j, c) in [Contender::Tokio, Contender::Wasi, Contender::Aiofs]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(v) = r.ratio(row.key, c, row.key, Contender::Std) {
+                let y = y0 + j as f64 * bar_h;
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{label_w}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{}: {v:.2}×</title></rect><text x="{:.1}" y="{:.1}" font-size="8">{v:.2}×</text>"#,
+                    (x(v) - label_w).max(1.0),
+                    bar_h - 1.0,
+                    c.color(),
+                    esc(c.name()),
+                    x(v) + 3.0,
+                    y + bar_h - 2.0
+                );
+            }
+        }
+    }
+    if !r.respond.is_empty() {
+        let max = r
+            .respond
+            .iter()
+            .map(|(_, t, _)| t.event.p99.as_secs_f64() * 1e3)
+            .fold(1.0, f64::max);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}" font-size="14" font-weight="bold">1 ms event ticker: p99 lateness (ms, linear), 256 file operations of 10 ms in flight</text>"#,
+            resp_top - 20.0
+        );
+        for (i, (name, t, _)) in r.respond.iter().enumerate() {
+            let y = resp_top + i as f64 * 18.0;
+            let ms = t.event.p99.as_secs_f64() * 1e3;
+            let w = ms / max * plot_w;
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect x="{label_w}" y="{y:.1}" width="{:.1}" height="14" fill="{}"/><text x="{:.1}" y="{:.1}">{ms:.2} ms</text>"#,
+                label_w - 8.0,
+                y + 11.0,
+                esc(name),
+                w.max(1.0),
+                if name.starts_with("aiofs") {
+                    Contender::Aiofs.color()
+                } else {
+                    "#999"
+                },
+                label_w + w.max(1.0) + 4.0,
+                y + 11.0
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
