@@ -1,12 +1,16 @@
-//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests.
+//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests,
+//! and tries guest/js with both JavaScript componentizers (expected to fail; the tests pin
+//! how).
 //!
 //! Each language's component goes to `target/polyglot/<lang>/`, next to a stamp with a
-//! hash of everything it was built from (its sources, the WIT, the toolchain's version),
-//! so the clippy and test builds (two build-script runs) and later runs reuse it.
+//! hash of everything it was built from (its sources, the WIT, the toolchain's version,
+//! this file), so the clippy and test builds (two build-script runs) and later runs reuse
+//! it.
 //!
 //! Toolchains are installed by `scripts/polyglot-toolchains.sh` (which `scripts/test.sh`
-//! runs): componentize-py and Go in `target/polyglot/venv`, clang-19 and wasi-libc from
-//! Debian. A missing toolchain fails the build with a message saying how to install it;
+//! runs): componentize-py and Go in `target/polyglot/venv`, the npm packages in
+//! `target/polyglot/node`, clang-19 and wasi-libc from Debian (`AIOFS_CLANG` overrides the
+//! compiler). A missing toolchain fails the build with a message saying how to install it;
 //! `AIOFS_POLYGLOT=skip` builds without polyglot guests (their tests then say they were
 //! skipped), for machines where the toolchains cannot be installed. CI never sets it.
 
@@ -51,7 +55,7 @@ impl Ctx {
 /// Build every polyglot guest and return the Rust constants naming their components
 /// (empty strings when skipped).
 pub fn build(root: &Path, out_dir: &Path) -> String {
-    for var in ["AIOFS_POLYGLOT", "PATH"] {
+    for var in ["AIOFS_POLYGLOT", "AIOFS_CLANG", "PATH"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
@@ -149,11 +153,13 @@ fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String>
     aiofs_witgen::ensure_component(&bytes, &wasm.display().to_string())
         .map_err(|e| format!("{lang}: {e}"))?;
     std::fs::write(&stamp, stamp_text).map_err(|e| format!("{lang}: {e}"))?;
-    println!(
-        "cargo:warning=built the {lang} polyglot guest in {:.1} s ({} KiB)",
+    // Not a cargo:warning: cargo would replay it on every later build.
+    let note = format!(
+        "built the {lang} guest in {:.1} s ({} KiB)\n",
         started.elapsed().as_secs_f64(),
         bytes.len() / 1024
     );
+    std::fs::write(work.join("built.txt"), note).map_err(|e| format!("{lang}: {e}"))?;
     Ok(wasm)
 }
 

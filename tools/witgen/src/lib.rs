@@ -160,19 +160,24 @@ fn imports_preview1(module: &[u8]) -> Result<bool> {
 /// # Errors
 /// `cargo metadata` fails, or the crate or its `src/pkg/go.mod` is not found.
 pub fn go_pkg_dir(cargo: &Path, manifest: &Path, platform: Option<&str>) -> Result<PathBuf> {
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "metadata",
-        "--format-version",
-        "1",
-        "--offline",
-        "--manifest-path",
-    ])
-    .arg(manifest);
-    if let Some(platform) = platform {
-        cmd.args(["--filter-platform", platform]);
+    // Offline first (everything a build needs is downloaded by then); if some crate of
+    // the graph was never fetched, let cargo fetch it.
+    let metadata = |offline: bool| -> Result<std::process::Output> {
+        let mut cmd = Command::new(cargo);
+        cmd.args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(manifest);
+        if offline {
+            cmd.arg("--offline");
+        }
+        if let Some(platform) = platform {
+            cmd.args(["--filter-platform", platform]);
+        }
+        cmd.output().context("cannot run cargo metadata")
+    };
+    let mut out = metadata(true)?;
+    if !out.status.success() {
+        out = metadata(false)?;
     }
-    let out = cmd.output().context("cannot run cargo metadata")?;
     if !out.status.success() {
         bail!(
             "cargo metadata failed: {}",
