@@ -4,7 +4,14 @@
 //! (`File::read_chunk` / `File::write_chunk`): one pool trip per chunk, the same limits,
 //! permission checks and per-file ordering as every other operation. A chunk that has
 //! started on the pool is always awaited (never abandoned), so the file position always
-//! matches the bytes delivered or consumed.
+//! matches the bytes handed to the stream or consumed from it.
+//!
+//! The read side reads ahead: its chunks grow from the reader's buffer size (at least
+//! 64 KiB) to [`STREAM_CHUNK`], wasmtime serves the reader's smaller reads from the last
+//! chunk without calling back, and as soon as one chunk is handed over the next one is
+//! queued on the pool (when no other operation waits for the file), so the disk read
+//! overlaps the copy into the guest. A reader that drops the stream early therefore
+//! leaves the position up to two chunks past what it received.
 
 use crate::bindings::types;
 use crate::error::FsResult;
@@ -19,8 +26,10 @@ use wasmtime::component::{
     Destination, Source, StreamConsumer, StreamProducer, StreamResult, VecBuffer,
 };
 
-/// Bytes moved per pool trip (further capped by the store's `max_read_bytes`).
+/// Most bytes moved per pool trip (further capped by the store's `max_read_bytes`).
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
+/// Fewest bytes a read stream asks the pool for at a time.
+const MIN_STREAM_CHUNK: usize = 64 << 10;
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
 
@@ -61,7 +70,10 @@ impl<T> Outcome<T> {
 pub(crate) struct ReadStreamProducer {
     file: File,
     outcome: Outcome<()>,
+    /// The chunk being read (or already read ahead).
     read: Option<Pending<Vec<u8>>>,
+    /// Size of the next chunk; doubles up to [`STREAM_CHUNK`].
+    next: usize,
 }
 
 /// The result future of a stream: resolves once the stream has finished (or its host end
@@ -94,8 +106,45 @@ impl ReadStreamProducer {
             file,
             outcome,
             read: None,
+            next: 0,
         };
         (producer, result)
+    }
+
+    /// The size of the next chunk; `want` is the reader's buffer size, if known.
+    fn chunk_size(&mut self, want: Option<usize>) -> usize {
+        let n = match self.next {
+            0 => want.unwrap_or(STREAM_CHUNK),
+            n => n,
+        }
+        .clamp(MIN_STREAM_CHUNK, STREAM_CHUNK);
+        self.next = (n * 2).min(STREAM_CHUNK);
+        n
+    }
+
+    /// Start reading the next chunk; `want` is the reader's buffer size, if known.
+    fn start(&mut self, want: Option<usize>) -> Pending<Vec<u8>> {
+        let n = self.chunk_size(want);
+        let file = self.file.clone();
+        Box::pin(async move { file.read_chunk(n).await })
+    }
+
+    /// Queue the next chunk on the pool now, if the file is free; it is awaited by the
+    /// next `poll_produce`.
+    fn read_ahead(&mut self, cx: &mut Context<'_>) {
+        let n = self.next.max(MIN_STREAM_CHUNK);
+        let Some(next) = self.file.read_chunk_now(n) else {
+            return;
+        };
+        self.chunk_size(Some(n));
+        let mut next: Pending<Vec<u8>> = Box::pin(next);
+        self.read = match next.as_mut().poll(cx) {
+            Poll::Pending => Some(next),
+            Poll::Ready(Ok(buf)) => Some(Box::pin(std::future::ready(Ok(buf)))),
+            // Not even queued (e.g. the store's pending-operation cap): the next
+            // `poll_produce` reads as usual and reports whatever error is real.
+            Poll::Ready(Err(_)) => None,
+        };
     }
 }
 
@@ -121,18 +170,16 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
             return Poll::Ready(Ok(StreamResult::Dropped));
         }
         let me = &mut *self;
+        let want = dst.remaining(&mut store);
+        if want == Some(0) {
+            // A zero-length read only asks "are you ready"; we always are.
+            return Poll::Ready(Ok(StreamResult::Completed));
+        }
         if me.read.is_none() {
-            let want = dst.remaining(&mut store);
-            if want == Some(0) {
-                // A zero-length read only asks "are you ready"; we always are.
-                return Poll::Ready(Ok(StreamResult::Completed));
-            }
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            let file = me.file.clone();
-            let n = want.unwrap_or(STREAM_CHUNK).clamp(64 << 10, STREAM_CHUNK);
-            me.read = Some(Box::pin(async move { file.read_chunk(n).await }));
+            me.read = Some(me.start(want));
         }
         // A started chunk is awaited even when `finish` is set: its bytes have already
         // advanced the file position and must be delivered.
@@ -145,6 +192,10 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
             }
             Ok(buf) => {
                 dst.set_buffer(VecBuffer::from(buf));
+                // Read ahead, so the pool reads the next chunk while the reader consumes
+                // this one (a short chunk means end of file is near; the next read finds
+                // it just as well).
+                me.read_ahead(cx);
                 StreamResult::Completed
             }
             Err(e) => {

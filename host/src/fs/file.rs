@@ -530,6 +530,25 @@ impl File {
         })
         .await
     }
+    /// Stream support: [`read_chunk`](File::read_chunk) for reading ahead, started only if
+    /// no other operation holds or waits for the file (`None` otherwise). The returned
+    /// future queues its pool job on its first poll; after that the job runs and releases
+    /// the file whether or not the future is polled again, so a read-ahead nobody polls
+    /// never holds up the file's later operations.
+    pub fn read_chunk_now(
+        &self,
+        max: usize,
+    ) -> Option<impl Future<Output = FsResult<Vec<u8>>> + Send + 'static> {
+        let guard = self.inner.state.clone().try_lock_owned().ok()?;
+        let file = self.clone();
+        Some(async move {
+            file.check(guard.open.is_some(), Need::ReadBytes)?;
+            file.run_read(guard, move |cur, f, limits| {
+                Ok(cur.read_bytes(f, clamp(max as u64, limits.max_read_bytes))?)
+            })
+            .await
+        })
+    }
     /// Stream support: write `data` at the current position (end in append mode), advance,
     /// and return the bytes written. Binary only.
     pub async fn write_chunk(&self, data: Vec<u8>) -> FsResult<u64> {
