@@ -9,7 +9,7 @@
 //!   flips it between a real directory and a symlink leading out.
 //! * `open_loop`, `temp_loop`, `ops_loop N`, `quota_io` — push on the per-store and
 //!   per-grant limits until they answer `quota`.
-//! * `drop_streams`, `cancel_storm SEED ROUNDS`, `cancel_atomic`, `trap_atomic`,
+//! * `drop_streams`, `cancel_storm SEED ROUNDS`, `cancel_atomic [wait]`, `trap_atomic`,
 //!   `trap_streams` — faults: streams dropped half way, futures dropped at random
 //!   points, a trap while an atomic write runs.
 //! * `atomic_loop PATH START` — `write-file(atomic)` generation after generation, printing
@@ -478,15 +478,17 @@ async fn cancel_storm(seed: u64, rounds: usize) {
     println!("cancel_storm rounds={rounds}");
 }
 
-/// Start an atomic write of 4 MiB over `/data/atomic.bin` and drop its future after one
-/// poll (the host holds the pool so that it is queued, or lets it start).
-async fn cancel_atomic() {
+/// Start an atomic write of 4 MiB over `/data/atomic.bin` and drop its future: at once
+/// (the host keeps it queued), or with `wait` once the host has created `/data/go` (the
+/// host does that when the write has started on the pool).
+async fn cancel_atomic(wait: bool) {
     let mut w = Box::pin(files::write_file(
         "/data/atomic.bin".into(),
         vec![b'n'; 4 << 20],
         true,
     ));
     assert!(futures::poll!(&mut w).is_pending());
+    while wait && !path::exists("/data/go".into()).await.unwrap() {}
     drop(w);
     // A later operation proves the guest goes on normally.
     assert!(path::exists("/data".into()).await.unwrap());
@@ -666,7 +668,7 @@ async fn run() -> Result<(), String> {
         "drop_streams" => drop_streams(false).await,
         "trap_streams" => drop_streams(true).await,
         "cancel_storm" => cancel_storm(num(2, 1), num(3, 20) as usize).await,
-        "cancel_atomic" => cancel_atomic().await,
+        "cancel_atomic" => cancel_atomic(text(2) == "wait").await,
         "trap_atomic" => trap_atomic().await,
         "atomic_loop" => atomic_loop(&text(2), num(3, 0)).await,
         "fill" => fill(&text(2), num(3, 65536) as usize).await,
