@@ -8,9 +8,11 @@
 //! operation is still queued (waiting for the lock or for a pool thread), the closure is
 //! dropped unrun and the state is untouched, so nothing is lost.
 //!
-//! Reads and writes use positioned I/O (`pread`/`pwrite`) from the stored position and never
-//! the OS cursor, except in append mode, where writes go through the `O_APPEND` descriptor's
-//! own cursor (the kernel puts them at the end) and the position becomes the end afterwards.
+//! Reads and writes happen at the stored position, never wherever the OS cursor was left:
+//! writes use `pwrite`; reads move the OS cursor to the position first and then `read`
+//! straight into the result's spare capacity (`pread` would need the buffer zero-filled
+//! first). In append mode writes go through the `O_APPEND` descriptor's own cursor (the
+//! kernel puts them at the end) and the position becomes the end afterwards.
 //!
 //! Line and text reads go through a read-ahead buffer kept across calls (see the `cursor`
 //! module); writes, seeks and truncation discard it.

@@ -8,7 +8,7 @@
 
 use crate::error::{ErrorCode, FsResult};
 use std::fs::File as StdFile;
-use std::io::{self, Seek, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
 /// Bytes the read-ahead buffer asks the OS for at a time.
@@ -37,31 +37,24 @@ pub(super) fn translate_newlines(text: String) -> String {
     out
 }
 
-/// `pread` until `max` bytes were appended to `out` or end of file; returns the bytes
-/// appended. `out` grows as data arrives, so a large `max` on a small file costs nothing.
+/// Read from `offset` until `max` bytes were appended to `out` or end of file; returns the
+/// bytes appended (nothing is appended on error). The bytes land straight in `out`'s spare
+/// capacity, with no zero-filling first: the descriptor's OS cursor is moved to `offset`
+/// and `read` is called until done (callers hold the file's lock, so nothing else moves
+/// the cursor in between). Reserve before calling; `out` grows only if the file turns out
+/// longer than that.
 fn read_up_to(file: &StdFile, offset: u64, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
     let start = out.len();
-    loop {
-        let got = out.len() - start;
-        if got >= max {
-            return Ok(got);
-        }
-        let step = (max - got).min(READ_AHEAD.max(got));
-        let len = out.len();
-        out.resize(len + step, 0);
-        match file.read_at(&mut out[len..], offset + got as u64) {
-            Ok(0) => {
-                out.truncate(len);
-                return Ok(got);
-            }
-            Ok(n) => out.truncate(len + n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => out.truncate(len),
-            Err(e) => {
-                out.truncate(start);
-                return Err(e);
-            }
-        }
-    }
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.take(max as u64).read_to_end(out))
+        .inspect_err(|_| out.truncate(start))
+}
+
+/// `Vec::try_reserve_exact`, as an I/O error when memory runs out.
+fn reserve(out: &mut Vec<u8>, additional: usize) -> io::Result<()> {
+    out.try_reserve_exact(additional)
+        .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))
 }
 
 /// Where a scanned line ends, relative to the read-ahead cursor.
@@ -134,6 +127,7 @@ impl Cursor {
             self.off = 0;
         }
         let start = self.buf.len();
+        reserve(&mut self.buf, self.chunk)?;
         read_up_to(file, pos + start as u64, self.chunk, &mut self.buf)
     }
 
@@ -182,9 +176,17 @@ impl Cursor {
             self.consume(n);
             return Ok(out);
         }
-        let mut out = Vec::with_capacity(n.min(avail.len() + READ_AHEAD));
-        out.extend_from_slice(avail);
-        let from = self.pos + out.len() as u64;
+        let from = self.pos + avail.len() as u64;
+        let mut want = n - avail.len();
+        if want > READ_AHEAD {
+            // Size a large read by what is left of the file, so that a huge `n` on a
+            // small file allocates little and a big read never has to grow.
+            let left = file.metadata()?.len().saturating_sub(from);
+            want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        let mut out = Vec::new();
+        reserve(&mut out, avail.len() + want)?;
+        out.extend_from_slice(self.avail());
         read_up_to(file, from, n - out.len(), &mut out)?;
         self.skip_all(out.len());
         Ok(out)
