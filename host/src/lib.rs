@@ -10,8 +10,9 @@
 //! * **Confined by capabilities.** Each grant is a cap-std directory; paths resolve beneath
 //!   it, never by string checks. `..` and symlinks out fail with `not-permitted`; writes to
 //!   a read-only grant fail with `read-only` before any work is queued.
-//! * **Bounded.** [`Limits`] caps bytes per call, open files, queued operations, path
-//!   length and directory sizes per store; hitting one is an error code, never a trap.
+//! * **Bounded.** [`Limits`] caps bytes per call, open handles, queued operations, path
+//!   length and directory sizes per store, and a [`GrantQuota`] budgets bytes written and
+//!   read, file size and creations per grant; hitting one is an error code, never a trap.
 //!
 //! ```no_run
 //! use aiofs_host::{AioFsCtx, AioFsCtxView, AioFsView, Perms, Pool};
