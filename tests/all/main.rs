@@ -204,7 +204,10 @@ async fn cancelled_queued_operation_never_runs() {
         s.running == 1 && s.cancelled == 1 && fs.pending_ops() == 1
     })
     .await;
-    assert_eq!(pool.stats().peak_queued, 1, "the write was queued");
+    // The write was queued (only a queued job can be withdrawn). The read may have been
+    // queued for a moment too, before the worker took it: on a loaded machine the two
+    // submissions can both land before the worker wakes.
+    assert!(pool.stats().peak_queued >= 1, "the write was queued");
     gate.open();
     guest.await.unwrap();
     assert!(!sb.exists("data/cancelled.txt"), "the cancelled write ran");
