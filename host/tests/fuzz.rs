@@ -11,7 +11,9 @@
 //! * no operation failed with `io` (what a panicking pool job would turn into);
 //! * when the operation's paths are clean (plain names under `/data`, no symlink on the
 //!   way), its result and the whole granted tree match a simple in-memory model; other
-//!   operations resynchronise the model from the disk.
+//!   operations resynchronise the model from the disk;
+//! * in a quarter of the cases `/data` has random small budgets ([`GrantQuota`]): then no
+//!   budget is ever overshot and no file in the grant outgrows `max_file_size`.
 //!
 //! After every case all handles are dropped, the pool is drained, and the number of open
 //! descriptors (`/proc/self/fd`) must be what it was before the first case: this is its
@@ -22,7 +24,7 @@
 
 use aiofs_host::fs::{File, Fs, TempDir, TempOptions};
 use aiofs_host::grant::{Grant, Grants, normalize_mount};
-use aiofs_host::{ErrorCode, Limits, Perms, Pool};
+use aiofs_host::{ErrorCode, GrantQuota, Limits, Perms, Pool};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
@@ -100,6 +102,17 @@ fn path() -> impl Strategy<Value = String> {
             }
             p
         })
+}
+
+/// Budgets small enough to be hit within a case (files start at 6 bytes).
+fn quota() -> impl Strategy<Value = GrantQuota> {
+    let some = |r: std::ops::Range<u64>| prop::option::of(r);
+    (some(0..400), some(0..400), some(6..60), some(0..10)).prop_map(|(w, r, s, c)| GrantQuota {
+        max_bytes_written: w,
+        max_bytes_read: r,
+        max_file_size: s,
+        max_created: c,
+    })
 }
 
 fn data() -> impl Strategy<Value = Vec<u8>> {
@@ -346,10 +359,13 @@ struct Case {
     temp_dirs: Vec<TempDir>,
     outside: Tree,
     ro: Tree,
+    /// Budgets on `/data`, if this case has any (then the model stands aside and the
+    /// budgets are checked instead).
+    quota: Option<GrantQuota>,
 }
 
 impl Case {
-    fn new(pool: &Pool) -> Case {
+    fn new(pool: &Pool, quota: Option<GrantQuota>) -> Case {
         let root = tempfile::tempdir().unwrap();
         let r = root.path();
         for d in ["data/a", "ro", "data2", "outside/d"] {
@@ -369,11 +385,15 @@ impl Case {
             let dir =
                 cap_std::fs::Dir::open_ambient_dir(r.join(name), cap_std::ambient_authority())
                     .unwrap();
-            grants.push(Grant {
+            let grant = Grant {
                 dir: Arc::new(dir),
                 guest_path: normalize_mount(name).unwrap(),
                 perms,
-            });
+            };
+            match quota {
+                Some(q) if name == "data" => grants.push_with_quota(grant, q),
+                _ => grants.push(grant),
+            }
         }
         let fs = Fs::new(grants, Limits::default(), pool.clone());
         let (tree, shared) = snapshot(&r.join("data"));
@@ -385,6 +405,7 @@ impl Case {
             held: Vec::new(),
             temp_dirs: Vec::new(),
             root,
+            quota,
         }
     }
 
@@ -502,6 +523,9 @@ impl Case {
     /// The model's prediction for `op` (and the model updated as if it succeeded), or
     /// `None` when the model cannot tell.
     fn predict(&self, op: &Op) -> Option<(R<Out>, Tree)> {
+        if self.quota.is_some() {
+            return None;
+        }
         let m = &self.model;
         let mut tree = m.tree.clone();
         let busy = |p: &[String]| p.is_empty();
@@ -810,6 +834,34 @@ impl Case {
             }
         }
         let (disk, shared) = snapshot(&self.data_dir());
+        if let Some(q) = self.quota {
+            let used = &self.fs.grant_usage()[0];
+            let within = |used: u64, max: Option<u64>| max.is_none_or(|m| used <= m);
+            prop_assert!(
+                within(used.bytes_written, q.max_bytes_written),
+                "{:?} {:?}",
+                used,
+                q
+            );
+            prop_assert!(
+                within(used.bytes_read, q.max_bytes_read),
+                "{:?} {:?}",
+                used,
+                q
+            );
+            prop_assert!(within(used.created, q.max_created), "{:?} {:?}", used, q);
+            for (path, node) in &disk {
+                if let Node::File(d) = node {
+                    prop_assert!(
+                        within(d.len() as u64, q.max_file_size),
+                        "{:?} is {} bytes after {:?}",
+                        path,
+                        d.len(),
+                        op
+                    );
+                }
+            }
+        }
         if let Some((want, tree)) = predicted {
             prop_assert_eq!(got, &want, "{:?}: result differs from the model", op);
             prop_assert_eq!(&disk, &tree, "{:?}: the tree differs from the model", op);
@@ -880,9 +932,13 @@ fn fuzz_fs_against_model() {
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
+    let strategy = (
+        prop::collection::vec(op(), 1..40),
+        prop::option::weighted(0.25, quota()),
+    );
+    let result = runner.run(&strategy, |(ops, quota)| {
         rt.block_on(async {
-            let mut case = Case::new(&pool);
+            let mut case = Case::new(&pool, quota);
             for op in &ops {
                 let predicted = case.predict(op);
                 predicted_ops.set(predicted_ops.get() + usize::from(predicted.is_some()));
