@@ -14,8 +14,11 @@ use crate::bindings::aiofs::fs::{files, types};
 use crate::error::{Context, Error, ErrorCode, Result};
 use wit_bindgen::StreamResult;
 
-/// How many lines [`File::lines`] and [`File::byte_lines`] fetch per host call.
+/// How many lines [`File::lines`] (binary mode) fetches per host call.
 pub const DEFAULT_LINE_BATCH: u32 = 256;
+
+/// How many characters [`File::lines`] (text mode) fetches per host call.
+const TEXT_CHUNK: usize = 64 * 1024;
 
 /// How many bytes [`File::chunks`] asks the host stream for at a time.
 const CHUNK: usize = 64 * 1024;
@@ -196,11 +199,18 @@ impl File {
 
     // ---- line streams -----------------------------------------------------------------
 
-    /// The remaining lines as a [`Stream`] of strings (each with its trailing `\n`),
-    /// fetched [`DEFAULT_LINE_BATCH`] at a time: one host call per batch, not per line.
+    /// The remaining lines as a [`Stream`] of strings (each with its trailing `\n`, the
+    /// last one without if the file does not end in a newline): one host call per large
+    /// chunk, never one per line.
     ///
-    /// In text mode this uses `read-lines-text` (universal newlines, and invalid UTF-8
-    /// fails without consuming anything). In binary mode it uses `read-lines`, and a
+    /// In text mode the host sends the text 64 Ki characters at a time (`read-text`:
+    /// universal newlines, and invalid UTF-8 fails without consuming anything) and the
+    /// lines are split off here, which is much cheaper than a host call that returns a
+    /// `list<string>` (the host must call into the guest to allocate every line). The
+    /// lines before invalid UTF-8 are yielded, then [`ErrorCode::IllegalByteSequence`]. The
+    /// position runs ahead of the lines yielded by up to one chunk.
+    ///
+    /// In binary mode it uses `read-lines`, [`DEFAULT_LINE_BATCH`] lines per call, and a
     /// batch holding a line that is not UTF-8 yields [`ErrorCode::IllegalByteSequence`]
     /// after the batch was consumed; use [`byte_lines`](File::byte_lines) for such files.
     ///
@@ -215,10 +225,30 @@ impl File {
     /// # Ok(()) }
     /// ```
     pub fn lines(&self) -> Lines<'_, String> {
-        self.lines_batched(DEFAULT_LINE_BATCH)
+        if !self.is_text() {
+            return self.lines_batched(DEFAULT_LINE_BATCH);
+        }
+        Lines::new(stream::try_unfold(
+            (self, String::new()),
+            |(f, mut partial)| async move {
+                loop {
+                    let chunk = f.read_text(TEXT_CHUNK).await?;
+                    if chunk.is_empty() {
+                        // End of file: a last line without a newline, then the end.
+                        let last = std::mem::take(&mut partial);
+                        return Ok((!last.is_empty()).then(|| (vec![last], (f, partial))));
+                    }
+                    let lines = split_lines(&mut partial, &chunk);
+                    if !lines.is_empty() {
+                        return Ok(Some((lines, (f, partial))));
+                    }
+                }
+            },
+        ))
     }
 
-    /// Like [`lines`](File::lines), fetching `batch` lines per host call.
+    /// Like [`lines`](File::lines), fetching `batch` lines per host call with
+    /// `read-lines-text` (text mode) or `read-lines` (binary mode).
     pub fn lines_batched(&self, batch: u32) -> Lines<'_, String> {
         let batch = batch.max(1);
         if self.is_text() {
@@ -429,6 +459,30 @@ impl File {
     }
 }
 
+/// Split the complete lines (through their `\n`) off `partial` + `chunk`; what follows the
+/// last `\n` stays in `partial` for the next chunk.
+fn split_lines(partial: &mut String, chunk: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut parts = chunk.split_inclusive('\n');
+    if !partial.is_empty()
+        && let Some(first) = parts.next()
+    {
+        partial.push_str(first);
+        if !partial.ends_with('\n') {
+            return lines;
+        }
+        lines.push(std::mem::take(partial));
+    }
+    for part in parts {
+        if part.ends_with('\n') {
+            lines.push(part.to_owned());
+        } else {
+            partial.push_str(part);
+        }
+    }
+    lines
+}
+
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
@@ -450,7 +504,10 @@ pub(crate) fn seek_args(pos: SeekFrom) -> std::result::Result<(i64, types::Whenc
 /// `T` is `String` for [`File::lines`] and `Vec<u8>` for [`File::byte_lines`]. It is
 /// `Unpin`, so `next()`/`try_next()` work without pinning.
 pub struct Lines<'a, T> {
-    inner: LocalBoxStream<'a, Result<T>>,
+    /// The batches, one host call each.
+    batches: LocalBoxStream<'a, Result<Vec<T>>>,
+    /// What is left of the current batch.
+    current: std::vec::IntoIter<T>,
 }
 
 impl<'a, T: 'a> Lines<'a, T> {
@@ -458,19 +515,31 @@ impl<'a, T: 'a> Lines<'a, T> {
     where
         S: Stream<Item = Result<Vec<T>>> + 'a,
     {
-        let inner = batches
-            .map_ok(|batch| stream::iter(batch.into_iter().map(Ok)))
-            .try_flatten();
         Lines {
-            inner: inner.boxed_local(),
+            batches: batches.boxed_local(),
+            current: Vec::new().into_iter(),
         }
     }
 }
 
+// Nothing in a `Lines` is ever pinned in place: the lines are moved out by value.
+impl<T> Unpin for Lines<'_, T> {}
+
 impl<T> Stream for Lines<'_, T> {
     type Item = Result<T>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.poll_next_unpin(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let me = self.get_mut();
+        loop {
+            // Most lines come straight out of the current batch.
+            if let Some(line) = me.current.next() {
+                return Poll::Ready(Some(Ok(line)));
+            }
+            match std::task::ready!(me.batches.poll_next_unpin(cx)) {
+                Some(Ok(batch)) => me.current = batch.into_iter(),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
 
@@ -502,6 +571,21 @@ impl fmt::Debug for Chunks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_split_across_chunks() {
+        let mut partial = String::new();
+        assert_eq!(split_lines(&mut partial, "a\nbb\nc"), ["a\n", "bb\n"]);
+        assert_eq!(partial, "c");
+        assert!(split_lines(&mut partial, "cc").is_empty(), "no newline yet");
+        assert_eq!(partial, "ccc");
+        assert_eq!(split_lines(&mut partial, "\n\nd\n"), ["ccc\n", "\n", "d\n"]);
+        assert_eq!(partial, "");
+        assert_eq!(split_lines(&mut partial, "é\nü"), ["é\n"]);
+        assert_eq!(partial, "ü");
+        assert!(split_lines(&mut partial, "").is_empty());
+        assert_eq!(partial, "ü");
+    }
 
     #[test]
     fn seek_from_maps_to_whence() {
