@@ -485,7 +485,15 @@ struct Took {
 fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
     let cr_at = memchr::memchr(b'\r', valid.as_bytes());
     let segment = &valid[..cr_at.unwrap_or(valid.len())];
-    if let Some((cut, _)) = segment.char_indices().nth(need) {
+    // Where the `need`-th character ends: in ASCII text (checked a word at a time) that is
+    // byte `need`, with no walk over the characters.
+    let ascii = segment.as_bytes()[..need.min(segment.len())].is_ascii();
+    let cut = if ascii {
+        (segment.len() > need).then_some(need)
+    } else {
+        segment.char_indices().nth(need).map(|(cut, _)| cut)
+    };
+    if let Some(cut) = cut {
         out.push_str(&segment[..cut]);
         return Took {
             bytes: cut,
