@@ -104,9 +104,13 @@ impl Open {
 
 impl Drop for State {
     /// The last reference is gone without `close`: close on the pool, never here (this may
-    /// run on the event loop).
+    /// run on the event loop). The open-file slot is free at once, so a guest that drops a
+    /// handle can open another right away; the close is queued before anything the store
+    /// submits later (FIFO), so descriptors still open beyond the limit are bounded by the
+    /// pool's thread count.
     fn drop(&mut self) {
-        if let Some(open) = self.open.take() {
+        if let Some(mut open) = self.open.take() {
+            drop(std::mem::replace(&mut open.slot, Box::new(())));
             let pool = open.pool.clone();
             pool.spawn_detached(move || open.close());
         }

@@ -431,3 +431,49 @@ async fn special_files_are_unsupported() {
     assert_eq!(stdfs::read(&fifo).unwrap(), b"now a file");
     assert_eq!(fs.open_files(), 0);
 }
+
+/// A dropped handle frees its open-file slot at once, even while its close still waits
+/// for a pool thread: a guest can drop handles and open new ones right away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_handles_free_their_slots_at_once() {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = std::sync::Mutex::new(rx);
+    let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hook: crate::pool::JobHook = {
+        let held = held.clone();
+        Arc::new(move || {
+            if held.load(Ordering::Acquire) {
+                let _ = rx.lock().unwrap().recv();
+            }
+        })
+    };
+    let env = Env::with(
+        GrantQuota::UNLIMITED,
+        Limits {
+            max_open_files: 3,
+            ..Limits::default()
+        },
+        Pool::with_hook(1, Some(hook)),
+    );
+    let fs = env.fs.clone();
+    let mut files = Vec::new();
+    for i in 0..3 {
+        files.push(fs.open(format!("/data/f{i}"), "w").await.unwrap());
+    }
+    // Hold the only thread, then drop every handle: their closes queue behind.
+    held.store(true, Ordering::Release);
+    let blocker = tokio::spawn({
+        let fs = fs.clone();
+        async move { fs.exists(p("/data")).await }
+    });
+    drop(files);
+    assert_eq!(fs.open_files(), 0, "slots are free before the closes ran");
+    let reopened = tokio::spawn({
+        let fs = fs.clone();
+        async move { fs.open(p("/data/f0"), "r").await.map(drop) }
+    });
+    held.store(false, Ordering::Release);
+    tx.send(()).unwrap();
+    assert_eq!(blocker.await.unwrap(), Ok(true));
+    assert_eq!(reopened.await.unwrap(), Ok(()));
+}

@@ -18,9 +18,10 @@ pub struct TempDir {
     guest_path: String,
     /// Set once the tree is gone; the drop then has nothing to do.
     removed: AtomicBool,
-    /// The store's open-handle reservation, released when the handle is dropped (after
-    /// the tree's removal has run on the pool, when `cleanup` did not remove it).
-    slot: Option<OpenSlot>,
+    /// The store's open-handle reservation, released when the handle is dropped (the
+    /// removal of a tree `cleanup` did not remove is queued on the pool then, as a file's
+    /// close is).
+    _slot: OpenSlot,
 }
 
 impl TempDir {
@@ -37,7 +38,7 @@ impl TempDir {
             rel,
             guest_path,
             removed: AtomicBool::new(false),
-            slot: Some(slot),
+            _slot: slot,
         }
     }
 
@@ -75,14 +76,12 @@ impl Drop for TempDir {
         }
         let dir = self.grant.dir.clone();
         let rel = std::mem::take(&mut self.rel);
-        let slot = self.slot.take();
         self.fs.pool.spawn_detached(move || {
             if let Err(e) = dir.remove_dir_all(&rel)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!("removing temporary directory {rel:?}: {e}");
             }
-            drop(slot);
         });
     }
 }
