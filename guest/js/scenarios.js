@@ -5,7 +5,7 @@
 // NOT RUNNABLE YET: no JavaScript componentizer on npm can build a guest that imports
 // aiofs' `async func`s (see the README, "JavaScript"). tests/build/polyglot.rs tries to
 // build this file with componentize-qjs and componentize-js on every test run, and
-// tests/all/polyglot.rs asserts the exact failures, so we notice when a release fixes
+// tests/polyglot.rs asserts the exact failures, so we notice when a release fixes
 // them. It follows componentize-qjs' documented mapping: async imports return promises,
 // results throw their error (the enum case name), enums are strings, u64 are numbers.
 

@@ -3,7 +3,6 @@
 mod crash;
 mod escape;
 mod examples;
-mod polyglot;
 mod quota;
 
 use aiofs_host::{Limits, Pool};

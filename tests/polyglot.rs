@@ -3,8 +3,10 @@
 //! guest asserts and prints `scenario NAME: ok`) and then the disk.
 //!
 //! tests/build/polyglot.rs builds the components; each is compiled once per test process
-//! (`aiofs_tests::component`) and cached on disk across processes. With
-//! `AIOFS_POLYGLOT=skip` they were not built and these tests only say so.
+//! (`aiofs_tests::component`) and cached on disk across processes. A test binary of its
+//! own: compiling the 20 MB Python component keeps a core busy for ~15 s, which should not
+//! overlap the timing-sensitive tests of `all`. With `AIOFS_POLYGLOT=skip` the guests were
+//! not built and these tests only say so.
 
 use aiofs_host::{AioFsCtx, Limits, Pool};
 use aiofs_tests::{
