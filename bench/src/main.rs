@@ -190,6 +190,15 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             all,
         ),
         row(
+            "lines_raw",
+            "100k lines, `read-lines-text` batches of 4096 (list<string>)",
+            Unit::PerRun,
+            sizes.lines,
+            reps,
+            sizes.lines as u64,
+            aiofs_only,
+        ),
+        row(
             "lines_each",
             "100k lines, one `read-line-text` call per line",
             Unit::PerRun,

@@ -125,6 +125,20 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
             f.close().await?;
             count
         }
+        "lines_raw" => {
+            // `read-lines-text` batches: the host returns a list<string>.
+            let f = aiofs::open(path("lines.txt"), "r").await?;
+            let mut count = 0u64;
+            loop {
+                let batch = f.read_lines_text(4096).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                count += batch.len() as u64;
+            }
+            f.close().await?;
+            count
+        }
         "lines_each" => {
             let f = aiofs::open(path("lines.txt"), "r").await?;
             let mut count = 0;
