@@ -21,8 +21,9 @@ use std::hash::Hasher as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// (language, constant name, builder).
+/// Builds one guest into the given work directory (`scenarios.wasm` there).
 type Builder = fn(&Ctx, &Path) -> Result<(), String>;
+/// (language = directory under guest/, constant name, builder).
 const LANGUAGES: &[(&str, &str, Builder)] = &[
     ("python", "PYTHON_SCENARIOS", build_python),
     ("c", "C_SCENARIOS", build_c),
