@@ -18,7 +18,7 @@ use wit_bindgen::StreamResult;
 pub const DEFAULT_LINE_BATCH: u32 = 256;
 
 /// How many characters [`File::lines`] (text mode) fetches per host call.
-const TEXT_CHUNK: usize = 64 * 1024;
+const TEXT_CHUNK: usize = 256 * 1024;
 
 /// How many bytes [`File::chunks`] asks the host stream for at a time.
 const CHUNK: usize = 64 * 1024;
@@ -203,7 +203,7 @@ impl File {
     /// last one without if the file does not end in a newline): one host call per large
     /// chunk, never one per line.
     ///
-    /// In text mode the host sends the text 64 Ki characters at a time (`read-text`:
+    /// In text mode the host sends the text 256 Ki characters at a time (`read-text`:
     /// universal newlines, and invalid UTF-8 fails without consuming anything) and the
     /// lines are split off here, which is much cheaper than a host call that returns a
     /// `list<string>` (the host must call into the guest to allocate every line). The
