@@ -273,9 +273,10 @@ async fn temps(dir: &str) -> aiofs::Result<()> {
     t.cleanup().await?;
     assert!(!path::exists(&tp).await?);
     let t = Builder::new().dir(dir).prefix("d-").tempdir().await?;
-    let tp = t.path().to_owned();
+    assert!(t.path().contains("/d-"), "prefix honoured");
+    // Dropping queues the removal on the host pool; it is not ordered before this guest's
+    // next operation (the host-side `tempfiles` test checks the directory is gone).
     drop(t);
-    assert!(!path::exists(&tp).await?, "removed on drop");
     let _ = tempfile::named_temporary_file().await?;
     Ok(())
 }
