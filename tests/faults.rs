@@ -9,7 +9,7 @@
 
 use aiofs_cli::{RunIo, RunOutcome};
 use aiofs_host::{AioFsCtx, Limits, Perms, Pool};
-use aiofs_tests::{Gate, HOSTILE, component, run, runner, wait_until};
+use aiofs_tests::{Gate, HOSTILE, component, drain, run, runner, wait_until};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,15 +67,6 @@ fn ctx(dir: &Path, pool: &Pool) -> AioFsCtx {
         .limits(Limits::default())
         .pool(pool.clone())
         .build()
-}
-
-/// Wait until every job queued on `pool` so far, and anything those queued, has run.
-async fn drain(pool: &Pool) {
-    wait_until("pool idle", || {
-        let s = pool.stats();
-        s.running == 0 && s.queued == 0
-    })
-    .await;
 }
 
 /// One instantiation of the hostile guest, so that what wasmtime creates once per

@@ -11,7 +11,7 @@
 use aiofs_host::{AioFsCtx, Limits, Pool};
 use aiofs_tests::{
     C_SCENARIOS, GO_SCENARIOS, Gate, JS_COMPONENTIZE_JS, JS_COMPONENTIZE_QJS, PYTHON_SCENARIOS,
-    Sandbox, run, wait_until,
+    Sandbox, drain, run, wait_until,
 };
 
 /// Run scenario `args[0]` of `guest` and require it to pass; `false` if skipped.
@@ -67,12 +67,7 @@ async fn whole_file(guest: &str) {
         assert_eq!(sb.read("data/w.txt"), b"plain");
         assert_eq!(sb.read("data/wa.txt"), b"new content");
         assert!(!sb.exists("data/nodir"));
-        let leftovers: Vec<_> = sb
-            .tree("data")
-            .into_iter()
-            .filter(|p| p.contains("tmp"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        sb.assert_none_in("data", "temporary files", |p| p.contains("tmp"));
         sb.assert_untouched();
     }
 }
@@ -83,17 +78,8 @@ async fn tempfile(guest: &str) {
     let pool = ctx.fs().pool().clone();
     if scenario(guest, ctx, &["tempfile"]).await {
         // Removals of dropped temporaries were queued when the store was dropped.
-        wait_until("pool idle", || {
-            let s = pool.stats();
-            s.running == 0 && s.queued == 0
-        })
-        .await;
-        let temps: Vec<_> = sb
-            .tree("data")
-            .into_iter()
-            .filter(|p| p.starts_with("t-"))
-            .collect();
-        assert!(temps.is_empty(), "temporaries left behind: {temps:?}");
+        drain(&pool).await;
+        sb.assert_none_in("data", "temporaries", |p| p.starts_with("t-"));
         sb.assert_untouched();
     }
 }

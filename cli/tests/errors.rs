@@ -2,23 +2,13 @@
 //! stderr, nothing on stdout, and exits 2 (usage) or 1 (everything else).
 
 use std::path::Path;
+mod common;
+
+use common::aiofs;
 use std::process::{Command, Output};
 
 /// A core module: magic, version 1, layer 0, and nothing else.
 const CORE_MODULE: &[u8] = b"\0asm\x01\0\0\0";
-
-fn aiofs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aiofs"))
-        .args(args)
-        // No cache writes into the developer's home from tests; no log noise.
-        .env(
-            "AIOFS_CACHE_DIR",
-            std::env::temp_dir().join("aiofs-cli-tests-unused"),
-        )
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("spawn the aiofs binary")
-}
 
 /// Asserts the whole stderr is one `aiofs: error:` line containing every `needle`, and
 /// returns that line.

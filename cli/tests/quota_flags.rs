@@ -2,7 +2,9 @@
 //! a one-line usage error. (What the quotas do is tested end to end in `tests/all/quota.rs`
 //! through the same `GrantQuota` the flags fill in.)
 
-use std::process::{Command, Output};
+mod common;
+
+use common::aiofs;
 
 const FLAGS: [&str; 4] = [
     "--max-bytes-written",
@@ -10,18 +12,6 @@ const FLAGS: [&str; 4] = [
     "--max-file-size",
     "--max-files-created",
 ];
-
-fn aiofs(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aiofs"))
-        .args(args)
-        .env(
-            "AIOFS_CACHE_DIR",
-            std::env::temp_dir().join("aiofs-cli-tests-unused"),
-        )
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("spawn the aiofs binary")
-}
 
 #[test]
 fn quota_flags_are_documented() {

@@ -22,7 +22,7 @@
 //! ```
 
 use aiofs_host::{AioFsCtx, Limits, Perms, Pool};
-use aiofs_tests::{HOSTILE, run, wait_until};
+use aiofs_tests::{HOSTILE, drain, run, wait_until};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -493,11 +493,7 @@ async fn escape_table() {
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let ran = run_cases(ctx, &cases).await;
     // Temporaries the guest dropped are removed on the pool.
-    wait_until("pool idle", || {
-        let s = pool.stats();
-        s.running == 0 && s.queued == 0
-    })
-    .await;
+    drain(&pool).await;
     assert_eq!(
         fx.canaries(),
         canaries,

@@ -6,7 +6,7 @@ mod examples;
 mod quota;
 
 use aiofs_host::{Limits, Pool};
-use aiofs_tests::{Gate, Sandbox, scenario, wait_until};
+use aiofs_tests::{Gate, Sandbox, drain, scenario, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_io() {
@@ -49,12 +49,7 @@ async fn whole_file() {
     assert_eq!(sb.read("data/plain.txt"), b"plain");
     assert_eq!(sb.read("data/atomic.txt"), b"new content");
     // The atomic writes left no temporary files behind.
-    let leftovers: Vec<_> = sb
-        .tree("data")
-        .into_iter()
-        .filter(|p| p.contains("tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    sb.assert_none_in("data", "temporary files", |p| p.contains("tmp"));
     sb.assert_untouched();
 }
 
@@ -93,14 +88,8 @@ async fn tempfiles() {
     scenario(ctx, &["tempfiles"]).await;
     // Dropped temporaries are removed on the pool; the removals were queued when the store
     // was dropped, so an idle pool means they are done.
-    wait_until("pool idle", || {
-        let s = pool.stats();
-        s.running == 0 && s.queued == 0
-    })
-    .await;
-    let data = sb.tree("data");
-    let temps: Vec<_> = data.iter().filter(|p| p.contains("t-")).collect();
-    assert!(temps.is_empty(), "temporaries left behind: {temps:?}");
+    drain(&pool).await;
+    sb.assert_none_in("data", "temporaries", |p| p.contains("t-"));
     assert!(sb.exists("data/kept.tmp"));
     sb.assert_untouched();
 }

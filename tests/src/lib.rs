@@ -150,6 +150,12 @@ impl Sandbox {
         out
     }
 
+    /// Assert that no entry under `rel` (as listed by [`Sandbox::tree`]) matches `what`.
+    pub fn assert_none_in(&self, rel: &str, what: &str, matches: impl Fn(&str) -> bool) {
+        let found: Vec<_> = self.tree(rel).into_iter().filter(|p| matches(p)).collect();
+        assert!(found.is_empty(), "{what} left in {rel}: {found:?}");
+    }
+
     /// Assert that nothing outside the grants and nothing in the read-only grant changed.
     pub fn assert_untouched(&self) {
         assert_eq!(self.read("outside/canary.txt"), b"canary");
@@ -215,6 +221,16 @@ impl Gate {
         *open.lock().unwrap() = true;
         cv.notify_all();
     }
+}
+
+/// Wait until every job queued on `pool` so far, and anything those queued, has run
+/// (e.g. the closes and removals a dropped store queued).
+pub async fn drain(pool: &Pool) {
+    wait_until("pool idle", || {
+        let s = pool.stats();
+        s.running == 0 && s.queued == 0
+    })
+    .await;
 }
 
 /// Wait (without blocking the runtime) until `cond` holds; panics after 60 s so a broken
