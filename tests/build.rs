@@ -16,6 +16,8 @@ mod polyglot;
 const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "scenarios"),
     ("aiofs-test-guests", "--bin", "hostile"),
+    ("aiofs-test-guests", "--bin", "stdfs"),
+    ("aiofs-test-guests", "--bin", "mixed"),
     ("aiofs", "--example", "wc"),
     ("aiofs", "--example", "tour"),
     ("aiofs", "--example", "selfcheck"),

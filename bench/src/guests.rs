@@ -94,6 +94,7 @@ impl Guests {
     pub fn load(aiofs: &Path, wasi: &Path, cache_dir: PathBuf) -> Result<Guests> {
         let runner = Runner::new(RunnerOptions {
             cache_dir: Some(cache_dir),
+            ..RunnerOptions::default()
         })?;
         let aiofs = runner.load(aiofs)?;
         let wasi = runner.load(wasi)?;

@@ -1,8 +1,10 @@
-//! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs.
+//! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs
+//! (its own `aiofs:fs` interfaces and, unless `--no-wasi-fs`, `wasi:filesystem` over the
+//! same grants, so plain WASI programs run unchanged).
 //!
 //! ```text
 //! aiofs run COMPONENT.wasm [--dir HOST[::GUEST[:ro]]]... [--threads N] [--env K=V]...
-//!           [limits and per-grant quotas] [-- ARGS...]
+//!           [--no-wasi-fs] [limits and per-grant quotas] [-- ARGS...]
 //! ```
 //!
 //! The quota flags (`--max-bytes-written`, `--max-bytes-read`, `--max-file-size`,
@@ -13,7 +15,9 @@
 //! a component, missing grant directory, ...); 134 when the guest traps (as wasmtime does).
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
-use aiofs_cli::{DirSpec, RunIo, Runner, RunnerOptions, default_cache_dir, ensure_component};
+use aiofs_cli::{
+    DirSpec, RunIo, Runner, RunnerOptions, WasiFilesystem, default_cache_dir, ensure_component,
+};
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
 use std::io::Write as _;
@@ -48,6 +52,7 @@ struct RunArgs {
 
     /// Grant a host directory: `HOST::GUEST` read-write, `HOST::GUEST:ro` read-only,
     /// plain `HOST` at the same path. Repeatable; the first is where relative paths resolve.
+    /// Each grant is also a WASI preopen at GUEST (see --no-wasi-fs).
     #[arg(long = "dir", value_name = "HOST[::GUEST[:ro]]")]
     dirs: Vec<String>,
 
@@ -59,6 +64,11 @@ struct RunArgs {
     /// Nothing else is inherited.
     #[arg(long = "env", value_name = "K=V")]
     envs: Vec<String>,
+
+    /// Do not serve `wasi:filesystem`: the guest's `std::fs`, stdio `fopen`, Python
+    /// `open` see no directory, and aiofs (`aiofs:fs`) is its only way to the disk.
+    #[arg(long)]
+    no_wasi_fs: bool,
 
     /// Neither read nor write the compiled-component cache ($AIOFS_CACHE_DIR, else
     /// $XDG_CACHE_HOME/aiofs, else ~/.cache/aiofs).
@@ -241,8 +251,16 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     } else {
         default_cache_dir(|k| std::env::var_os(k))
     };
-    let runner = Runner::new(RunnerOptions { cache_dir })
-        .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
+    let wasi_filesystem = if args.no_wasi_fs {
+        WasiFilesystem::Off
+    } else {
+        WasiFilesystem::Aiofs
+    };
+    let runner = Runner::new(RunnerOptions {
+        cache_dir,
+        wasi_filesystem,
+    })
+    .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
     let component = runner
         .load_bytes(&wasm, &name)
         .map_err(|e| Failure::Error(one_line(&e)))?;

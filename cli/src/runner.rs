@@ -22,6 +22,20 @@ pub struct RunnerOptions {
     /// Directory for compiled components (created on first store); `None` disables the
     /// disk cache and every [`Runner::load`] compiles.
     pub cache_dir: Option<PathBuf>,
+    /// Who serves `wasi:filesystem@0.2` (default: aiofs, over the same grants).
+    pub wasi_filesystem: WasiFilesystem,
+}
+
+/// Who serves `wasi:filesystem` to the components a [`Runner`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WasiFilesystem {
+    /// aiofs: every grant is also a WASI preopen, under the same permissions, limits,
+    /// budgets and pool as `aiofs:fs` (`std::fs`, libc stdio, Python `open` just work).
+    #[default]
+    Aiofs,
+    /// Nobody: the interfaces are linked (wasmtime-wasi's) so such guests instantiate,
+    /// but they see no preopened directory; aiofs is the only way to the disk.
+    Off,
 }
 
 /// Counters of [`Runner::load`], so callers can check that nothing was recompiled.
@@ -81,8 +95,8 @@ impl fmt::Display for CapturedOutput {
     }
 }
 
-/// The store data of one run: WASI (stdio, args, env, clocks, random; no filesystem
-/// preopens) and aiofs, sharing one resource table.
+/// The store data of one run: WASI (stdio, args, env, clocks, random) and aiofs (its
+/// own interfaces and `wasi:filesystem`), sharing one resource table.
 pub struct RunState {
     /// WASI state for `wasi:cli` and friends, 0.2 and 0.3.
     pub wasi: WasiCtx,
@@ -154,10 +168,13 @@ impl Runner {
         config.wasm_component_model_async(true);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit); 0.3
-        // guests import wasi:cli 0.3. Neither gets a filesystem preopen: the interfaces
-        // are linked so that such guests instantiate, but they see no directories.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit) and
+        // wasi:filesystem 0.2, served by aiofs over the grants unless turned off; 0.3
+        // guests import wasi:cli 0.3 and get no filesystem preopen there yet.
+        match opts.wasi_filesystem {
+            WasiFilesystem::Aiofs => aiofs_host::wasi::p2::add_to_linker_async(&mut linker)?,
+            WasiFilesystem::Off => wasmtime_wasi::p2::add_to_linker_async(&mut linker)?,
+        }
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         aiofs_host::add_to_linker(&mut linker)?;
         Ok(Runner {
@@ -227,7 +244,7 @@ impl Runner {
     /// 0.3 export if it has one, else the 0.2 one.
     ///
     /// The guest gets `io`'s args and environment, stdio inherited or captured, aiofs as
-    /// given and no WASI filesystem preopens.
+    /// given, and (unless [`WasiFilesystem::Off`]) the same grants as WASI preopens.
     ///
     /// # Errors
     /// The component exports no `wasi:cli/run`, imports something not linked here, or

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 mod cursor;
+mod positional;
 
 use cursor::{Cursor, READ_AHEAD, translate_newlines};
 

@@ -5,6 +5,7 @@
 //! pool through `Fs::blocking`, which is the single choke point for blocking work and
 //! enforces the per-store `max_pending_ops` cap.
 
+mod at;
 mod file;
 mod meta;
 mod mode;
@@ -14,6 +15,7 @@ mod temp;
 #[cfg(test)]
 mod tests;
 
+pub use at::{Directory, OpenRequest, Opened, SetTime};
 pub use file::File;
 pub use mode::OpenMode;
 pub use temp::TempDir;
@@ -1009,9 +1011,7 @@ impl Fs {
     fn resolve_pair_rw(&self, a: &str, b: &str) -> FsResult<(Resolved, Resolved)> {
         let ra = self.resolve(a)?;
         let rb = self.resolve(b)?;
-        if !ra.grant.perms.can_write() || !rb.grant.perms.can_write() {
-            return Err(ErrorCode::ReadOnly);
-        }
+        at::writable_pair(&ra, &rb)?;
         Ok((ra, rb))
     }
 
