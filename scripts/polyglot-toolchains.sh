@@ -43,6 +43,22 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check $want
     echo "$want" > "$venv/.installed"
 fi
+# aiofiles' own test suite (the tests/ of its sdist, built into a guest by
+# tests/build/polyglot.rs and run by tests/python_aiofiles.rs) and the pure-Python pytest
+# that guest uses as a library, from PyPI.
+suite="${CARGO_TARGET_DIR:-target}/polyglot/aiofiles-suite"
+want_suite="aiofiles==25.1.0 pytest==8.4.2 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 pygments==2.21.0"
+if [ "$(cat "$suite/.installed" 2>/dev/null)" != "$want_suite" ]; then
+    echo "polyglot: fetching $want_suite into $suite (pip)"
+    rm -rf "$suite"
+    mkdir -p "$suite"
+    "$venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+        -d "$suite" aiofiles==25.1.0
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$suite/pylib" \
+        ${want_suite#aiofiles==25.1.0 }
+    echo "$want_suite" > "$suite/.installed"
+fi
 # JavaScript: neither componentizer can build an aiofs guest yet; the tests pin how they fail.
 node_dir="${CARGO_TARGET_DIR:-target}/polyglot/node"
 want_js="componentize-qjs@0.4.5 @bytecodealliance/componentize-js@0.23.0"

@@ -23,11 +23,24 @@ use std::process::Command;
 
 /// Builds one guest into the given work directory (`scenarios.wasm` there).
 type Builder = fn(&Ctx, &Path) -> Result<(), String>;
-/// (language = directory under guest/, constant name, builder).
-const LANGUAGES: &[(&str, &str, Builder)] = &[
-    ("python", "PYTHON_SCENARIOS", build_python),
-    ("c", "C_SCENARIOS", build_c),
-    ("go", "GO_SCENARIOS", build_go),
+/// (name = work directory under target/polyglot, sources = directory under guest/,
+/// constant name, builder).
+const LANGUAGES: &[(&str, &str, &str, Builder)] = &[
+    ("python", "python", "PYTHON_SCENARIOS", build_python),
+    (
+        "python-checks",
+        "python",
+        "PYTHON_AIOFILES_CHECKS",
+        build_python_checks,
+    ),
+    (
+        "python-example",
+        "python",
+        "PYTHON_AIOFILES_EXAMPLE",
+        build_python_example,
+    ),
+    ("c", "c", "C_SCENARIOS", build_c),
+    ("go", "go", "GO_SCENARIOS", build_go),
 ];
 
 /// Where things are.
@@ -75,9 +88,12 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
         let handles: Vec<_> = LANGUAGES
             .iter()
             .filter(|_| !skip)
-            .map(|(lang, konst, builder)| {
+            .map(|(name, lang, konst, builder)| {
                 let ctx = &ctx;
-                (*konst, s.spawn(move || build_one(ctx, lang, *builder)))
+                (
+                    *konst,
+                    s.spawn(move || build_one(ctx, name, lang, *builder)),
+                )
             })
             .collect();
         handles
@@ -119,7 +135,7 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
     )
     .unwrap();
     if skip {
-        for (_, konst, _) in LANGUAGES {
+        for (_, _, konst, _) in LANGUAGES {
             writeln!(
                 consts,
                 "/// Skipped (AIOFS_POLYGLOT=skip).\npub const {konst}: &str = \"\";"
@@ -130,10 +146,11 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
     consts
 }
 
-/// Build one language's guest unless its stamp says the component is up to date.
-fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String> {
+/// Build one guest (sources in guest/`lang`, work in target/polyglot/`name`) unless its
+/// stamp says the component is up to date.
+fn build_one(ctx: &Ctx, name: &str, lang: &str, builder: Builder) -> Result<PathBuf, String> {
     let src = ctx.root.join("guest").join(lang);
-    let work = ctx.dir.join(lang);
+    let work = ctx.dir.join(name);
     let wasm = work.join("scenarios.wasm");
     let mut hasher = DefaultHasher::new();
     hash_tree(&src, &mut hasher);
@@ -149,14 +166,14 @@ fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String>
     std::fs::create_dir_all(&work).map_err(|e| format!("{lang}: {e}"))?;
     let _ = std::fs::remove_file(&stamp);
     let started = std::time::Instant::now();
-    builder(ctx, &work).map_err(|e| format!("{lang} guest: {e}"))?;
+    builder(ctx, &work).map_err(|e| format!("{name} guest: {e}"))?;
     let bytes = std::fs::read(&wasm).map_err(|e| format!("{lang}: {e}"))?;
     aiofs_witgen::ensure_component(&bytes, &wasm.display().to_string())
         .map_err(|e| format!("{lang}: {e}"))?;
     std::fs::write(&stamp, stamp_text).map_err(|e| format!("{lang}: {e}"))?;
     // Not a cargo:warning: cargo would replay it on every later build.
     let note = format!(
-        "built the {lang} guest in {:.1} s ({} KiB)\n",
+        "built the {name} guest in {:.1} s ({} KiB)\n",
         started.elapsed().as_secs_f64(),
         bytes.len() / 1024
     );
@@ -237,6 +254,30 @@ fn build_python(ctx: &Ctx, work: &Path) -> Result<(), String> {
             .arg(work.join("scenarios.wasm")),
         "componentize-py",
     )
+}
+
+/// An app module using the aiofiles package (guest/python/aiofiles), built with the
+/// package's own build command, guest/python/build.sh.
+fn build_python_app(ctx: &Ctx, app: &str, work: &Path, extra: &[&Path]) -> Result<(), String> {
+    run(
+        Command::new("bash")
+            .arg(ctx.root.join("guest/python/build.sh"))
+            .arg(ctx.root.join("guest/python").join(app))
+            .arg(work.join("scenarios.wasm"))
+            .args(extra)
+            .env("COMPONENTIZE_PY", ctx.tool("componentize-py")),
+        "guest/python/build.sh",
+    )
+}
+
+/// The aiofiles package's checks (guest/python/aiofiles_checks.py).
+fn build_python_checks(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    build_python_app(ctx, "aiofiles_checks.py", work, &[])
+}
+
+/// The aiofiles example guest (guest/python/examples/inventory.py).
+fn build_python_example(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    build_python_app(ctx, "examples/inventory.py", work, &[])
 }
 
 /// wit-bindgen C bindings, clang-19 for wasm32-wasi (a reactor), then a component with
