@@ -45,4 +45,6 @@ pub use runner::{
     CAPTURE_LIMIT, CacheStats, CapturedOutput, RunIo, RunOutcome, RunState, Runner, RunnerOptions,
     WasiFilesystem,
 };
-pub use wasm::{NotAComponent, WasmKind, ensure_component};
+pub use wasm::{
+    NotAComponent, WasmKind, adapt_preview1, check_preview1, ensure_component, ensure_runnable,
+};

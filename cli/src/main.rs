@@ -16,7 +16,7 @@
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
 use aiofs_cli::{
-    DirSpec, RunIo, Runner, RunnerOptions, WasiFilesystem, default_cache_dir, ensure_component,
+    DirSpec, RunIo, Runner, RunnerOptions, WasiFilesystem, default_cache_dir, ensure_runnable,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -46,7 +46,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The component to run (a `.wasm` component, e.g. a Rust wasm32-wasip2 binary).
+    /// The program to run: a `.wasm` component (e.g. a Rust wasm32-wasip2 binary) or a
+    /// WASI preview1 core module (wasm32-wasip1), adapted on load.
     #[arg(value_name = "COMPONENT")]
     component: PathBuf,
 
@@ -229,7 +230,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let name = args.component.display().to_string();
     let wasm = std::fs::read(&args.component)
         .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
-    ensure_component(&wasm, &name).map_err(|e| Failure::Error(e.to_string()))?;
+    ensure_runnable(&wasm, &name).map_err(|e| Failure::Error(e.to_string()))?;
 
     let mut limits = Limits::default();
     if let Some(n) = args.max_open_files {

@@ -1,7 +1,7 @@
 //! [`Runner`]: one engine and linker, many runs of `wasi:cli/run` components.
 
 use crate::cache::{DiskCache, cache_key};
-use crate::wasm::ensure_component;
+use crate::wasm::{WasmKind, adapt_preview1, check_preview1, ensure_runnable};
 use aiofs_host::{AioFsCtx, AioFsCtxView, AioFsView};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -191,7 +191,9 @@ impl Runner {
         &self.engine
     }
 
-    /// Load a component file.
+    /// Load a component file, or a WASI preview1 core module (adapted to a component with
+    /// wasmtime's preview1 adapter; the cache keeps the compiled result of the adapted
+    /// component under the module's bytes).
     ///
     /// With a cache directory, a precompiled artifact keyed by a hash of the wasm bytes
     /// and the engine's compatibility hash is reused; otherwise the component is
@@ -199,8 +201,8 @@ impl Runner {
     ///
     /// # Errors
     /// One-line messages naming `path`: it cannot be read, it is not a WebAssembly
-    /// component (a core module, a precompiled artifact, anything else), or it does not
-    /// validate or compile.
+    /// component or WASI preview1 module (a precompiled artifact, a core module importing
+    /// nothing from WASI, anything else), or it does not validate, adapt or compile.
     pub fn load(&self, path: &Path) -> wasmtime::Result<Component> {
         let bytes = std::fs::read(path)
             .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", path.display()))?;
@@ -213,7 +215,11 @@ impl Runner {
     /// # Errors
     /// As for [`load`](Runner::load).
     pub fn load_bytes(&self, wasm: &[u8], name: &str) -> wasmtime::Result<Component> {
-        ensure_component(wasm, name)?;
+        ensure_runnable(wasm, name)?;
+        let core = WasmKind::of(wasm) == WasmKind::CoreModule;
+        if core {
+            check_preview1(wasm, name)?;
+        }
         let key = self.cache.as_ref().map(|_| cache_key(&self.engine, wasm));
         if let (Some(cache), Some(key)) = (&self.cache, &key)
             && let Some(component) = cache.get(&self.engine, key)
@@ -224,6 +230,13 @@ impl Runner {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(name, "compiling component");
+        let adapted;
+        let wasm = if core {
+            adapted = adapt_preview1(wasm, name)?;
+            &adapted[..]
+        } else {
+            wasm
+        };
         let component = Component::new(&self.engine, wasm)
             .with_context(|| format!("invalid component {name}"))?;
         if let (Some(cache), Some(key)) = (&self.cache, &key) {

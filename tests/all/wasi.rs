@@ -4,11 +4,16 @@
 
 use aiofs_cli::{RunIo, Runner, RunnerOptions, WasiFilesystem};
 use aiofs_host::{AioFsCtx, GrantQuota, Perms, Pool};
-use aiofs_tests::{MIXED, STDFS, Sandbox, run};
+use aiofs_tests::{MIXED, STDFS, STDFS_P1, Sandbox, run};
 
 /// Run a scenario of the `stdfs` guest and require success.
 async fn stdfs(ctx: AioFsCtx, name: &str) {
-    let out = run(STDFS, ctx, &[name]).await;
+    stdfs_in(STDFS, ctx, name).await;
+}
+
+/// Run a scenario of one build of the `stdfs` guest (component or preview1 module).
+async fn stdfs_in(guest: &str, ctx: AioFsCtx, name: &str) {
+    let out = run(guest, ctx, &[name]).await;
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     assert_eq!(
         out.exit_code,
@@ -140,4 +145,33 @@ async fn wasi_filesystem_can_be_turned_off() {
     assert_eq!(probe(&off).await, "probe: NotFound\nstdfs probe: ok\n");
     let on = Runner::new(RunnerOptions::default()).unwrap();
     assert_eq!(probe(&on).await, "probe: read 12 bytes\nstdfs probe: ok\n");
+}
+
+/// The same program built for WASI preview1 (a core module): `aiofs run` adapts it with
+/// wasmtime's preview1 adapter, and its calls reach the same grants through it.
+#[tokio::test(flavor = "multi_thread")]
+async fn preview1_module_runs_through_the_adapter() {
+    let sb = Sandbox::new();
+    stdfs_in(STDFS_P1, sb.ctx(), "basic").await;
+    assert_eq!(sb.read("data/out/renamed.txt"), b"aXcd");
+    assert_eq!(sb.tree("data/out"), ["a", "a/b", "link.txt", "renamed.txt"]);
+    let before = sb.tree("data");
+    stdfs_in(STDFS_P1, sb.ctx(), "errors").await;
+    assert_eq!(sb.tree("data"), before);
+    stdfs_in(STDFS_P1, sb.ctx(), "big").await;
+    assert_eq!(sb.read("data/big.out").len(), 3 << 20);
+    sb.assert_untouched();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preview1_module_under_grant_quotas() {
+    let sb = Sandbox::new();
+    let quota = GrantQuota {
+        max_file_size: Some(8),
+        max_created: Some(2),
+        ..GrantQuota::UNLIMITED
+    };
+    stdfs_in(STDFS_P1, ctx_with_quota(&sb, quota), "quota").await;
+    assert_eq!(sb.read("data/q1.txt"), b"12345678");
+    assert!(!sb.exists("data/q2.txt"));
 }
