@@ -39,7 +39,7 @@ fn build_cached(entry: &str) -> String {
     let target = exe.ancestors().nth(3).expect("target dir");
     let work = target.join("polyglot/js");
     std::fs::create_dir_all(&work).expect("create target/polyglot/js");
-    let name = entry.trim_end_matches(".js");
+    let name = entry.trim_end_matches(".js").replace('/', "-");
     let wasm = work.join(format!("{name}.wasm"));
     let stamp = work.join(format!("{name}.stamp"));
     let mut hasher = DefaultHasher::new();

@@ -171,6 +171,49 @@ async fn node_api(guest: &str) {
     }
 }
 
+/// The README's JavaScript example (guest/js/examples/lines.js) prints what the host counts
+/// in examples/data, granted read-only, and a Node-shaped error for a missing file.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_readme_example() {
+    fn walk(dir: &std::path::Path, guest: &str, out: &mut Vec<(String, usize)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{guest}/{}", e.file_name().to_str().unwrap());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), &name, out);
+            } else {
+                let lines = std::fs::read(e.path())
+                    .unwrap()
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                out.push((name, lines));
+            }
+        }
+    }
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
+    let mut files = Vec::new();
+    walk(&data, "/data", &mut files);
+    files.sort();
+    let mut want: String = files.iter().map(|(p, n)| format!("{n:>7} {p}\n")).collect();
+    let total: usize = files.iter().map(|(_, n)| n).sum();
+    want.push_str(&format!("{total:>7} total\n"));
+    let ctx = AioFsCtx::builder()
+        .grant(&data, "/data", aiofs_host::Perms::ReadOnly)
+        .unwrap()
+        .pool(Pool::new(4))
+        .build();
+    let out = run(&js_guest("examples/lines.js"), ctx, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.exit_code, 0, "{stderr}");
+    assert!(files.len() >= 5, "{files:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    assert_eq!(
+        stderr,
+        "ENOENT (open): ENOENT: no such file or directory, open '/data/no-such-file'\n"
+    );
+}
+
 macro_rules! polyglot_tests {
     ($lang:ident, $guest:expr, [$($scenario:ident),* $(,)?]) => {
         mod $lang {
