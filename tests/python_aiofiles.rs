@@ -133,6 +133,18 @@ async fn asyncio_timers() {
     }
 }
 
+/// Cancelling a task blocked on a timer (asyncio.sleep, wait_for) works, and the file
+/// its `async with` opened is closed. (A task cancelled while an aiofs call is in flight
+/// cannot withdraw that call: componentize-py 0.25.1 has no subtask cancellation, and
+/// the export must not return before the call ends; README, Python.)
+#[tokio::test(flavor = "multi_thread")]
+async fn asyncio_cancellation() {
+    let sb = Sandbox::new();
+    if check(sb.ctx(), "cancel").await {
+        sb.assert_untouched();
+    }
+}
+
 /// The example guest: JSON config, CSV line by line, log appends, makedirs, a report
 /// renamed into place, the input removed, an escape refused and logged.
 #[tokio::test(flavor = "multi_thread")]
