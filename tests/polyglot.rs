@@ -171,6 +171,31 @@ async fn node_api(guest: &str) {
     }
 }
 
+/// node:fs/promises reports a grant's exhausted write budget as `EDQUOT`, and nothing of
+/// the refused write reaches the disk.
+async fn node_quota(guest: &str) {
+    let sb = Sandbox::new();
+    let quota = aiofs_host::GrantQuota {
+        max_bytes_written: Some(16),
+        ..Default::default()
+    };
+    let ctx = AioFsCtx::builder()
+        .grant_with_quota(
+            sb.path("data"),
+            "/data",
+            aiofs_host::Perms::ReadWrite,
+            quota,
+        )
+        .unwrap()
+        .pool(Pool::new(4))
+        .build();
+    if scenario(guest, ctx, &["quota"]).await {
+        assert_eq!(sb.read("data/q.txt"), b"0123456789");
+        assert!(!sb.exists("data/q2.txt"));
+        sb.assert_untouched();
+    }
+}
+
 /// The README's JavaScript example (guest/js/examples/lines.js) prints what the host counts
 /// in examples/data, granted read-only, and a Node-shaped error for a missing file.
 #[tokio::test(flavor = "multi_thread")]
@@ -290,6 +315,7 @@ polyglot_tests!(
         tempfile,
         escape,
         concurrent_reads,
-        node_api
+        node_api,
+        node_quota
     ]
 );

@@ -185,6 +185,24 @@ const scenarios = {
     texts.forEach((t, i) => check(t, `file ${i}`, `c${i}.txt`));
   },
 
+  async quota() {
+    // The host gives /data a budget of 16 bytes written.
+    await writeFile("/data/q.txt", "0123456789");
+    await rejects(
+      writeFile("/data/q2.txt", "0123456789"),
+      {
+        code: "EDQUOT",
+        errno: -122,
+        syscall: "open",
+        path: "/data/q2.txt",
+        aiofsCode: "quota",
+        message: "EDQUOT: disk quota exceeded, open '/data/q2.txt'",
+      },
+      "over the budget",
+    );
+    check(await readFile("/data/q.txt", "utf8"), "0123456789", "first write kept");
+  },
+
   async node_api() {
     await fs.mkdir("/data/n");
     await writeFile("/data/n/a.txt", "abc");
