@@ -133,6 +133,18 @@ async fn asyncio_timers() {
     }
 }
 
+/// Cancelling a task blocked on a timer (asyncio.sleep, wait_for) works, and the file
+/// its `async with` opened is closed. (A task cancelled while an aiofs call is in flight
+/// cannot withdraw that call: componentize-py 0.25.1 has no subtask cancellation, and
+/// the export must not return before the call ends; README, Python.)
+#[tokio::test(flavor = "multi_thread")]
+async fn asyncio_cancellation() {
+    let sb = Sandbox::new();
+    if check(sb.ctx(), "cancel").await {
+        sb.assert_untouched();
+    }
+}
+
 /// The example guest: JSON config, CSV line by line, log appends, makedirs, a report
 /// renamed into place, the input removed, an escape refused and logged.
 #[tokio::test(flavor = "multi_thread")]
@@ -195,7 +207,7 @@ async fn example_guest() {
 
 /// Items of aiofiles' own suite allowed to fail, by test function, with the reason. The
 /// suite test fails on any other failure, so a regression shows; an item listed here
-/// that starts passing is fine (then shorten the list and raise [`MIN_PASSED`]).
+/// that starts passing is fine (then shorten the list and raise the floors below).
 const KNOWN_FAILURES: &[(&str, &str)] = &[
     // Cannot hold in this sandbox.
     (
@@ -314,8 +326,13 @@ const SYNC: &str = "checks its result through the synchronous filesystem";
 /// (`test_named_temporary_file`, for Python < 3.12).
 const ITEMS: usize = 219;
 const SKIPPED: usize = 4;
-/// Passing items measured on this branch (aiofs only, no wasi:filesystem yet).
+/// Passing items measured with aiofs only (no synchronous filesystem in the guest).
 const MIN_PASSED: usize = 70;
+/// Passing items measured when the guest also has `wasi:filesystem` served by aiofs over
+/// the same grants (the `wasi` branch at 007978c, run by hand: 205 passed, 10 failed,
+/// 4 skipped; `test_symlink` then fails only because `stat` through a symlink reports
+/// the link's inode).
+const MIN_PASSED_WITH_SYNC_FS: usize = 205;
 
 /// aiofiles' own test suite (tests/ of the aiofiles 25.1.0 sdist from PyPI, unmodified)
 /// inside a component, with aiofs as its only way to the disk: a fresh copy of the suite
@@ -386,9 +403,19 @@ async fn aiofiles_upstream_suite() {
         "unexpected failures:\n{}",
         unexpected.join("\n")
     );
+    // The runner says whether builtin open/os.stat reach the grants (wasi:filesystem).
+    let sync_fs = stdout
+        .lines()
+        .next()
+        .is_some_and(|l| l.ends_with("synchronous filesystem (wasi:filesystem): yes"));
+    let floor = if sync_fs {
+        MIN_PASSED_WITH_SYNC_FS
+    } else {
+        MIN_PASSED
+    };
     assert!(
-        passed >= MIN_PASSED,
-        "{passed} passed, expected at least {MIN_PASSED}\n{show}"
+        passed >= floor,
+        "{passed} passed, expected at least {floor}\n{show}"
     );
     // The tests ran against the copy: the resources the suite renames are back.
     assert_eq!(

@@ -269,7 +269,34 @@ async def timers():
     check([t.result() for t in tasks], [12, 4096], "TaskGroup")
 
 
+async def cancel():
+    # A task waiting on a timer, or on another task, can be cancelled.
+    sleeper = asyncio.create_task(asyncio.sleep(30))
+    await asyncio.sleep(0)
+    sleeper.cancel()
+    try:
+        await sleeper
+    except asyncio.CancelledError:
+        pass
+    check(sleeper.cancelled(), True, "timer task cancelled")
+    # The file is closed by `async with` when the cancellation arrives at a timer.
+    holder = {}
+
+    async def hold():
+        async with aiofiles.open("/data/hello.txt") as f:
+            holder["f"] = f
+            await asyncio.sleep(30)
+
+    task = asyncio.create_task(hold())
+    try:
+        await asyncio.wait_for(task, 0.01)
+    except TimeoutError:
+        pass
+    check(holder["f"].closed, True, "closed on cancellation")
+
+
 CHECKS = {
+    "cancel": cancel,
     "errors": errors,
     "quota": quota,
     "buffering": buffering,
