@@ -119,6 +119,18 @@ impl Guests {
         parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
     }
 
+    /// Run the std::fs guest with `args` over aiofs' wasi:filesystem 0.2 (the grants of
+    /// `ctx` are its preopens).
+    pub async fn run_wasi_on_aiofs(&self, args: &[String], ctx: AioFsCtx) -> Result<Vec<Rep>> {
+        let io = RunIo {
+            args: argv(args),
+            env: Vec::new(),
+            capture_output: true,
+        };
+        let outcome = self.runner.run(&self.wasi, ctx, io).await?;
+        parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
+    }
+
     /// Run the std::fs guest with `args` over wasi:filesystem 0.2, `data` preopened at
     /// `/data`.
     pub async fn run_wasi(&self, args: &[String], data: &Path) -> Result<Vec<Rep>> {

@@ -79,6 +79,9 @@ pub struct DirEntry {
     pub file_type: FileType,
     /// Metadata following symlinks, when asked for and available.
     pub stat: Option<Stat>,
+    /// Inode number as the listing reports it (no extra system call; like `d_ino`, the
+    /// underlying directory's for a mount point).
+    pub inode: u64,
 }
 
 /// `os.access` checks; all false means "exists".
@@ -676,6 +679,7 @@ impl Fs {
                 let entry = entry?;
                 let name = utf8_name(entry.file_name())?;
                 let file_type = meta::file_type(entry.file_type()?);
+                let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
                 // Following symlinks from the grant root, so a link to a sibling directory
                 // works and a link out of the grant yields no stat.
                 let stat = if with_stat {
@@ -689,6 +693,7 @@ impl Fs {
                     name,
                     file_type,
                     stat,
+                    inode,
                 });
             }
             Ok(out)

@@ -6,6 +6,8 @@ use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
 use crate::error::{ErrorCode as DomainError, FsResult};
 use crate::fs::{self, Directory, File, OpenRequest, Opened, SetTime, Stat, Timestamp};
 use crate::grant::Perms;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
 
@@ -33,10 +35,34 @@ use types::ErrorCode;
 /// A `wasi:filesystem` descriptor: an open directory or an open file of the store.
 #[derive(Clone)]
 pub enum Descriptor {
-    /// A directory (a preopen or one opened with `open-at`).
-    Dir(Directory),
+    /// A directory (a preopen or one opened with `open-at`), and the identities its last
+    /// listing reported.
+    Dir(Directory, Listed),
     /// A regular file, and the permission of the grant it lies in.
     File(File, Perms),
+}
+
+/// The identities (device, and inode per name) the last `read-directory` of a directory
+/// descriptor reported. wasi-libc asks `metadata-hash-at` for every entry it lists (for
+/// `d_ino`); each name is answered once from here, as the listing saw it (what `d_ino`
+/// means natively), instead of with one `stat` per entry.
+#[derive(Clone, Default)]
+pub struct Listed(Arc<Mutex<Option<Ids>>>);
+
+/// A directory's device and the inode of each name in it.
+type Ids = (u64, HashMap<String, u64>);
+
+impl Listed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ids>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The identity of `name` from the last listing, once.
+    fn take(&self, name: &str) -> Option<(u64, u64)> {
+        let mut guard = self.lock();
+        let (device, names) = guard.as_mut()?;
+        names.remove(name).map(|inode| (*device, inode))
+    }
 }
 
 /// The entries of one `read-directory` call, handed out one by one.
@@ -220,9 +246,14 @@ fn new_time(t: types::NewTimestamp) -> SetTime {
 /// the standard hasher; the upper half derived from the lower), so that preview1 inode
 /// numbers look the same under both.
 fn metadata_hash(s: &Stat) -> types::MetadataHashValue {
+    hash_identity(s.device, s.inode)
+}
+
+/// The [`metadata_hash`] of the object with this device and inode.
+fn hash_identity(device: u64, inode: u64) -> types::MetadataHashValue {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (s.device, s.inode).hash(&mut h);
+    (device, inode).hash(&mut h);
     let lower = h.finish();
     types::MetadataHashValue {
         lower,
@@ -238,7 +269,7 @@ impl AioFsCtxView<'_> {
     /// The directory behind `fd` (`not-directory` for a file).
     fn dir(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<Result<Directory, ErrorCode>> {
         Ok(match self.desc(fd)? {
-            Descriptor::Dir(d) => Ok(d.clone()),
+            Descriptor::Dir(d, _) => Ok(d.clone()),
             Descriptor::File(..) => Err(ErrorCode::NotDirectory),
         })
     }
@@ -247,7 +278,7 @@ impl AioFsCtxView<'_> {
     fn file(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<Result<File, ErrorCode>> {
         Ok(match self.desc(fd)? {
             Descriptor::File(f, _) => Ok(f.clone()),
-            Descriptor::Dir(_) => Err(ErrorCode::BadDescriptor),
+            Descriptor::Dir(..) => Err(ErrorCode::BadDescriptor),
         })
     }
 
@@ -259,7 +290,7 @@ impl AioFsCtxView<'_> {
         let desc = self.desc(fd)?.clone();
         Ok(async move {
             match desc {
-                Descriptor::Dir(d) => d.fs().stat(".".into(), true).await,
+                Descriptor::Dir(d, _) => d.fs().stat(".".into(), true).await,
                 Descriptor::File(f, _) => f.stat().await,
             }
         })
@@ -271,7 +302,10 @@ impl preopens::Host for AioFsCtxView<'_> {
         let mut out = Vec::new();
         for dir in self.ctx.fs().grant_roots() {
             let name = dir.guest_path().to_owned();
-            out.push((self.table.push(Descriptor::Dir(dir))?, name));
+            out.push((
+                self.table.push(Descriptor::Dir(dir, Listed::default()))?,
+                name,
+            ));
         }
         Ok(out)
     }
@@ -340,7 +374,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
                 let f = f.clone();
                 ok(f.sync_data().await)
             }
-            Descriptor::Dir(d) => {
+            Descriptor::Dir(d, _) => {
                 let d = d.clone();
                 ok(d.fs().sync_dir(".".into()).await)
             }
@@ -353,7 +387,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
                 let f = f.clone();
                 ok(f.sync().await)
             }
-            Descriptor::Dir(d) => {
+            Descriptor::Dir(d, _) => {
                 let d = d.clone();
                 ok(d.fs().sync_dir(".".into()).await)
             }
@@ -374,14 +408,14 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
                 }
                 flags
             }
-            Descriptor::Dir(d) if d.perms().can_write() => F::READ | F::MUTATE_DIRECTORY,
-            Descriptor::Dir(_) => F::READ,
+            Descriptor::Dir(d, _) if d.perms().can_write() => F::READ | F::MUTATE_DIRECTORY,
+            Descriptor::Dir(..) => F::READ,
         }))
     }
 
     async fn get_type(&mut self, fd: Resource<Descriptor>) -> HostResult<types::DescriptorType> {
         match self.desc(&fd)? {
-            Descriptor::Dir(_) => Ok(Ok(types::DescriptorType::Directory)),
+            Descriptor::Dir(..) => Ok(Ok(types::DescriptorType::Directory)),
             Descriptor::File(..) => Ok(Ok(types::DescriptorType::RegularFile)),
         }
     }
@@ -404,7 +438,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
                 let f = f.clone();
                 ok(f.set_times(atime, mtime).await)
             }
-            Descriptor::Dir(d) => {
+            Descriptor::Dir(d, _) => {
                 let d = d.clone();
                 ok(d.fs().set_times(".".into(), true, atime, mtime).await)
             }
@@ -438,13 +472,19 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         &mut self,
         fd: Resource<Descriptor>,
     ) -> HostResult<Resource<DirEntries>> {
-        let dir = guest_try!(self.dir(&fd)?);
+        let (dir, listed) = match self.desc(&fd)? {
+            Descriptor::Dir(d, l) => (d.clone(), l.clone()),
+            Descriptor::File(..) => return Ok(Err(ErrorCode::NotDirectory)),
+        };
+        let here = guest_try!(dir.fs().stat(".".into(), true).await.map_err(to_wasi_error));
         let entries = guest_try!(
             dir.fs()
                 .scandir(".".into(), false)
                 .await
                 .map_err(to_wasi_error)
         );
+        let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
+        *listed.lock() = Some((here.device, ids));
         Ok(Ok(self.table.push(DirEntries(entries.into_iter()))?))
     }
 
@@ -544,7 +584,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         let perms = dir.perms();
         let opened = guest_try!(dir.fs().open_at(path, req).await.map_err(to_wasi_error));
         let desc = match opened {
-            Opened::Dir(d) => Descriptor::Dir(d),
+            Opened::Dir(d) => Descriptor::Dir(d, Listed::default()),
             Opened::File(f) => Descriptor::File(f, perms),
         };
         Ok(Ok(self.table.push(desc)?))
@@ -623,9 +663,15 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         flags: types::PathFlags,
         path: String,
     ) -> HostResult<types::MetadataHashValue> {
+        let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
+        if let Descriptor::Dir(_, listed) = self.desc(&fd)?
+            && !follow
+            && let Some((device, inode)) = listed.take(&path)
+        {
+            return Ok(Ok(hash_identity(device, inode)));
+        }
         let dir = guest_try!(self.dir(&fd)?);
         let path = guest_try!(at_path(path));
-        let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
         ok(dir.fs().stat(path, follow).await.map(|s| metadata_hash(&s)))
     }
 
