@@ -1,5 +1,6 @@
 // `node:process` for aiofs JavaScript guests (bundled by aiofs-jsgen; needs the world in
-// guest/js/wit, which imports WASI's arguments, stdout and stderr).
+// guest/js/wit, which imports WASI's arguments, environment, stdout and stderr):
+// `argv`, `env`, `stdout.write`, `stderr.write`, `platform`.
 //
 // Importing it also installs a minimal global `console` (log, info, debug to stdout;
 // error, warn to stderr; arguments formatted roughly as Node does) when the runtime has
@@ -36,6 +37,7 @@ export const stdout = stdStream(() => stdoutApi.getStdout());
 export const stderr = stdStream(() => stderrApi.getStderr());
 
 let args = null;
+let env = null;
 const process = {
   /** `["aiofs", <program>, ...arguments]`, like Node's `[node, script, ...]`. */
   get argv() {
@@ -44,8 +46,12 @@ const process = {
   },
   stdout,
   stderr,
+  /** The variables the host passed (`aiofs run --env K=V`); nothing is inherited. */
+  get env() {
+    env ??= Object.fromEntries(environment.getEnvironment());
+    return env;
+  },
   platform: "wasi",
-  env: {},
 };
 export default process;
 
