@@ -6,7 +6,9 @@
 //! interfaces as modules (`import files from "aiofs:fs/files@0.1.0"`): every aiofs import
 //! returns a Promise, and a failure rejects with an `Error` whose `payload` is the
 //! error-code name (`"no-entry"`). `import fs from "node:fs/promises"` gives the bundled
-//! `guest/js/fs.js`, shaped like Node's module. The module is evaluated at build time
+//! `guest/js/fs.js`, shaped like Node's module, and `import process from "node:process"`
+//! `guest/js/process.js` (`argv`, `env`, stdout/stderr, and a global `console`); both need
+//! the default world ([`default_wit`]). The module is evaluated at build time
 //! (Wizer): top-level code runs then, with no files granted, so work on files belongs in
 //! the exports.
 #![deny(missing_docs)]
