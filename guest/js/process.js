@@ -1,6 +1,6 @@
 // `node:process` for aiofs JavaScript guests (bundled by aiofs-jsgen; needs the world in
 // guest/js/wit, which imports WASI's arguments, environment, stdout and stderr):
-// `argv`, `env`, `stdout.write`, `stderr.write`, `platform`.
+// `argv`, `env`, `exit`, `stdout.write`, `stderr.write`, `platform`.
 //
 // Importing it also installs a minimal global `console` (log, info, debug to stdout;
 // error, warn to stderr; arguments formatted roughly as Node does) when the runtime has
@@ -10,6 +10,7 @@
 // built, and a stream taken then would be a stale handle at run time.
 
 import environment from "wasi:cli/environment@0.2.12";
+import exitApi from "wasi:cli/exit@0.2.12";
 import stdoutApi from "wasi:cli/stdout@0.2.12";
 import stderrApi from "wasi:cli/stderr@0.2.12";
 import { TextEncoder } from "./text.js";
@@ -51,6 +52,11 @@ const process = {
     env ??= Object.fromEntries(environment.getEnvironment());
     return env;
   },
+  /** End the program now with `code` (0-255; default `process.exitCode`, else 0). */
+  exit(code) {
+    exitApi.exitWithCode(Number(code ?? process.exitCode ?? 0) & 0xff);
+  },
+  exitCode: undefined,
   platform: "wasi",
 };
 export default process;

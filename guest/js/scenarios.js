@@ -183,6 +183,12 @@ const scenarios = {
     await fails(files.writeFile("/ro/new.txt", bytes("x"), false), "read-only", "read-only");
   },
 
+  async exit() {
+    console.log("leaving with 3");
+    process.exit(3);
+    throw new Error("process.exit returned");
+  },
+
   async concurrent_reads(n) {
     // All reads are issued before any is awaited: each import returns a pending Promise.
     const reads = Array.from({ length: n }, (_, i) => files.readFile(`/data/c${i}.txt`, 100));
