@@ -196,6 +196,15 @@ async fn node_quota(guest: &str) {
     }
 }
 
+/// Node's timer globals and `node:timers/promises` in a JavaScript guest (over
+/// wasi:clocks `wait-for`): callbacks run, intervals repeat until cleared, a cleared
+/// timeout never runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_timers() {
+    let sb = Sandbox::new();
+    assert!(scenario(&js_guest("scenarios.js"), sb.ctx(), &["timers"]).await);
+}
+
 /// `process.exit(3)` ends a JavaScript guest at once with status 3 (WASI's
 /// exit-with-code), after what it printed.
 #[tokio::test(flavor = "multi_thread")]

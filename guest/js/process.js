@@ -2,9 +2,11 @@
 // guest/js/wit, which imports WASI's arguments, environment, stdout and stderr):
 // `argv`, `env`, `exit`, `stdout.write`, `stderr.write`, `platform`.
 //
-// Importing it also installs a minimal global `console` (log, info, debug to stdout;
-// error, warn to stderr; arguments formatted roughly as Node does) when the runtime has
-// none, and TextEncoder/TextDecoder (UTF-8 only) from ./text.js.
+// Importing it also installs Node's globals that the runtime lacks: a minimal `console`
+// (log, info, debug to stdout; error, warn to stderr; arguments formatted roughly as
+// Node does), `process`, TextEncoder/TextDecoder (UTF-8 only, ./text.js) and
+// setTimeout/setInterval/setImmediate and their clear* (./timers.js). aiofs-jsgen
+// imports it ahead of the entry module when it builds for the default world.
 //
 // Nothing here touches WASI at import time: a module is evaluated when the component is
 // built, and a stream taken then would be a stale handle at run time.
@@ -14,7 +16,7 @@ import exitApi from "wasi:cli/exit@0.2.12";
 import stdoutApi from "wasi:cli/stdout@0.2.12";
 import stderrApi from "wasi:cli/stderr@0.2.12";
 import { TextEncoder } from "./text.js";
-import "./text.js";
+import { callbacks as timers } from "./timers.js";
 
 const encoder = new TextEncoder();
 
@@ -83,3 +85,5 @@ if (typeof globalThis.console === "undefined") {
     warn: line(stderr),
   };
 }
+globalThis.process ??= process;
+for (const [name, fn] of Object.entries(timers)) globalThis[name] ??= fn;

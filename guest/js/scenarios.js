@@ -13,6 +13,7 @@ import files from "aiofs:fs/files@0.1.0";
 import os from "aiofs:fs/os@0.1.0";
 import path from "aiofs:fs/path@0.1.0";
 import tempfile from "aiofs:fs/tempfile@0.1.0";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const enc = new TextEncoder();
 const bytes = (s) => enc.encode(s);
@@ -181,6 +182,26 @@ const scenarios = {
     await fails(files.open("/data/escape-link", "rb"), np, "symlink out");
     await fails(files.writeFile("/data/escape-dir/new", bytes("x"), false), np, "write via link");
     await fails(files.writeFile("/ro/new.txt", bytes("x"), false), "read-only", "read-only");
+  },
+
+  async timers() {
+    // Node's globals, installed by node:process (which aiofs-jsgen imports first).
+    let cleared = false;
+    const never = setTimeout(() => (cleared = true), 1);
+    clearTimeout(never);
+    check(await new Promise((resolve) => setTimeout(resolve, 5, "fired")), "fired", "setTimeout");
+    let ticks = 0;
+    await new Promise((resolve) => {
+      const id = setInterval(() => {
+        if (++ticks === 3) {
+          clearInterval(id);
+          resolve();
+        }
+      }, 1);
+    });
+    check(await sleep(20, "slept"), "slept", "timers/promises setTimeout");
+    check([ticks, cleared], [3, false], "interval ran 3 times, cleared timeout never");
+    check(typeof console.log, "function", "console");
   },
 
   async exit() {
