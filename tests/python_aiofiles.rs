@@ -145,6 +145,22 @@ async fn asyncio_cancellation() {
     }
 }
 
+/// aiofiles.stdout/stdout_bytes/stderr/stdin are the guest's wasi:cli streams.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_streams() {
+    let sb = Sandbox::new();
+    if PYTHON_AIOFILES_CHECKS.is_empty() {
+        return;
+    }
+    let out = run(PYTHON_AIOFILES_CHECKS, sb.ctx(), &["stdio"]).await;
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "text out\nbytes out\ncheck stdio: ok\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "text err\n");
+}
+
 /// The example guest: JSON config, CSV line by line, log appends, makedirs, a report
 /// renamed into place, the input removed, an escape refused and logged.
 #[tokio::test(flavor = "multi_thread")]
