@@ -14,33 +14,10 @@ import os from "aiofs:fs/os@0.1.0";
 import path from "aiofs:fs/path@0.1.0";
 import tempfile from "aiofs:fs/tempfile@0.1.0";
 import { setTimeout as sleep } from "node:timers/promises";
+import { check, show } from "./check.js";
 
 const enc = new TextEncoder();
 const bytes = (s) => enc.encode(s);
-const dec = new TextDecoder();
-
-/** Equality of plain values, arrays and byte arrays. */
-function same(a, b) {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  return a === b;
-}
-
-function show(v) {
-  if (v instanceof Uint8Array) return `bytes(${JSON.stringify(dec.decode(v))})`;
-  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
-  return JSON.stringify(v);
-}
-
-function check(got, want, what) {
-  if (!same(got, want)) {
-    throw new Error(`${what}: expected ${show(want)}, got ${show(got)}`);
-  }
-}
 
 /** Await `promise` and require it to reject with error code `code`. */
 async function fails(promise, code, what) {
