@@ -212,6 +212,11 @@ const scenarios = {
     await fs.rm("/data/n/d", { recursive: true });
     await rejects(open("/data/n/a.txt", "bogus"), { code: "EINVAL" }, "bad flags");
     await rejects(readFile("/data/n"), { code: "EISDIR" }, "readFile dir");
+    await rejects(
+      fs.chmod("/data/n/a.txt", 0o600),
+      { code: "ENOTSUP", syscall: "chmod", path: "/data/n/a.txt" },
+      "chmod",
+    );
     // The handle's byte stream and its lines (for await).
     const fh = await open("/data/big.bin");
     let total = 0;
