@@ -68,6 +68,7 @@ fn build_cached(entry: &str) -> String {
                     wit: &wit,
                     world: "command",
                     module_root: Some(&module_root),
+                    node_globals: true,
                 }))
         })
         .join()

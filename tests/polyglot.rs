@@ -196,6 +196,26 @@ async fn node_quota(guest: &str) {
     }
 }
 
+/// Node's timer globals and `node:timers/promises` in a JavaScript guest (over
+/// wasi:clocks `wait-for`): callbacks run, intervals repeat until cleared, a cleared
+/// timeout never runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_timers() {
+    let sb = Sandbox::new();
+    assert!(scenario(&js_guest("scenarios.js"), sb.ctx(), &["timers"]).await);
+}
+
+/// `process.exit(3)` ends a JavaScript guest at once with status 3 (WASI's
+/// exit-with-code), after what it printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_process_exit() {
+    let sb = Sandbox::new();
+    let out = run(&js_guest("scenarios.js"), sb.ctx(), &["exit"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.exit_code, 3, "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "leaving with 3\n");
+}
+
 /// The README's JavaScript example (guest/js/examples/lines.js) prints what the host counts
 /// in examples/data, granted read-only, and a Node-shaped error for a missing file.
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,9 @@
 //! asserts and prints `check NAME: ok`) and then the disk.
 //!
 //! And aiofiles' own test suite, unmodified, from the aiofiles 25.1.0 sdist on PyPI
-//! (guest/python/suite/aiofiles_suite.py runs it inside the guest).
+//! (guest/python/suite/aiofiles_suite.py runs it inside the guest), with aiofs as the
+//! guest's only way to the disk: aiofs itself and the `wasi:filesystem` aiofs serves over
+//! the same grants (no wasmtime-wasi preopens).
 //!
 //! With `AIOFS_POLYGLOT=skip` the guests were not built and these tests only say so.
 
@@ -145,6 +147,22 @@ async fn asyncio_cancellation() {
     }
 }
 
+/// aiofiles.stdout/stdout_bytes/stderr/stdin are the guest's wasi:cli streams.
+#[tokio::test(flavor = "multi_thread")]
+async fn stdio_streams() {
+    let sb = Sandbox::new();
+    if PYTHON_AIOFILES_CHECKS.is_empty() {
+        return;
+    }
+    let out = run(PYTHON_AIOFILES_CHECKS, sb.ctx(), &["stdio"]).await;
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "text out\nbytes out\ncheck stdio: ok\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "text err\n");
+}
+
 /// The example guest: JSON config, CSV line by line, log appends, makedirs, a report
 /// renamed into place, the input removed, an escape refused and logged.
 #[tokio::test(flavor = "multi_thread")]
@@ -207,18 +225,13 @@ async fn example_guest() {
 
 /// Items of aiofiles' own suite allowed to fail, by test function, with the reason. The
 /// suite test fails on any other failure, so a regression shows; an item listed here
-/// that starts passing is fine (then shorten the list and raise the floors below).
+/// that starts passing is fine (then shorten the list and raise [`MIN_PASSED`]).
 const KNOWN_FAILURES: &[(&str, &str)] = &[
-    // Cannot hold in this sandbox.
     (
         "tests/test_os.py::test_statvfs",
         "no statvfs: a grant's block counts are not shown",
     ),
     ("tests/test_os.py::test_sendfile_socket", "sockets"),
-    (
-        "tests/test_os.py::test_sendfile_file",
-        "sendfile needs file descriptors",
-    ),
     ("tests/test_simple.py::test_serve_small_bin_file", "sockets"),
     (
         "tests/test_simple.py::test_serve_small_bin_file_sync",
@@ -229,110 +242,34 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
         "sockets",
     ),
     (
+        "tests/test_os.py::test_sendfile_file",
+        "sendfile needs file descriptors",
+    ),
+    (
         "tests/test_os.py::test_readlink",
-        "absolute symlink targets are stored relative",
-    ),
-    (
-        "tests/threadpool/test_binary.py::test_simple_detach",
-        "detach: no raw fd-backed file",
-    ),
-    (
-        "tests/threadpool/test_text.py::test_simple_detach",
-        "detach: no raw fd-backed file",
+        "an absolute symlink target is stored relative to the link",
     ),
     (
         "tests/test_os.py::test_access",
-        "chmod through builtin pathlib (and WASI has no chmod)",
+        "chmod: WASI has none (and as root the native run fails it too)",
     ),
     (
-        "tests/test_os.py::test_abspath",
-        "needs os.chdir, which needs wasi:filesystem",
-    ),
-    // The test checks its result with builtin open/os.path/py.path (synchronous), which
-    // needs wasi:filesystem served by aiofs over the same grants (issue 9); plain
-    // wasmtime-wasi preopens are deliberately not given to the suite.
-    ("tests/test_os.py::test_link", SYNC),
-    (
-        "tests/test_os.py::test_listdir_dir_with_a_file_and_a_dir",
-        SYNC,
+        "tests/threadpool/test_binary.py::test_simple_detach",
+        "detach: the raw file it returns is read synchronously",
     ),
     (
-        "tests/test_os.py::test_listdir_dir_with_multiple_files",
-        SYNC,
+        "tests/test_os.py::test_symlink",
+        "builtin os.stat through a symlink reports the link's st_ino (wasi:filesystem \
+         metadata-hash-at does not follow it)",
     ),
-    (
-        "tests/test_os.py::test_listdir_dir_with_only_one_file",
-        SYNC,
-    ),
-    ("tests/test_os.py::test_mkdir_and_rmdir", SYNC),
-    ("tests/test_os.py::test_remove", SYNC),
-    ("tests/test_os.py::test_rename", SYNC),
-    ("tests/test_os.py::test_renames", SYNC),
-    ("tests/test_os.py::test_replace", SYNC),
-    (
-        "tests/test_os.py::test_scandir_dir_with_only_one_file",
-        SYNC,
-    ),
-    ("tests/test_os.py::test_symlink", SYNC),
-    ("tests/test_os.py::test_unlink", SYNC),
-    (
-        "tests/test_tempfile.py::test_named_temporary_delete_on_close",
-        SYNC,
-    ),
-    (
-        "tests/test_tempfile.py::test_named_temporary_file_312",
-        SYNC,
-    ),
-    ("tests/test_tempfile.py::test_temporary_directory", SYNC),
-    (
-        "tests/threadpool/test_binary.py::test_simple_close_ctx_mgr",
-        SYNC,
-    ),
-    (
-        "tests/threadpool/test_binary.py::test_simple_close_ctx_mgr_iter",
-        SYNC,
-    ),
-    ("tests/threadpool/test_binary.py::test_simple_flush", SYNC),
-    ("tests/threadpool/test_binary.py::test_simple_peek", SYNC),
-    ("tests/threadpool/test_binary.py::test_simple_read", SYNC),
-    ("tests/threadpool/test_binary.py::test_simple_readall", SYNC),
-    (
-        "tests/threadpool/test_binary.py::test_simple_readinto",
-        SYNC,
-    ),
-    (
-        "tests/threadpool/test_binary.py::test_simple_readlines",
-        SYNC,
-    ),
-    ("tests/threadpool/test_binary.py::test_simple_seek", SYNC),
-    (
-        "tests/threadpool/test_binary.py::test_simple_truncate",
-        SYNC,
-    ),
-    ("tests/threadpool/test_binary.py::test_simple_write", SYNC),
-    ("tests/threadpool/test_binary.py::test_staggered_read", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_close", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_flush", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_read", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_read_fail", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_readlines", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_seek", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_truncate", SYNC),
-    ("tests/threadpool/test_text.py::test_simple_write", SYNC),
-    ("tests/threadpool/test_text.py::test_staggered_read", SYNC),
 ];
-const SYNC: &str = "checks its result through the synchronous filesystem";
 /// Items the suite has; and those skipped on the guest's Python 3.14
 /// (`test_named_temporary_file`, for Python < 3.12).
 const ITEMS: usize = 219;
 const SKIPPED: usize = 4;
-/// Passing items measured with aiofs only (no synchronous filesystem in the guest).
-const MIN_PASSED: usize = 70;
-/// Passing items measured when the guest also has `wasi:filesystem` served by aiofs over
-/// the same grants (the `wasi` branch at 007978c, run by hand: 205 passed, 10 failed,
-/// 4 skipped; `test_symlink` then fails only because `stat` through a symlink reports
-/// the link's inode).
-const MIN_PASSED_WITH_SYNC_FS: usize = 205;
+/// Passing items measured: 205 (10 failed, 4 skipped), with the guest's builtin
+/// `open`/`os` served by aiofs' `wasi:filesystem` over the same grants.
+const MIN_PASSED: usize = 205;
 
 /// aiofiles' own test suite (tests/ of the aiofiles 25.1.0 sdist from PyPI, unmodified)
 /// inside a component, with aiofs as its only way to the disk: a fresh copy of the suite
@@ -403,19 +340,18 @@ async fn aiofiles_upstream_suite() {
         "unexpected failures:\n{}",
         unexpected.join("\n")
     );
-    // The runner says whether builtin open/os.stat reach the grants (wasi:filesystem).
-    let sync_fs = stdout
-        .lines()
-        .next()
-        .is_some_and(|l| l.ends_with("synchronous filesystem (wasi:filesystem): yes"));
-    let floor = if sync_fs {
-        MIN_PASSED_WITH_SYNC_FS
-    } else {
-        MIN_PASSED
-    };
+    // Many tests check their results with builtin open/os.path, which reach the grants
+    // through wasi:filesystem; the runner says whether they do.
     assert!(
-        passed >= floor,
-        "{passed} passed, expected at least {floor}\n{show}"
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("synchronous filesystem (wasi:filesystem): yes")),
+        "the guest's builtin open does not reach the grants\n{show}"
+    );
+    assert!(
+        passed >= MIN_PASSED,
+        "{passed} passed, expected at least {MIN_PASSED}\n{show}"
     );
     // The tests ran against the copy: the resources the suite renames are back.
     assert_eq!(

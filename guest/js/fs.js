@@ -12,10 +12,11 @@
 //
 // Differences from Node: data comes back as `Uint8Array` (no Buffer); encodings are
 // utf8, latin1, ascii, hex and base64; no file descriptors (`FileHandle.fd` is a
-// counter), modes, owners, times, watch, opendir or readableWebStream; `open` takes the
-// string flags only; `readdir` has no `recursive`; `mkdtemp` names end in 6 random
-// characters from Math.random. Nothing here runs at import time (the module is
-// evaluated when the component is built).
+// counter); chmod, chown, utimes (and their l* forms), watch, opendir, realpath, statfs
+// and cp reject with ENOTSUP; no readableWebStream; `open` takes the string flags only;
+// `readdir` has no `recursive`; `mkdtemp` names end in 6 random characters from
+// Math.random. Nothing here runs at import time (the module is evaluated when the
+// component is built).
 
 import files from "aiofs:fs/files@0.1.0";
 import aos from "aiofs:fs/os@0.1.0";
@@ -698,7 +699,36 @@ export async function mkdtemp(prefix) {
   }
 }
 
+/** What aiofs cannot do (owners, modes, times, watching): rejects with `ENOTSUP`. */
+function unsupported(syscall) {
+  return async (path) => {
+    throw fsError("unsupported", syscall, typeof path === "string" ? path : undefined);
+  };
+}
+export const chmod = unsupported("chmod");
+export const lchmod = unsupported("lchmod");
+export const chown = unsupported("chown");
+export const lchown = unsupported("lchown");
+export const utimes = unsupported("utime");
+export const lutimes = unsupported("lutime");
+export const opendir = unsupported("opendir");
+export const realpath = unsupported("realpath");
+export const statfs = unsupported("statfs");
+export const watch = unsupported("watch");
+export const cp = unsupported("cp");
+
 export default {
+  chmod,
+  lchmod,
+  chown,
+  lchown,
+  utimes,
+  lutimes,
+  opendir,
+  realpath,
+  statfs,
+  watch,
+  cp,
   open,
   readFile,
   writeFile,

@@ -6,30 +6,10 @@
 
 import fs, { constants, open, readFile, writeFile } from "node:fs/promises";
 import process from "node:process";
+import { check } from "./check.js";
 
 const enc = new TextEncoder();
 const bytes = (s) => enc.encode(s);
-
-function same(a, b) {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  return a === b;
-}
-
-const show = (v) =>
-  v instanceof Uint8Array
-    ? `Uint8Array[${v}]`
-    : Array.isArray(v)
-      ? `[${v.map(show).join(", ")}]`
-      : JSON.stringify(v);
-
-function check(got, want, what) {
-  if (!same(got, want)) throw new Error(`${what}: expected ${show(want)}, got ${show(got)}`);
-}
 
 /**
  * Await `promise` and require a Node-style error: `want` holds the expected `code` and
@@ -232,6 +212,11 @@ const scenarios = {
     await fs.rm("/data/n/d", { recursive: true });
     await rejects(open("/data/n/a.txt", "bogus"), { code: "EINVAL" }, "bad flags");
     await rejects(readFile("/data/n"), { code: "EISDIR" }, "readFile dir");
+    await rejects(
+      fs.chmod("/data/n/a.txt", 0o600),
+      { code: "ENOTSUP", syscall: "chmod", path: "/data/n/a.txt" },
+      "chmod",
+    );
     // The handle's byte stream and its lines (for await).
     const fh = await open("/data/big.bin");
     let total = 0;

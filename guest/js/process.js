@@ -1,18 +1,22 @@
 // `node:process` for aiofs JavaScript guests (bundled by aiofs-jsgen; needs the world in
-// guest/js/wit, which imports WASI's arguments, stdout and stderr).
+// guest/js/wit, which imports WASI's arguments, environment, stdout and stderr):
+// `argv`, `env`, `exit`, `stdout.write`, `stderr.write`, `platform`.
 //
-// Importing it also installs a minimal global `console` (log, info, debug to stdout;
-// error, warn to stderr; arguments formatted roughly as Node does) when the runtime has
-// none, and TextEncoder/TextDecoder (UTF-8 only) from ./text.js.
+// Importing it also installs Node's globals that the runtime lacks: a minimal `console`
+// (log, info, debug to stdout; error, warn to stderr; arguments formatted roughly as
+// Node does), `process`, TextEncoder/TextDecoder (UTF-8 only, ./text.js) and
+// setTimeout/setInterval/setImmediate and their clear* (./timers.js). aiofs-jsgen
+// imports it ahead of the entry module when it builds for the default world.
 //
 // Nothing here touches WASI at import time: a module is evaluated when the component is
 // built, and a stream taken then would be a stale handle at run time.
 
 import environment from "wasi:cli/environment@0.2.12";
+import exitApi from "wasi:cli/exit@0.2.12";
 import stdoutApi from "wasi:cli/stdout@0.2.12";
 import stderrApi from "wasi:cli/stderr@0.2.12";
 import { TextEncoder } from "./text.js";
-import "./text.js";
+import { callbacks as timers } from "./timers.js";
 
 const encoder = new TextEncoder();
 
@@ -36,6 +40,7 @@ export const stdout = stdStream(() => stdoutApi.getStdout());
 export const stderr = stdStream(() => stderrApi.getStderr());
 
 let args = null;
+let env = null;
 const process = {
   /** `["aiofs", <program>, ...arguments]`, like Node's `[node, script, ...]`. */
   get argv() {
@@ -44,8 +49,17 @@ const process = {
   },
   stdout,
   stderr,
+  /** The variables the host passed (`aiofs run --env K=V`); nothing is inherited. */
+  get env() {
+    env ??= Object.fromEntries(environment.getEnvironment());
+    return env;
+  },
+  /** End the program now with `code` (0-255; default `process.exitCode`, else 0). */
+  exit(code) {
+    exitApi.exitWithCode(Number(code ?? process.exitCode ?? 0) & 0xff);
+  },
+  exitCode: undefined,
   platform: "wasi",
-  env: {},
 };
 export default process;
 
@@ -71,3 +85,5 @@ if (typeof globalThis.console === "undefined") {
     warn: line(stderr),
   };
 }
+globalThis.process ??= process;
+for (const [name, fn] of Object.entries(timers)) globalThis[name] ??= fn;

@@ -13,33 +13,11 @@ import files from "aiofs:fs/files@0.1.0";
 import os from "aiofs:fs/os@0.1.0";
 import path from "aiofs:fs/path@0.1.0";
 import tempfile from "aiofs:fs/tempfile@0.1.0";
+import { setTimeout as sleep } from "node:timers/promises";
+import { check, show } from "./check.js";
 
 const enc = new TextEncoder();
 const bytes = (s) => enc.encode(s);
-const dec = new TextDecoder();
-
-/** Equality of plain values, arrays and byte arrays. */
-function same(a, b) {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    return a.length === b.length && a.every((x, i) => x === b[i]);
-  }
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((x, i) => same(x, b[i]));
-  }
-  return a === b;
-}
-
-function show(v) {
-  if (v instanceof Uint8Array) return `bytes(${JSON.stringify(dec.decode(v))})`;
-  if (Array.isArray(v)) return `[${v.map(show).join(", ")}]`;
-  return JSON.stringify(v);
-}
-
-function check(got, want, what) {
-  if (!same(got, want)) {
-    throw new Error(`${what}: expected ${show(want)}, got ${show(got)}`);
-  }
-}
 
 /** Await `promise` and require it to reject with error code `code`. */
 async function fails(promise, code, what) {
@@ -181,6 +159,32 @@ const scenarios = {
     await fails(files.open("/data/escape-link", "rb"), np, "symlink out");
     await fails(files.writeFile("/data/escape-dir/new", bytes("x"), false), np, "write via link");
     await fails(files.writeFile("/ro/new.txt", bytes("x"), false), "read-only", "read-only");
+  },
+
+  async timers() {
+    // Node's globals, installed by node:process (which aiofs-jsgen imports first).
+    let cleared = false;
+    const never = setTimeout(() => (cleared = true), 1);
+    clearTimeout(never);
+    check(await new Promise((resolve) => setTimeout(resolve, 5, "fired")), "fired", "setTimeout");
+    let ticks = 0;
+    await new Promise((resolve) => {
+      const id = setInterval(() => {
+        if (++ticks === 3) {
+          clearInterval(id);
+          resolve();
+        }
+      }, 1);
+    });
+    check(await sleep(20, "slept"), "slept", "timers/promises setTimeout");
+    check([ticks, cleared], [3, false], "interval ran 3 times, cleared timeout never");
+    check(typeof console.log, "function", "console");
+  },
+
+  async exit() {
+    console.log("leaving with 3");
+    process.exit(3);
+    throw new Error("process.exit returned");
   },
 
   async concurrent_reads(n) {

@@ -295,7 +295,19 @@ async def cancel():
     check(holder["f"].closed, True, "closed on cancellation")
 
 
+async def stdio():
+    # aiofiles.stdout/stderr(_bytes) are the guest's wasi:cli streams (sys.stdout...).
+    check(await aiofiles.stdout.write("text out\n"), 9, "stdout.write")
+    await aiofiles.stdout.flush()
+    check(await aiofiles.stdout_bytes.write(b"bytes out\n"), 10, "stdout_bytes.write")
+    await aiofiles.stdout_bytes.flush()
+    await aiofiles.stderr.write("text err\n")
+    await aiofiles.stderr.flush()
+    check(await aiofiles.stdin.read(), "", "stdin is empty")
+
+
 CHECKS = {
+    "stdio": stdio,
     "cancel": cancel,
     "errors": errors,
     "quota": quota,

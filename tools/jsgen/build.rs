@@ -151,8 +151,11 @@ fn fetch(out: &Path) -> PathBuf {
     std::fs::write(dir.join("src/lib.rs"), "").expect("write fetch lib");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let host = env::var("HOST").expect("HOST");
-    let output = Command::new(cargo)
-        .args([
+    // Offline first (no index update when the crate is already in cargo's cache, and
+    // offline builds work), then with the network.
+    let metadata = |offline: bool| {
+        let mut cmd = Command::new(&cargo);
+        cmd.args([
             "metadata",
             "--format-version",
             "1",
@@ -161,10 +164,16 @@ fn fetch(out: &Path) -> PathBuf {
         ])
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .env_remove("CARGO_TARGET_DIR")
-        .env("CARGO_TARGET_DIR", dir.join("target"))
-        .output()
-        .expect("run cargo metadata");
+        .env("CARGO_TARGET_DIR", dir.join("target"));
+        if offline {
+            cmd.arg("--offline");
+        }
+        cmd.output().expect("run cargo metadata")
+    };
+    let mut output = metadata(true);
+    if !output.status.success() {
+        output = metadata(false);
+    }
     assert!(
         output.status.success(),
         "cargo could not fetch {CRATE} {VERSION} from crates.io:\n{}",

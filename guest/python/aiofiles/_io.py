@@ -408,8 +408,10 @@ class TextFile:
         self._newline = newline
         self.line_buffering = line_buffering
         self._decoder = None  # set while there is read-ahead
-        self._pending = ""  # decoded, untranslated text not handed out yet
-        self._pos = 0  # byte offset of the start of `_pending`
+        self._pending = ""  # decoded, untranslated text (from `_off` on: not handed out)
+        self._off = 0
+        self._has_cr = False
+        self._pos = 0  # byte offset of `_pending[_off]`
         self._flags = 0
         self._eof = False
         self._encoder = codecs.getincrementalencoder(self.encoding)(self.errors)
@@ -452,18 +454,23 @@ class TextFile:
             self._decoder = codecs.getincrementaldecoder(self.encoding)(self.errors)
             self._pos = await self.buffer.tell()
         chunk = await self.buffer.read1(READ_CHUNK)
-        if not chunk:
+        if chunk:
+            text = self._decoder.decode(chunk)
+        else:
             self._eof = True
-            tail = self._decoder.decode(b"", final=True)
-            self._pending += tail
-            return bool(tail)
-        self._pending += self._decoder.decode(chunk)
-        return True
+            text = self._decoder.decode(b"", final=True)
+        self._pending = self._pending[self._off :] + text
+        self._off = 0
+        self._has_cr = "\r" in self._pending
+        return bool(chunk) or bool(text)
+
+    def _avail(self):
+        return len(self._pending) - self._off
 
     def _consume(self, n):
         """Hand out `n` untranslated characters of `_pending`, advancing the position."""
-        raw = self._pending[:n]
-        self._pending = self._pending[n:]
+        raw = self._pending[self._off : self._off + n]
+        self._off += len(raw)
         self._pos += len(raw) if raw.isascii() else len(raw.encode(self.encoding, self.errors))
         return raw
 
@@ -483,15 +490,16 @@ class TextFile:
 
     def _raw_len_for(self, want):
         """How many pending characters give `want` characters once translated."""
-        p = self._pending
-        k = min(want, len(p))
-        if self._newline is None:
-            while k < len(p):
-                got = k - p.count("\r\n", 0, k)
+        p, o = self._pending, self._off
+        avail = len(p) - o
+        k = min(want, avail)
+        if self._newline is None and self._has_cr:
+            while k < avail:
+                got = k - p.count("\r\n", o, o + k)
                 if got >= want:
                     break
-                k = min(len(p), k + want - got)
-            if 0 < k < len(p) and p[k - 1] == "\r" and p[k] == "\n":
+                k = min(avail, k + want - got)
+            if 0 < k < avail and p[o + k - 1] == "\r" and p[o + k] == "\n":
                 k += 1
         return k
 
@@ -500,11 +508,11 @@ class TextFile:
         if size is None or size < 0:
             while await self._more():
                 pass
-            return self._translate(self._consume(len(self._pending)))
+            return self._translate(self._consume(self._avail()))
         out = []
         want = size
         while want > 0:
-            if not self._pending and not await self._more():
+            if not self._avail() and not await self._more():
                 break
             if self._newline is None and self._pending.endswith("\r") and not self._eof:
                 await self._more()
@@ -515,22 +523,25 @@ class TextFile:
         return "".join(out)
 
     def _line_end(self, start):
-        """Index just past the first line ending in `_pending` at or after `start`, or -1."""
-        p = self._pending
-        if self._newline == "\n" or (self._newline is None and "\r" not in p):
-            i = p.find("\n", start)
-            return i + 1 if i >= 0 else -1
+        """Characters up to just past the first line ending found at or after `start`
+        (both counted from the unconsumed text), -1 if none, -2 if a final `\r` needs
+        the next character first."""
+        p, o = self._pending, self._off
+        s = o + start
+        if self._newline == "\n" or (self._newline is None and not self._has_cr):
+            i = p.find("\n", s)
+            return i + 1 - o if i >= 0 else -1
         if self._newline in ("\r", "\r\n"):
-            i = p.find(self._newline, start)
-            return i + len(self._newline) if i >= 0 else -1
+            i = p.find(self._newline, s)
+            return i + len(self._newline) - o if i >= 0 else -1
         # Universal: \n, \r or \r\n ends a line.
-        i_n = p.find("\n", start)
-        i_r = p.find("\r", start)
+        i_n = p.find("\n", s)
+        i_r = p.find("\r", s)
         if i_r < 0 or (0 <= i_n < i_r):
-            return i_n + 1 if i_n >= 0 else -1
+            return i_n + 1 - o if i_n >= 0 else -1
         if i_r + 1 < len(p):
-            return i_r + 2 if p[i_r + 1] == "\n" else i_r + 1
-        return -2  # a \r at the very end: need the next character
+            return (i_r + 2 if p[i_r + 1] == "\n" else i_r + 1) - o
+        return -2
 
     async def readline(self, size=-1):
         self._check(reading=True)
@@ -540,17 +551,17 @@ class TextFile:
             if end >= 0:
                 break
             if end == -2:
-                start = max(0, len(self._pending) - 1)
+                start = max(0, self._avail() - 1)
                 if not await self._more():
-                    end = len(self._pending)
+                    end = self._avail()
                     break
                 continue
-            start = len(self._pending)
-            if size is not None and 0 <= size <= len(self._pending):
+            start = self._avail()
+            if size is not None and 0 <= size <= self._avail():
                 end = size
                 break
             if not await self._more():
-                end = len(self._pending)
+                end = self._avail()
                 break
         if size is not None and size >= 0:
             end = min(end, size)
@@ -573,7 +584,7 @@ class TextFile:
         if self._decoder is not None:
             pos = self._pos
             self._decoder = None
-            self._pending = ""
+            self._pending, self._off = "", 0
             self._eof = False
             await self.buffer.seek(pos)
 
@@ -608,7 +619,7 @@ class TextFile:
         if whence == os.SEEK_CUR:
             return await self.tell()
         self._decoder = None
-        self._pending = ""
+        self._pending, self._off = "", 0
         self._eof = False
         self._encoder.reset()
         return await self.buffer.seek(cookie, whence)

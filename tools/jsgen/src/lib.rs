@@ -6,7 +6,9 @@
 //! interfaces as modules (`import files from "aiofs:fs/files@0.1.0"`): every aiofs import
 //! returns a Promise, and a failure rejects with an `Error` whose `payload` is the
 //! error-code name (`"no-entry"`). `import fs from "node:fs/promises"` gives the bundled
-//! `guest/js/fs.js`, shaped like Node's module. The module is evaluated at build time
+//! `guest/js/fs.js`, shaped like Node's module, and `import process from "node:process"`
+//! `guest/js/process.js` (`argv`, `env`, stdout/stderr, and a global `console`); both need
+//! the default world ([`default_wit`]). The module is evaluated at build time
 //! (Wizer): top-level code runs then, with no files granted, so work on files belongs in
 //! the exports.
 #![deny(missing_docs)]
@@ -30,6 +32,10 @@ pub struct Options<'a> {
     /// The directory relative imports may reach; `None`: the current directory, or the
     /// entry's directory when the entry is elsewhere.
     pub module_root: Option<&'a Path>,
+    /// Import `node:process` ahead of the entry module, which installs Node's globals the
+    /// runtime lacks (`console`, `process`, `TextDecoder`, `setTimeout`, ...). Needs the
+    /// default world's WASI imports.
+    pub node_globals: bool,
 }
 
 /// The WIT of the default JavaScript world (`guest/js/wit`, world `command`): aiofs'
@@ -48,8 +54,12 @@ pub const NODE_FS: &str = resolver::FS_SOURCE;
 /// module throws while it is evaluated at build time (the message includes what it
 /// printed).
 pub async fn build(opts: &Options<'_>) -> Result<Vec<u8>> {
-    let source = std::fs::read_to_string(opts.input)
+    let mut source = std::fs::read_to_string(opts.input)
         .with_context(|| format!("cannot read {}", opts.input.display()))?;
+    if opts.node_globals {
+        // On the entry's first line, so that line numbers in stack traces stay right.
+        source.insert_str(0, "import \"node:process\"; ");
+    }
     let qopts = qjs::ComponentizeOpts {
         wit_path: opts.wit,
         js_source: &source,

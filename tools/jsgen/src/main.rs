@@ -27,6 +27,11 @@ struct Args {
     /// The world to build for.
     #[arg(long, default_value = "command")]
     world: String,
+    /// Do not install Node's globals (`console`, `process`, `setTimeout`, ...) by importing
+    /// `node:process` first (the default unless `--wit` is given: it needs the default
+    /// world's WASI imports).
+    #[arg(long)]
+    no_node_globals: bool,
     /// Directory that relative imports may reach (default: the current directory, or the
     /// entry's directory when the entry is elsewhere).
     #[arg(long)]
@@ -36,12 +41,14 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    let node_globals = !args.no_node_globals && args.wit.is_none();
     let wit = args.wit.unwrap_or_else(aiofs_jsgen::default_wit);
     let component = aiofs_jsgen::build(&aiofs_jsgen::Options {
         input: &args.input,
         wit: &wit,
         world: &args.world,
         module_root: args.module_root.as_deref(),
+        node_globals,
     })
     .await?;
     std::fs::write(&args.output, component)

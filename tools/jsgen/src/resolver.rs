@@ -6,7 +6,7 @@
 //! against the importing module, trying the name as given, then with `.js` and `.mjs`,
 //! then `/index.js`; nothing outside the module root is loaded. `node:fs/promises` (also
 //! `fs/promises`) is the bundled `guest/js/fs.js`, `node:process` (or `process`)
-//! `guest/js/process.js`; both import `guest/js/text.js`. Bare package
+//! `guest/js/process.js`, `node:timers/promises` `guest/js/timers.js`. Bare package
 //! names (`lodash`) are not resolved: there is no `node_modules` lookup.
 
 use std::path::{Component, Path, PathBuf};
@@ -22,6 +22,10 @@ const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../../guest/js/process.js"),
     ),
     ("/@aiofs/text.js", include_str!("../../../guest/js/text.js")),
+    (
+        "/@aiofs/timers.js",
+        include_str!("../../../guest/js/timers.js"),
+    ),
 ];
 
 /// The source of the bundled `node:fs/promises`.
@@ -32,6 +36,7 @@ fn bundled(specifier: &str) -> Option<&'static str> {
     match specifier {
         "node:fs/promises" | "fs/promises" => Some("/@aiofs/fs.js"),
         "node:process" | "process" => Some("/@aiofs/process.js"),
+        "node:timers/promises" | "timers/promises" => Some("/@aiofs/timers.js"),
         _ => None,
     }
 }
@@ -90,7 +95,7 @@ impl Resolver {
         } else {
             bail!(
                 "cannot import {specifier:?} from {referrer}: only relative paths (./x.js), \
-                 WIT interfaces, node:fs/promises and node:process can be imported (no node_modules lookup)"
+                 WIT interfaces, node:fs/promises, node:process and node:timers/promises can be imported (no node_modules lookup)"
             );
         };
         let joined = normalize(&format!("{base}/{specifier}")).with_context(|| {
