@@ -5,6 +5,7 @@ mod escape;
 mod examples;
 mod quota;
 mod wasi;
+mod wasi_escape;
 
 use aiofs_host::{Limits, Pool};
 use aiofs_tests::{Gate, Sandbox, drain, scenario, wait_until};
