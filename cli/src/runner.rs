@@ -22,7 +22,7 @@ pub struct RunnerOptions {
     /// Directory for compiled components (created on first store); `None` disables the
     /// disk cache and every [`Runner::load`] compiles.
     pub cache_dir: Option<PathBuf>,
-    /// Who serves `wasi:filesystem@0.2` (default: aiofs, over the same grants).
+    /// Who serves `wasi:filesystem` 0.2 and 0.3 (default: aiofs, over the same grants).
     pub wasi_filesystem: WasiFilesystem,
 }
 
@@ -169,13 +169,18 @@ impl Runner {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit) and
-        // wasi:filesystem 0.2, served by aiofs over the grants unless turned off; 0.3
-        // guests import wasi:cli 0.3 and get no filesystem preopen there yet.
+        // wasi:filesystem 0.2; 0.3 guests import the 0.3 interfaces. Both filesystems
+        // are served by aiofs over the grants unless turned off.
         match opts.wasi_filesystem {
-            WasiFilesystem::Aiofs => aiofs_host::wasi::p2::add_to_linker_async(&mut linker)?,
-            WasiFilesystem::Off => wasmtime_wasi::p2::add_to_linker_async(&mut linker)?,
+            WasiFilesystem::Aiofs => {
+                aiofs_host::wasi::p2::add_to_linker_async(&mut linker)?;
+                aiofs_host::wasi::p3::add_to_linker(&mut linker)?;
+            }
+            WasiFilesystem::Off => {
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+                wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+            }
         }
-        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         aiofs_host::add_to_linker(&mut linker)?;
         Ok(Runner {
             engine,

@@ -39,3 +39,23 @@
 
 pub mod p2;
 mod p2_streams;
+pub mod p3;
+mod p3_streams;
+
+/// The identity hash of an object, as wasmtime computes it (device and inode through the
+/// standard hasher; the upper half derived from the lower), so that preview1 inode numbers
+/// look the same under both.
+pub(crate) fn identity_hash(device: u64, inode: u64) -> (u64, u64) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (device, inode).hash(&mut h);
+    let lower = h.finish();
+    (lower, lower ^ 4614256656552045848u64)
+}
+
+/// Whether a `*-at` path names the descriptor's directory itself (`.`, `./.`, `./`).
+/// POSIX refuses to remove it (`rmdir(".")` is `invalid`, `unlink(".")` `is-directory`),
+/// where the domain layer's answer for a grant's root is `busy`.
+pub(crate) fn is_self(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|c| c.is_empty() || c == ".") && !path.starts_with('/')
+}

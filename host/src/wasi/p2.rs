@@ -35,30 +35,46 @@ use types::ErrorCode;
 /// A `wasi:filesystem` descriptor: an open directory or an open file of the store.
 #[derive(Clone)]
 pub enum Descriptor {
-    /// A directory (a preopen or one opened with `open-at`), and the identities its last
-    /// listing reported.
-    Dir(Directory, Listed),
+    /// A directory (a preopen or one opened with `open-at`) and its state.
+    Dir(Directory, DirState),
     /// A regular file, and the permission of the grant it lies in.
     File(File, Perms),
 }
 
-/// The identities (device, and inode per name) the last `read-directory` of a directory
-/// descriptor reported. wasi-libc asks `metadata-hash-at` for every entry it lists (for
-/// `d_ino`); each name is answered once from here, as the listing saw it (what `d_ino`
-/// means natively), instead of with one `stat` per entry.
+/// What a directory descriptor carries besides the directory: whether it was opened to
+/// mutate the directory (what `get-flags` reports), and the identities (device, and inode
+/// per name) its last `read-directory` reported. wasi-libc asks `metadata-hash-at` for
+/// every entry it lists (for `d_ino`); each name is answered once from here, as the
+/// listing saw it (what `d_ino` means natively), instead of with one `stat` per entry.
 #[derive(Clone, Default)]
-pub struct Listed(Arc<Mutex<Option<Ids>>>);
+pub struct DirState {
+    mutate: bool,
+    listed: Arc<Mutex<Option<Ids>>>,
+}
 
 /// A directory's device and the inode of each name in it.
-type Ids = (u64, HashMap<String, u64>);
+pub(crate) type Ids = (u64, HashMap<String, u64>);
 
-impl Listed {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ids>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+impl DirState {
+    /// A fresh state; `mutate`: opened with `mutate-directory` in a writable grant.
+    pub(crate) fn new(mutate: bool) -> DirState {
+        DirState {
+            mutate,
+            listed: Arc::default(),
+        }
+    }
+
+    /// Whether `get-flags` reports `mutate-directory`.
+    pub(crate) fn mutate(&self) -> bool {
+        self.mutate
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ids>> {
+        self.listed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The identity of `name` from the last listing, once.
-    fn take(&self, name: &str) -> Option<(u64, u64)> {
+    pub(crate) fn take(&self, name: &str) -> Option<(u64, u64)> {
         let mut guard = self.lock();
         let (device, names) = guard.as_mut()?;
         names.remove(name).map(|inode| (*device, inode))
@@ -251,14 +267,8 @@ fn metadata_hash(s: &Stat) -> types::MetadataHashValue {
 
 /// The [`metadata_hash`] of the object with this device and inode.
 fn hash_identity(device: u64, inode: u64) -> types::MetadataHashValue {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (device, inode).hash(&mut h);
-    let lower = h.finish();
-    types::MetadataHashValue {
-        lower,
-        upper: lower ^ 4614256656552045848u64,
-    }
+    let (lower, upper) = super::identity_hash(device, inode);
+    types::MetadataHashValue { lower, upper }
 }
 
 impl AioFsCtxView<'_> {
@@ -302,10 +312,8 @@ impl preopens::Host for AioFsCtxView<'_> {
         let mut out = Vec::new();
         for dir in self.ctx.fs().grant_roots() {
             let name = dir.guest_path().to_owned();
-            out.push((
-                self.table.push(Descriptor::Dir(dir, Listed::default()))?,
-                name,
-            ));
+            let state = DirState::new(dir.perms().can_write());
+            out.push((self.table.push(Descriptor::Dir(dir, state))?, name));
         }
         Ok(out)
     }
@@ -408,7 +416,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
                 }
                 flags
             }
-            Descriptor::Dir(d, _) if d.perms().can_write() => F::READ | F::MUTATE_DIRECTORY,
+            Descriptor::Dir(_, state) if state.mutate() => F::READ | F::MUTATE_DIRECTORY,
             Descriptor::Dir(..) => F::READ,
         }))
     }
@@ -582,9 +590,10 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
             follow_symlinks: path_flags.contains(types::PathFlags::SYMLINK_FOLLOW),
         };
         let perms = dir.perms();
+        let mutate = flags.contains(D::MUTATE_DIRECTORY);
         let opened = guest_try!(dir.fs().open_at(path, req).await.map_err(to_wasi_error));
         let desc = match opened {
-            Opened::Dir(d) => Descriptor::Dir(d, Listed::default()),
+            Opened::Dir(d) => Descriptor::Dir(d, DirState::new(mutate && perms.can_write())),
             Opened::File(f) => Descriptor::File(f, perms),
         };
         Ok(Ok(self.table.push(desc)?))
@@ -603,6 +612,9 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
     ) -> HostResult<()> {
         let dir = guest_try!(self.dir(&fd)?);
         let path = guest_try!(at_path(path));
+        if super::is_self(&path) {
+            return Ok(Err(ErrorCode::Invalid));
+        }
         ok(dir.fs().rmdir(path).await)
     }
 
@@ -634,6 +646,9 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
     async fn unlink_file_at(&mut self, fd: Resource<Descriptor>, path: String) -> HostResult<()> {
         let dir = guest_try!(self.dir(&fd)?);
         let path = guest_try!(at_path(path));
+        if super::is_self(&path) {
+            return Ok(Err(ErrorCode::IsDirectory));
+        }
         ok(dir.fs().remove_file(path).await)
     }
 

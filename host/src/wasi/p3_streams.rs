@@ -1,0 +1,278 @@
+//! `stream<u8>` and `stream<directory-entry>` adapters for `wasi:filesystem@0.3`.
+//!
+//! As for 0.2 and `aiofs:fs`: each chunk is one domain operation ([`File::read_at`],
+//! [`File::write_at`], [`Fs::scandir`](crate::fs::Fs::scandir)) on the pool, with the same
+//! limits and budgets; read streams read ahead in chunks growing from 64 KiB to 1 MiB. A
+//! chunk that has started is always awaited, so what the guest sees matches the file.
+
+use super::p2::DirState;
+use super::p3::{WasiDirEntry, WasiError, dir_entry, to_wasi_error};
+use crate::error::FsResult;
+use crate::fs::{self, Directory, File};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::sync::oneshot;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{
+    Destination, Source, StreamConsumer, StreamProducer, StreamResult, VecBuffer,
+};
+
+/// Most bytes moved per pool trip (further capped by the store's limits).
+const MAX_CHUNK: usize = 1 << 20;
+/// Fewest bytes a read stream asks the pool for at a time.
+const MIN_CHUNK: usize = 64 << 10;
+
+type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// Sends the stream's result once (`Ok` when the stream simply ends or is dropped).
+struct Outcome(Option<oneshot::Sender<Result<(), WasiError>>>);
+
+impl Outcome {
+    fn finish(&mut self, r: FsResult<()>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(r.map_err(to_wasi_error));
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        self.finish(Ok(()));
+    }
+}
+
+/// The host end of `read-via-stream(offset)`.
+pub(crate) struct ReadProducer {
+    file: File,
+    offset: u64,
+    next: usize,
+    read: Option<Pending<Vec<u8>>>,
+    outcome: Outcome,
+}
+
+impl ReadProducer {
+    pub(crate) fn new(file: File, offset: u64, tx: oneshot::Sender<Result<(), WasiError>>) -> Self {
+        ReadProducer {
+            file,
+            offset,
+            next: MIN_CHUNK,
+            read: None,
+            outcome: Outcome(Some(tx)),
+        }
+    }
+
+    /// Start reading the chunk at the current offset.
+    fn start(&mut self, want: Option<usize>) -> Pending<Vec<u8>> {
+        let n = want.unwrap_or(0).clamp(self.next, MAX_CHUNK);
+        self.next = (n * 2).min(MAX_CHUNK);
+        let (file, offset) = (self.file.clone(), self.offset);
+        Box::pin(async move { file.read_at(offset, n as u64).await })
+    }
+}
+
+impl<D> StreamProducer<D> for ReadProducer {
+    type Item = u8;
+    type Buffer = VecBuffer<u8>;
+
+    fn poll_produce<'a>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<'a, D>,
+        mut dst: Destination<'a, u8, VecBuffer<u8>>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let me = &mut *self;
+        if me.outcome.is_finished() {
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        let want = dst.remaining(&mut store);
+        if want == Some(0) {
+            return Poll::Ready(Ok(StreamResult::Completed));
+        }
+        if me.read.is_none() {
+            if finish {
+                return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            me.read = Some(me.start(want));
+        }
+        let result = ready!(me.read.as_mut().expect("set above").as_mut().poll(cx));
+        me.read = None;
+        Poll::Ready(Ok(match result {
+            Ok(buf) if buf.is_empty() => {
+                me.outcome.finish(Ok(()));
+                StreamResult::Dropped
+            }
+            Ok(buf) => {
+                me.offset += buf.len() as u64;
+                dst.set_buffer(VecBuffer::from(buf));
+                // Read ahead: queue the next chunk while the guest takes this one.
+                let mut next = me.start(None);
+                me.read = match next.as_mut().poll(cx) {
+                    Poll::Pending => Some(next),
+                    Poll::Ready(r) => Some(Box::pin(std::future::ready(r))),
+                };
+                StreamResult::Completed
+            }
+            Err(e) => {
+                me.outcome.finish(Err(e));
+                StreamResult::Dropped
+            }
+        }))
+    }
+}
+
+/// The host end of `write-via-stream(offset)` (`Some`) and `append-via-stream` (`None`).
+pub(crate) struct WriteConsumer {
+    file: File,
+    offset: Option<u64>,
+    write: Option<(usize, Pending<u64>)>,
+    outcome: Outcome,
+}
+
+impl WriteConsumer {
+    pub(crate) fn new(
+        file: File,
+        offset: Option<u64>,
+        tx: oneshot::Sender<Result<(), WasiError>>,
+    ) -> Self {
+        WriteConsumer {
+            file,
+            offset,
+            write: None,
+            outcome: Outcome(Some(tx)),
+        }
+    }
+}
+
+impl<D> StreamConsumer<D> for WriteConsumer {
+    type Item = u8;
+
+    fn poll_consume(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        store: StoreContextMut<D>,
+        src: Source<u8>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let me = &mut *self;
+        if me.outcome.is_finished() {
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        let mut src = src.as_direct(store);
+        if me.write.is_none() {
+            let remaining = src.remaining();
+            if remaining.is_empty() {
+                return Poll::Ready(Ok(StreamResult::Completed));
+            }
+            if finish {
+                return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            let limit = usize::try_from(me.file.write_limit()).unwrap_or(usize::MAX);
+            let n = remaining.len().min(MAX_CHUNK).min(limit.max(1));
+            let chunk = remaining[..n].to_vec();
+            let (file, offset) = (me.file.clone(), me.offset);
+            me.write = Some((
+                n,
+                Box::pin(async move { file.write_at(offset, chunk).await }),
+            ));
+        }
+        // The guest's write completes once its bytes are in the file (backpressure), so a
+        // started chunk is awaited even when `finish` is set.
+        let (n, pending) = me.write.as_mut().expect("set above");
+        let n = *n;
+        let result = ready!(pending.as_mut().poll(cx));
+        me.write = None;
+        Poll::Ready(Ok(match result {
+            Ok(_) => {
+                src.mark_read(n);
+                if let Some(at) = &mut me.offset {
+                    *at += n as u64;
+                }
+                StreamResult::Completed
+            }
+            Err(e) => {
+                me.outcome.finish(Err(e));
+                StreamResult::Dropped
+            }
+        }))
+    }
+}
+
+/// The host end of `read-directory`: one listing (one pool trip), then its entries.
+pub(crate) struct DirProducer {
+    list: Option<Pending<(fs::Stat, Vec<fs::DirEntry>)>>,
+    listed: DirState,
+    done: bool,
+    outcome: Outcome,
+}
+
+impl DirProducer {
+    pub(crate) fn new(
+        dir: Directory,
+        listed: DirState,
+        tx: oneshot::Sender<Result<(), WasiError>>,
+    ) -> Self {
+        let list: Pending<(fs::Stat, Vec<fs::DirEntry>)> = Box::pin(async move {
+            let here = dir.fs().stat(".".into(), true).await?;
+            let entries = dir.fs().scandir(".".into(), false).await?;
+            Ok((here, entries))
+        });
+        DirProducer {
+            list: Some(list),
+            listed,
+            done: false,
+            outcome: Outcome(Some(tx)),
+        }
+    }
+}
+
+impl<D> StreamProducer<D> for DirProducer {
+    type Item = WasiDirEntry;
+    type Buffer = VecBuffer<WasiDirEntry>;
+
+    fn poll_produce<'a>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        _store: StoreContextMut<'a, D>,
+        mut dst: Destination<'a, WasiDirEntry, VecBuffer<WasiDirEntry>>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let me = &mut *self;
+        if me.done || me.outcome.is_finished() {
+            me.outcome.finish(Ok(()));
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        let Some(list) = me.list.as_mut() else {
+            return Poll::Ready(Ok(StreamResult::Dropped));
+        };
+        let result = match list.as_mut().poll(cx) {
+            Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(r) => r,
+        };
+        me.list = None;
+        Poll::Ready(Ok(match result {
+            Ok((here, entries)) => {
+                let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
+                *me.listed.lock() = Some((here.device, ids));
+                let entries: Vec<WasiDirEntry> = entries.into_iter().map(dir_entry).collect();
+                me.done = true;
+                if entries.is_empty() {
+                    me.outcome.finish(Ok(()));
+                    StreamResult::Dropped
+                } else {
+                    dst.set_buffer(VecBuffer::from(entries));
+                    StreamResult::Completed
+                }
+            }
+            Err(e) => {
+                me.outcome.finish(Err(e));
+                StreamResult::Dropped
+            }
+        }))
+    }
+}
