@@ -75,7 +75,11 @@ impl Env {
             1,
             "drain needs a one-thread pool"
         );
-        self.fs.pool().run(|| ()).await.unwrap();
+        self.fs
+            .pool()
+            .run_for(self.fs.tenant(), || ())
+            .await
+            .unwrap();
     }
 }
 
@@ -565,9 +569,14 @@ async fn rename_and_replace() {
     fs.rename(s("/data/a"), s("/data/b")).await.unwrap();
     assert_eq!(env.names("data"), ["b"]);
     assert_eq!(env.get("data/b").as_deref(), Some("a"));
-    // Across read-write grants.
-    fs.rename(s("/data/b"), s("/data2/c")).await.unwrap();
-    assert_eq!(env.get("data2/c").as_deref(), Some("a"));
+    // Across grants: refused like a rename across mounts, nothing moves.
+    assert_eq!(
+        fs.rename(s("/data/b"), s("/data2/c")).await,
+        Err(ErrorCode::CrossDevice)
+    );
+    assert_eq!(env.get("data/b").as_deref(), Some("a"));
+    fs.rename(s("/data/b"), s("/data/c")).await.unwrap();
+    fs.rename(s("/data/c"), s("/data/b")).await.unwrap();
     assert_eq!(
         fs.rename(s("/data/none"), s("/data/x")).await,
         Err(ErrorCode::NoEntry)
@@ -600,8 +609,13 @@ async fn renames_creates_and_prunes() {
     assert_eq!(env.get("data/x/y/g").as_deref(), Some("f"));
     // `a/b/c` and `a/b` became empty and went; `a` holds `keep`.
     assert_eq!(env.names("data/a"), ["keep"]);
+    // Across grants: refused (cross-device).
+    assert_eq!(
+        fs.renames(s("/data/a/keep"), s("/data2/keep")).await,
+        Err(ErrorCode::CrossDevice)
+    );
     // Pruning stops at the grant root.
-    fs.renames(s("/data/a/keep"), s("/data2/keep"))
+    fs.renames(s("/data/a/keep"), s("/data/x/keep"))
         .await
         .unwrap();
     assert_eq!(env.names("data"), ["x"]);
@@ -665,8 +679,10 @@ async fn links() {
     env.put("data/f", "f");
     fs.link(s("/data/f"), s("/data/h")).await.unwrap();
     assert!(fs.samefile(s("/data/f"), s("/data/h")).await.unwrap());
-    fs.link(s("/data/f"), s("/data2/h")).await.unwrap();
-    assert!(fs.samefile(s("/data/f"), s("/data2/h")).await.unwrap());
+    assert_eq!(
+        fs.link(s("/data/f"), s("/data2/h")).await,
+        Err(ErrorCode::CrossDevice)
+    );
     assert_eq!(
         fs.link(s("/data/f"), s("/data/h")).await,
         Err(ErrorCode::Exist)
