@@ -38,6 +38,7 @@ mod wasm;
 pub use cache::{cache_key, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
 pub use runner::{
-    CAPTURE_LIMIT, CacheStats, CapturedOutput, RunIo, RunOutcome, RunState, Runner, RunnerOptions,
+    CAPTURE_LIMIT, CacheStats, CapturedOutput, EPOCH_TICK, GuestLimits, GuestTimedOut,
+    MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions,
 };
 pub use wasm::{NotAComponent, WasmKind, ensure_component};

@@ -36,6 +36,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 mod cursor;
 
+pub(crate) use cursor::IDLE_BUFFER;
 use cursor::{Cursor, READ_AHEAD, translate_newlines};
 
 /// Reads that may return at most this many bytes are charged that much up front; larger

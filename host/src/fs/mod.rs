@@ -6,6 +6,8 @@
 //! enforces the per-store `max_pending_ops` cap.
 
 mod file;
+#[cfg(test)]
+mod governance_tests;
 mod growth;
 pub(crate) mod held;
 mod meta;

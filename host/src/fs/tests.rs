@@ -9,17 +9,17 @@ use std::sync::{Mutex, mpsc};
 /// Three grants over fresh temporary directories: `/data` (read-write, also where relative
 /// paths go), `/ro` (read-only) and `/data2` (read-write), plus an `outside` directory that
 /// no grant covers.
-struct Env {
-    tmp: tempfile::TempDir,
-    fs: Fs,
+pub(super) struct Env {
+    pub(super) tmp: tempfile::TempDir,
+    pub(super) fs: Fs,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         Env::with(Limits::default(), Pool::new(2))
     }
 
-    fn with(limits: Limits, pool: Pool) -> Env {
+    pub(super) fn with(limits: Limits, pool: Pool) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let mut grants = Grants::default();
         for (name, perms) in [
@@ -45,17 +45,17 @@ impl Env {
     }
 
     /// Host path of `rel` under the temporary root (`data/x`, `ro/y`, `outside/z`).
-    fn host(&self, rel: &str) -> PathBuf {
+    pub(super) fn host(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn put(&self, rel: &str, content: &str) {
+    pub(super) fn put(&self, rel: &str, content: &str) {
         let p = self.host(rel);
         stdfs::create_dir_all(p.parent().unwrap()).unwrap();
         stdfs::write(p, content).unwrap();
     }
 
-    fn get(&self, rel: &str) -> Option<String> {
+    pub(super) fn get(&self, rel: &str) -> Option<String> {
         stdfs::read_to_string(self.host(rel)).ok()
     }
 
@@ -83,17 +83,17 @@ impl Env {
     }
 }
 
-fn s(v: &str) -> String {
+pub(super) fn s(v: &str) -> String {
     v.to_owned()
 }
 
 /// A one-thread pool whose worker stops before each job until the test releases it.
-struct Gate {
-    started: mpsc::Receiver<()>,
-    release: mpsc::SyncSender<()>,
+pub(super) struct Gate {
+    pub(super) started: mpsc::Receiver<()>,
+    pub(super) release: mpsc::SyncSender<()>,
 }
 
-fn gated_pool() -> (Pool, Gate) {
+pub(super) fn gated_pool() -> (Pool, Gate) {
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::sync_channel::<()>(0);
     let release_rx = Mutex::new(release_rx);

@@ -23,6 +23,13 @@ pub(crate) const IDLE_BUFFER: usize = 64 * 1024;
 /// so a window this large always holds at least one whole character.
 const MIN_TEXT_LIMIT: usize = 4;
 
+#[cfg(test)]
+thread_local! {
+    /// Bytes `read_chars` has run UTF-8 validation over on this thread (tests check that
+    /// decoding is linear).
+    pub(super) static VALIDATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// Universal newlines, in place and in one pass: `\r\n` and lone `\r` become `\n`.
 /// Works on bytes (both are ASCII, so UTF-8 validity is unchanged).
 pub(super) fn translate_newlines(data: &mut Vec<u8>) {
@@ -412,13 +419,19 @@ impl Cursor {
             }
             let avail = self.avail();
             let end = avail.len().min(limit);
-            // Validate only up to the next `\r` (inclusive): everything validated is
-            // consumed below unless the read ends, so the whole read is linear.
+            // Validate only what this read can use: the next `n - count` characters at
+            // most (4 bytes each), and only up to the next `\r` (inclusive). Everything
+            // validated is then consumed unless the read ends, so decoding is linear in
+            // the bytes returned, whatever the content and however small `n` is.
             let window = &avail[used..end];
+            let cap = (n - count).saturating_mul(4).max(MIN_TEXT_LIMIT);
+            let window = &window[..window.len().min(cap)];
             let window = match memchr::memchr(b'\r', window) {
                 Some(i) => &window[..=i],
                 None => window,
             };
+            #[cfg(test)]
+            VALIDATED.with(|v| v.set(v.get() + window.len() as u64));
             let (valid, bad) = match std::str::from_utf8(window) {
                 Ok(s) => (s, None),
                 Err(e) => (
@@ -439,7 +452,7 @@ impl Cursor {
                 }
                 continue;
             }
-            if took.bytes < valid.len() {
+            if took.bytes < valid.len() || count == n {
                 break;
             }
             match bad {

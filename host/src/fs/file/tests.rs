@@ -781,3 +781,39 @@ async fn through_fs_open_and_tempfile() {
     assert!(!host.exists(), "deleted on close");
     assert_eq!(fs.open_files(), 0);
 }
+
+/// Text decoding is linear whatever the content: every byte is validated a bounded number
+/// of times (at most 4 for one-character reads, which look at 4 bytes each),
+/// however many `\r`, `\r\n` or multi-byte characters the text holds and however it is
+/// read (4 MiB of `\r` took 31 s before: the rest of the window was re-validated per `\r`).
+#[test]
+fn read_chars_is_linear_in_bytes() {
+    let inputs: [(&str, Vec<u8>); 4] = [
+        ("cr", vec![b'\r'; 1 << 20]),
+        ("crlf", b"ab\r\n".repeat(1 << 18)),
+        ("lf", b"ab\n".repeat(1 << 18)),
+        ("mixed", "é\r€\r\n😀x\n".repeat(1 << 16).into_bytes()),
+    ];
+    for (name, data) in inputs {
+        let file = temp_with(&data);
+        for n in [1usize, 7, 4096, 1 << 20] {
+            VALIDATED.with(|v| v.set(0));
+            let mut cur = Cursor::new(false, 64 * 1024, test_held());
+            let mut chars = 0;
+            loop {
+                let text = cur.read_chars(&file, n, 1 << 20).unwrap();
+                if text.is_empty() {
+                    break;
+                }
+                chars += text.chars().count();
+            }
+            let validated = VALIDATED.with(|v| v.get());
+            assert!(chars > 0, "{name}");
+            assert!(
+                validated <= 4 * data.len() as u64 + 64,
+                "{name}, n={n}: validated {validated} bytes for {} bytes of text",
+                data.len()
+            );
+        }
+    }
+}
