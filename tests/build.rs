@@ -16,6 +16,8 @@ mod polyglot;
 const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "scenarios"),
     ("aiofs-test-guests", "--bin", "hostile"),
+    ("aiofs-test-guests", "--bin", "stdfs"),
+    ("aiofs-test-guests", "--bin", "mixed"),
     ("aiofs", "--example", "wc"),
     ("aiofs", "--example", "tour"),
     ("aiofs", "--example", "selfcheck"),
@@ -66,6 +68,32 @@ fn main() {
             wasm.display().to_string()
         ));
     }
+    generated.push_str(&preview1_stdfs(&root, &target_dir));
     generated.push_str(&polyglot::build(&root, &out));
     std::fs::write(out.join("guests.rs"), generated).expect("write guests.rs");
+}
+
+/// The plain `std::fs` guest again as a WASI preview1 core module (`wasm32-wasip1`), which
+/// `aiofs run` adapts to a component on load. Needs `rustup target add wasm32-wasip1`.
+fn preview1_stdfs(root: &std::path::Path, target_dir: &std::path::Path) -> String {
+    let status = Command::new(env::var("CARGO").expect("CARGO"))
+        .current_dir(root)
+        .args(["build", "--release", "--target", "wasm32-wasip1"])
+        .args(["-p", "aiofs-test-guests", "--bin", "stdfs"])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("failed to spawn cargo for the guest build");
+    assert!(
+        status.success(),
+        "building the preview1 stdfs guest failed; is the wasm32-wasip1 target installed? \
+         (rustup target add wasm32-wasip1)"
+    );
+    let wasm = target_dir.join("wasm32-wasip1/release/stdfs.wasm");
+    assert!(wasm.exists(), "missing {}", wasm.display());
+    format!(
+        "/// Path of the `stdfs` guest built as a WASI preview1 core module.\npub const STDFS_P1: &str = {:?};\n",
+        wasm.display().to_string()
+    )
 }

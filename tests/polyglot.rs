@@ -1,18 +1,21 @@
-//! The polyglot guests: one scenario set, written in Python (guest/python), C (guest/c)
-//! and Go (guest/go), run against real grants; each test checks what the guest saw (the
+//! The polyglot guests: one scenario set, written in Python (guest/python), C (guest/c),
+//! Go (guest/go) and JavaScript (guest/js), run against real grants; each test checks what the guest saw (the
 //! guest asserts and prints `scenario NAME: ok`) and then the disk.
 //!
-//! tests/build/polyglot.rs builds the components; each is compiled once per test process
+//! tests/build/polyglot.rs builds the components (tests/js_guests.rs the JavaScript ones,
+//! at test time); each is compiled once per test process
 //! (`aiofs_tests::component`) and cached on disk across processes. A test binary of its
 //! own: compiling the 20 MB Python component keeps a core busy for ~15 s, which should not
 //! overlap the timing-sensitive tests of `all`. With `AIOFS_POLYGLOT=skip` the guests were
 //! not built and these tests only say so.
 
+mod js_guests;
+
 use aiofs_host::{AioFsCtx, Limits, Pool};
 use aiofs_tests::{
-    C_SCENARIOS, GO_SCENARIOS, Gate, JS_COMPONENTIZE_JS, JS_COMPONENTIZE_QJS, PYTHON_SCENARIOS,
-    Sandbox, drain, run, wait_until,
+    C_SCENARIOS, GO_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, drain, run, wait_until,
 };
+use js_guests::js_guest;
 
 /// Run scenario `args[0]` of `guest` and require it to pass; `false` if skipped.
 async fn scenario(guest: &str, ctx: AioFsCtx, args: &[&str]) -> bool {
@@ -143,29 +146,116 @@ async fn one_read_at_a_time(guest: &str) {
     }
 }
 
-/// JavaScript: neither componentizer on npm can build a guest that imports aiofs'
-/// `async func`s (tests/build/polyglot.rs tries both on guest/js/scenarios.js). This pins
-/// the known failures; when a release fixes one, this test fails: wire guest/js into the
-/// scenario tests then (and update the README's "JavaScript" section).
-#[test]
-fn javascript_cannot_build_yet() {
-    if JS_COMPONENTIZE_QJS.is_empty() {
-        eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
-        return;
+/// The rest of `node:fs/promises` (guest/js/fs_scenarios.js): copies, links, truncate and
+/// removals land on the disk as Node's functions would leave them.
+async fn node_api(guest: &str) {
+    use std::os::unix::fs::MetadataExt as _;
+    let sb = Sandbox::new();
+    if scenario(guest, sb.ctx(), &["node_api"]).await {
+        assert_eq!(
+            sb.tree("data/n"),
+            ["a.txt", "b.txt", "hard.txt", "l.txt", "sym"]
+        );
+        assert_eq!(sb.read("data/n/a.txt"), b"abc");
+        assert_eq!(sb.read("data/n/b.txt"), b"a");
+        let (a, hard) = (
+            std::fs::metadata(sb.path("data/n/a.txt")).unwrap(),
+            std::fs::metadata(sb.path("data/n/hard.txt")).unwrap(),
+        );
+        assert_eq!((a.ino(), a.nlink()), (hard.ino(), 2));
+        assert_eq!(
+            std::fs::read_link(sb.path("data/n/sym")).unwrap(),
+            std::path::Path::new("a.txt")
+        );
+        sb.assert_untouched();
     }
-    // componentize-qjs snapshots the engine with Wizer, whose linker stubs every import
-    // with a plain function; wasmtime refuses that for an `async func` import.
-    assert!(
-        JS_COMPONENTIZE_QJS.contains(
-            "instance export `[method]file.read` has the wrong type: type mismatch with async"
-        ),
-        "componentize-qjs no longer fails the known way:\n{JS_COMPONENTIZE_QJS}"
-    );
-    // componentize-js' binding generator has no code path for async functions.
-    assert!(
-        JS_COMPONENTIZE_JS.contains("spidermonkey-embedding-splicer/src/bindgen.rs")
-            && JS_COMPONENTIZE_JS.contains("not yet implemented"),
-        "componentize-js no longer fails the known way:\n{JS_COMPONENTIZE_JS}"
+}
+
+/// node:fs/promises reports a grant's exhausted write budget as `EDQUOT`, and nothing of
+/// the refused write reaches the disk.
+async fn node_quota(guest: &str) {
+    let sb = Sandbox::new();
+    let quota = aiofs_host::GrantQuota {
+        max_bytes_written: Some(16),
+        ..Default::default()
+    };
+    let ctx = AioFsCtx::builder()
+        .grant_with_quota(
+            sb.path("data"),
+            "/data",
+            aiofs_host::Perms::ReadWrite,
+            quota,
+        )
+        .unwrap()
+        .pool(Pool::new(4))
+        .build();
+    if scenario(guest, ctx, &["quota"]).await {
+        assert_eq!(sb.read("data/q.txt"), b"0123456789");
+        assert!(!sb.exists("data/q2.txt"));
+        sb.assert_untouched();
+    }
+}
+
+/// Node's timer globals and `node:timers/promises` in a JavaScript guest (over
+/// wasi:clocks `wait-for`): callbacks run, intervals repeat until cleared, a cleared
+/// timeout never runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_timers() {
+    let sb = Sandbox::new();
+    assert!(scenario(&js_guest("scenarios.js"), sb.ctx(), &["timers"]).await);
+}
+
+/// `process.exit(3)` ends a JavaScript guest at once with status 3 (WASI's
+/// exit-with-code), after what it printed.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_process_exit() {
+    let sb = Sandbox::new();
+    let out = run(&js_guest("scenarios.js"), sb.ctx(), &["exit"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.exit_code, 3, "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "leaving with 3\n");
+}
+
+/// The README's JavaScript example (guest/js/examples/lines.js) prints what the host counts
+/// in examples/data, granted read-only, and a Node-shaped error for a missing file.
+#[tokio::test(flavor = "multi_thread")]
+async fn js_readme_example() {
+    fn walk(dir: &std::path::Path, guest: &str, out: &mut Vec<(String, usize)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = format!("{guest}/{}", e.file_name().to_str().unwrap());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), &name, out);
+            } else {
+                let lines = std::fs::read(e.path())
+                    .unwrap()
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                out.push((name, lines));
+            }
+        }
+    }
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
+    let mut files = Vec::new();
+    walk(&data, "/data", &mut files);
+    files.sort();
+    let mut want: String = files.iter().map(|(p, n)| format!("{n:>7} {p}\n")).collect();
+    let total: usize = files.iter().map(|(_, n)| n).sum();
+    want.push_str(&format!("{total:>7} total\n"));
+    let ctx = AioFsCtx::builder()
+        .grant(&data, "/data", aiofs_host::Perms::ReadOnly)
+        .unwrap()
+        .pool(Pool::new(4))
+        .build();
+    let out = run(&js_guest("examples/lines.js"), ctx, &[]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.exit_code, 0, "{stderr}");
+    assert!(files.len() >= 5, "{files:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    assert_eq!(
+        stderr,
+        "ENOENT (open): ENOENT: no such file or directory, open '/data/no-such-file'\n"
     );
 }
 
@@ -219,5 +309,33 @@ polyglot_tests!(
         tempfile,
         escape,
         one_read_at_a_time
+    ]
+);
+polyglot_tests!(
+    js,
+    &super::js_guest("scenarios.js"),
+    [
+        binary_io,
+        text_io,
+        dirs,
+        whole_file,
+        tempfile,
+        escape,
+        concurrent_reads
+    ]
+);
+polyglot_tests!(
+    js_node_fs,
+    &super::js_guest("fs_scenarios.js"),
+    [
+        binary_io,
+        text_io,
+        dirs,
+        whole_file,
+        tempfile,
+        escape,
+        concurrent_reads,
+        node_api,
+        node_quota
     ]
 );

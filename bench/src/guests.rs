@@ -94,6 +94,7 @@ impl Guests {
     pub fn load(aiofs: &Path, wasi: &Path, cache_dir: PathBuf) -> Result<Guests> {
         let runner = Runner::new(RunnerOptions {
             cache_dir: Some(cache_dir),
+            ..RunnerOptions::default()
         })?;
         let aiofs = runner.load(aiofs)?;
         let wasi = runner.load(wasi)?;
@@ -115,6 +116,18 @@ impl Guests {
             capture_output: true,
         };
         let outcome = self.runner.run(&self.aiofs, ctx, io).await?;
+        parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
+    }
+
+    /// Run the std::fs guest with `args` over aiofs' wasi:filesystem 0.2 (the grants of
+    /// `ctx` are its preopens).
+    pub async fn run_wasi_on_aiofs(&self, args: &[String], ctx: AioFsCtx) -> Result<Vec<Rep>> {
+        let io = RunIo {
+            args: argv(args),
+            env: Vec::new(),
+            capture_output: true,
+        };
+        let outcome = self.runner.run(&self.wasi, ctx, io).await?;
         parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
     }
 

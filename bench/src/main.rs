@@ -48,7 +48,7 @@ struct Opts {
     /// Where to make the data directory (default: the system temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only these contenders (comma separated: std, tokio, wasi, aiofs), e.g. to
+    /// Run only these contenders (comma separated: std, tokio, wasi, wasi-aiofs, aiofs), e.g. to
     /// profile one of them.
     #[arg(long, value_delimiter = ',')]
     who: Vec<String>,
@@ -75,7 +75,7 @@ struct Bench {
 /// the guest workload name when it differs from the key).
 fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
     use Contender::*;
-    let all = &[Std, Tokio, Wasi, Aiofs][..];
+    let all = &[Std, Tokio, Wasi, WasiAiofs, Aiofs][..];
     let aiofs_only = &[Aiofs][..];
     let (small_n, reps, big_reps) = if quick { (200, 3, 2) } else { (2000, 9, 5) };
     let big = sizes.big_bytes;
@@ -180,7 +180,7 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             big as u64,
             // One guest-to-host call may carry at most 128 MiB (wasmtime's hostcall fuel,
             // a DoS guard the Runner keeps), so a 1 GiB `write-file` traps.
-            &[Std, Tokio, Wasi],
+            &[Std, Tokio, Wasi, WasiAiofs],
         ),
         row(
             "lines",
@@ -443,6 +443,14 @@ impl Bench {
                 let root = data.root().to_path_buf();
                 self.rt.block_on(async move {
                     tokio::spawn(async move { guests.run_wasi(&args, &root).await }).await?
+                })
+            }
+            Contender::WasiAiofs => {
+                let args = Self::guest_args(workload, 1, reps, n, in_flight);
+                let guests = self.guests.clone();
+                let ctx = self.ctx(&self.pool)?;
+                self.rt.block_on(async move {
+                    tokio::spawn(async move { guests.run_wasi_on_aiofs(&args, ctx).await }).await?
                 })
             }
             Contender::Aiofs => {

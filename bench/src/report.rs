@@ -16,6 +16,8 @@ pub enum Contender {
     Tokio,
     /// A guest using `std::fs` over wasmtime-wasi's `wasi:filesystem@0.2`.
     Wasi,
+    /// The same `std::fs` guest over aiofs' `wasi:filesystem@0.2`.
+    WasiAiofs,
     /// A guest using aiofs.
     Aiofs,
 }
@@ -27,6 +29,7 @@ impl Contender {
             Contender::Std => "native std::fs",
             Contender::Tokio => "native tokio::fs",
             Contender::Wasi => "guest std::fs over wasi:filesystem p2",
+            Contender::WasiAiofs => "guest std::fs over aiofs' wasi:filesystem p2",
             Contender::Aiofs => "guest aiofs",
         }
     }
@@ -37,6 +40,7 @@ impl Contender {
             Contender::Std => "std",
             Contender::Tokio => "tokio",
             Contender::Wasi => "wasi",
+            Contender::WasiAiofs => "wasi-aiofs",
             Contender::Aiofs => "aiofs",
         }
     }
@@ -46,14 +50,16 @@ impl Contender {
             Contender::Std => "#555555",
             Contender::Tokio => "#4e79a7",
             Contender::Wasi => "#e15759",
+            Contender::WasiAiofs => "#f28e2b",
             Contender::Aiofs => "#59a14f",
         }
     }
 
-    const ALL: [Contender; 4] = [
+    const ALL: [Contender; 5] = [
         Contender::Std,
         Contender::Tokio,
         Contender::Wasi,
+        Contender::WasiAiofs,
         Contender::Aiofs,
     ];
 }

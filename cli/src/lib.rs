@@ -3,8 +3,9 @@
 //! The library behind the `aiofs` command, also used by the end-to-end tests:
 //!
 //! * [`Runner`] builds one wasmtime [`Engine`](wasmtime::Engine) (component-model async
-//!   on) and one linker with WASI 0.2 and 0.3 (stdio, args, env, clocks, random; **no
-//!   filesystem preopens**) plus [`aiofs_host`], loads components through an on-disk
+//!   on) and one linker with WASI 0.2 and 0.3 (stdio, args, env, clocks, random), aiofs'
+//!   `wasi:filesystem@0.2` (the grants as preopens; [`WasiFilesystem::Off`] removes
+//!   them) and [`aiofs_host`], loads components through an on-disk
 //!   cache of compiled artifacts, and calls their `wasi:cli/run`.
 //! * [`DirSpec`] parses `--dir HOST[::GUEST[:ro]]`.
 //! * [`default_cache_dir`] and [`cache_key`] say where and under which name compiled
@@ -15,7 +16,10 @@
 //! use aiofs_host::{AioFsCtx, Perms, Pool};
 //!
 //! # async fn demo() -> wasmtime::Result<()> {
-//! let runner = Runner::new(RunnerOptions { cache_dir: Some("/tmp/aiofs-cache".into()) })?;
+//! let runner = Runner::new(RunnerOptions {
+//!     cache_dir: Some("/tmp/aiofs-cache".into()),
+//!     ..RunnerOptions::default()
+//! })?;
 //! let component = runner.load("guest.wasm".as_ref())?;
 //! let aiofs = AioFsCtx::builder()
 //!     .grant("./data", "/data", Perms::ReadWrite)?
@@ -39,6 +43,8 @@ pub use cache::{cache_key, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
 pub use runner::{
     CAPTURE_LIMIT, CacheStats, CapturedOutput, EPOCH_TICK, GuestLimits, GuestTimedOut,
-    MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions,
+    MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions, WasiFilesystem,
 };
-pub use wasm::{NotAComponent, WasmKind, ensure_component};
+pub use wasm::{
+    NotAComponent, WasmKind, adapt_preview1, check_preview1, ensure_component, ensure_runnable,
+};

@@ -1,8 +1,10 @@
-//! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs.
+//! The `aiofs` command: run a WebAssembly component whose only way to the disk is aiofs
+//! (its own `aiofs:fs` interfaces and, unless `--no-wasi-fs`, `wasi:filesystem` over the
+//! same grants, so plain WASI programs run unchanged).
 //!
 //! ```text
 //! aiofs run COMPONENT.wasm [--dir HOST[::GUEST[:ro]]]... [--threads N] [--env K=V]...
-//!           [limits and per-grant quotas] [-- ARGS...]
+//!           [--no-wasi-fs] [limits and per-grant quotas] [-- ARGS...]
 //! ```
 //!
 //! The quota flags (`--max-bytes-written`, `--max-bytes-read`, `--max-file-size`,
@@ -16,7 +18,7 @@
 
 use aiofs_cli::{
     DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo, Runner, RunnerOptions,
-    default_cache_dir, ensure_component,
+    WasiFilesystem, default_cache_dir, ensure_runnable,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -48,12 +50,14 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The component to run (a `.wasm` component, e.g. a Rust wasm32-wasip2 binary).
+    /// The program to run: a `.wasm` component (e.g. a Rust wasm32-wasip2 binary) or a
+    /// WASI preview1 core module (wasm32-wasip1), adapted on load.
     #[arg(value_name = "COMPONENT")]
     component: PathBuf,
 
     /// Grant a host directory: `HOST::GUEST` read-write, `HOST::GUEST:ro` read-only,
     /// plain `HOST` at the same path. Repeatable; the first is where relative paths resolve.
+    /// Each grant is also a WASI preopen at GUEST (see --no-wasi-fs).
     #[arg(long = "dir", value_name = "HOST[::GUEST[:ro]]")]
     dirs: Vec<String>,
 
@@ -65,6 +69,11 @@ struct RunArgs {
     /// Nothing else is inherited.
     #[arg(long = "env", value_name = "K=V")]
     envs: Vec<String>,
+
+    /// Do not serve `wasi:filesystem`: the guest's `std::fs`, stdio `fopen`, Python
+    /// `open` see no directory, and aiofs (`aiofs:fs`) is its only way to the disk.
+    #[arg(long)]
+    no_wasi_fs: bool,
 
     /// Neither read nor write the compiled-component cache ($AIOFS_CACHE_DIR, else
     /// $XDG_CACHE_HOME/aiofs, else ~/.cache/aiofs).
@@ -251,7 +260,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let name = args.component.display().to_string();
     let wasm = std::fs::read(&args.component)
         .map_err(|e| Failure::Error(format!("cannot read {name}: {e}")))?;
-    ensure_component(&wasm, &name).map_err(|e| Failure::Error(e.to_string()))?;
+    ensure_runnable(&wasm, &name).map_err(|e| Failure::Error(e.to_string()))?;
 
     let mut limits = Limits::default();
     if let Some(n) = args.max_open_files {
@@ -286,8 +295,16 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     } else {
         default_cache_dir(|k| std::env::var_os(k))
     };
-    let runner = Runner::new(RunnerOptions { cache_dir })
-        .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
+    let wasi_filesystem = if args.no_wasi_fs {
+        WasiFilesystem::Off
+    } else {
+        WasiFilesystem::Aiofs
+    };
+    let runner = Runner::new(RunnerOptions {
+        cache_dir,
+        wasi_filesystem,
+    })
+    .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
     let component = runner
         .load_bytes(&wasm, &name)
         .map_err(|e| Failure::Error(one_line(&e)))?;

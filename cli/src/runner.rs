@@ -1,7 +1,7 @@
 //! [`Runner`]: one engine and linker, many runs of `wasi:cli/run` components.
 
 use crate::cache::{DiskCache, cache_key};
-use crate::wasm::ensure_component;
+use crate::wasm::{WasmKind, adapt_preview1, check_preview1, ensure_runnable};
 use aiofs_host::{AioFsCtx, AioFsCtxView, AioFsView};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -140,6 +140,20 @@ pub struct RunnerOptions {
     /// Directory for compiled components (created on first store); `None` disables the
     /// disk cache and every [`Runner::load`] compiles.
     pub cache_dir: Option<PathBuf>,
+    /// Who serves `wasi:filesystem@0.2` (default: aiofs, over the same grants).
+    pub wasi_filesystem: WasiFilesystem,
+}
+
+/// Who serves `wasi:filesystem` to the components a [`Runner`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WasiFilesystem {
+    /// aiofs: every grant is also a WASI preopen, under the same permissions, limits,
+    /// budgets and pool as `aiofs:fs` (`std::fs`, libc stdio, Python `open` just work).
+    #[default]
+    Aiofs,
+    /// Nobody: the interfaces are linked (wasmtime-wasi's) so such guests instantiate,
+    /// but they see no preopened directory; aiofs is the only way to the disk.
+    Off,
 }
 
 /// Counters of [`Runner::load`], so callers can check that nothing was recompiled.
@@ -199,8 +213,8 @@ impl fmt::Display for CapturedOutput {
     }
 }
 
-/// The store data of one run: WASI (stdio, args, env, clocks, random; no filesystem
-/// preopens) and aiofs, sharing one resource table.
+/// The store data of one run: WASI (stdio, args, env, clocks, random) and aiofs (its
+/// own interfaces and `wasi:filesystem`), sharing one resource table.
 pub struct RunState {
     /// WASI state for `wasi:cli` and friends, 0.2 and 0.3.
     pub wasi: WasiCtx,
@@ -313,10 +327,13 @@ impl Runner {
             })
             .context("cannot start the epoch thread")?;
         let mut linker = Linker::new(&engine);
-        // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit); 0.3
-        // guests import wasi:cli 0.3. Neither gets a filesystem preopen: the interfaces
-        // are linked so that such guests instantiate, but they see no directories.
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit) and
+        // wasi:filesystem 0.2, served by aiofs over the grants unless turned off; 0.3
+        // guests import wasi:cli 0.3 and get no filesystem preopen there yet.
+        match opts.wasi_filesystem {
+            WasiFilesystem::Aiofs => aiofs_host::wasi::p2::add_to_linker_async(&mut linker)?,
+            WasiFilesystem::Off => wasmtime_wasi::p2::add_to_linker_async(&mut linker)?,
+        }
         wasmtime_wasi::p3::add_to_linker(&mut linker)?;
         aiofs_host::add_to_linker(&mut linker)?;
         Ok(Runner {
@@ -333,7 +350,9 @@ impl Runner {
         &self.engine
     }
 
-    /// Load a component file.
+    /// Load a component file, or a WASI preview1 core module (adapted to a component with
+    /// wasmtime's preview1 adapter; the cache keeps the compiled result of the adapted
+    /// component under the module's bytes).
     ///
     /// With a cache directory, a precompiled artifact keyed by a hash of the wasm bytes
     /// and the engine's compatibility hash is reused; otherwise the component is
@@ -341,8 +360,8 @@ impl Runner {
     ///
     /// # Errors
     /// One-line messages naming `path`: it cannot be read, it is not a WebAssembly
-    /// component (a core module, a precompiled artifact, anything else), or it does not
-    /// validate or compile.
+    /// component or WASI preview1 module (a precompiled artifact, a core module importing
+    /// nothing from WASI, anything else), or it does not validate, adapt or compile.
     pub fn load(&self, path: &Path) -> wasmtime::Result<Component> {
         let bytes = std::fs::read(path)
             .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", path.display()))?;
@@ -355,7 +374,11 @@ impl Runner {
     /// # Errors
     /// As for [`load`](Runner::load).
     pub fn load_bytes(&self, wasm: &[u8], name: &str) -> wasmtime::Result<Component> {
-        ensure_component(wasm, name)?;
+        ensure_runnable(wasm, name)?;
+        let core = WasmKind::of(wasm) == WasmKind::CoreModule;
+        if core {
+            check_preview1(wasm, name)?;
+        }
         let key = self.cache.as_ref().map(|_| cache_key(&self.engine, wasm));
         if let (Some(cache), Some(key)) = (&self.cache, &key)
             && let Some(component) = cache.get(&self.engine, key)
@@ -366,6 +389,13 @@ impl Runner {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(name, "compiling component");
+        let adapted;
+        let wasm = if core {
+            adapted = adapt_preview1(wasm, name)?;
+            &adapted[..]
+        } else {
+            wasm
+        };
         let component = Component::new(&self.engine, wasm)
             .with_context(|| format!("invalid component {name}"))?;
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
@@ -386,7 +416,7 @@ impl Runner {
     /// 0.3 export if it has one, else the 0.2 one.
     ///
     /// The guest gets `io`'s args and environment, stdio inherited or captured, aiofs as
-    /// given and no WASI filesystem preopens.
+    /// given, and (unless [`WasiFilesystem::Off`]) the same grants as WASI preopens.
     ///
     /// # Errors
     /// The component exports no `wasi:cli/run`, imports something not linked here, or

@@ -75,6 +75,69 @@ impl fmt::Display for NotAComponent {
 
 impl std::error::Error for NotAComponent {}
 
+/// Succeed when `bytes` are something [`crate::Runner::load`] can run: a component, or a
+/// core module (a WASI preview1 program, adapted by [`adapt_preview1`] when loaded).
+///
+/// # Errors
+/// [`NotAComponent`] naming `name` and what the bytes look like instead.
+pub fn ensure_runnable(bytes: &[u8], name: &str) -> Result<(), NotAComponent> {
+    match WasmKind::of(bytes) {
+        WasmKind::CoreModule => Ok(()),
+        _ => ensure_component(bytes, name),
+    }
+}
+
+/// Turn a WASI preview1 command (a core module importing `wasi_snapshot_preview1` and
+/// exporting `_start`) into a component with wasmtime's preview1 adapter, so it runs on
+/// WASI 0.2: its file calls then reach aiofs' `wasi:filesystem`.
+///
+/// # Errors
+/// The module does not validate, or is not a preview1 command (say, it imports nothing
+/// from `wasi_snapshot_preview1` or has no `_start`).
+pub fn adapt_preview1(module: &[u8], name: &str) -> wasmtime::Result<Vec<u8>> {
+    use wasi_preview1_component_adapter_provider as p1;
+    check_preview1(module, name)?;
+    let mut encoder = wit_component::ComponentEncoder::default();
+    encoder
+        .validate(true)
+        .module(module)
+        .map_err(|e| wasmtime::format_err!("{name}: not a valid core module: {e:#}"))?
+        .adapter(
+            p1::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            p1::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .map_err(|e| wasmtime::format_err!("{name}: cannot load the preview1 adapter: {e:#}"))?;
+    encoder
+        .encode()
+        .map_err(|e| wasmtime::format_err!("{name}: cannot adapt this preview1 module: {e:#}"))
+}
+
+/// Succeed when the core module `module` imports something from WASI preview1 (cheap:
+/// only the import section is read).
+///
+/// # Errors
+/// It does not, or it does not parse that far.
+pub fn check_preview1(module: &[u8], name: &str) -> wasmtime::Result<()> {
+    use wasi_preview1_component_adapter_provider as p1;
+    let imports_p1 = wasmparser::Parser::new(0)
+        .parse_all(module)
+        .map_while(Result::ok)
+        .any(|payload| match payload {
+            wasmparser::Payload::ImportSection(reader) => reader
+                .into_imports()
+                .filter_map(Result::ok)
+                .any(|imp| imp.module == p1::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME),
+            _ => false,
+        });
+    if !imports_p1 {
+        wasmtime::bail!(
+            "{name} is a core WebAssembly module, not a component, and imports nothing from \
+             WASI preview1 (build for wasm32-wasip2 or wasm32-wasip1)"
+        );
+    }
+    Ok(())
+}
+
 /// Succeed only when `bytes` start like a binary WebAssembly component.
 ///
 /// # Errors

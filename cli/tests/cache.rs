@@ -15,6 +15,7 @@ const EMPTY_COMPONENT_WITH_NAME: &[u8] = b"\0asm\x0d\0\x01\0\x00\x04\x03abc";
 fn runner(cache: Option<&Path>) -> Runner {
     Runner::new(RunnerOptions {
         cache_dir: cache.map(Path::to_path_buf),
+        ..RunnerOptions::default()
     })
     .expect("runner")
 }

@@ -140,6 +140,16 @@ impl Grants {
         self.budgets.push(Arc::new(Budget::new(quota)));
     }
 
+    /// One grant that shares an existing budget: the view of a directory opened beneath
+    /// a grant (`Fs::open_at`), whose relative paths resolve beneath `grant.dir` and whose
+    /// work is paid from the budget of the grant it was opened under.
+    pub fn single(grant: Arc<Grant>, budget: Arc<Budget>) -> Grants {
+        Grants {
+            grants: vec![grant],
+            budgets: vec![budget],
+        }
+    }
+
     /// All grants in order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Grant>> {
         self.grants.iter()

@@ -61,6 +61,7 @@ mod host;
 mod limits;
 pub mod pool;
 mod stream;
+pub mod wasi;
 
 pub use ctx::{AioFs, AioFsCtx, AioFsCtxBuilder, AioFsCtxView, AioFsView};
 pub use error::ErrorCode;

@@ -4,6 +4,7 @@ mod crash;
 mod escape;
 mod examples;
 mod quota;
+mod wasi;
 
 use aiofs_host::{Limits, Pool};
 use aiofs_tests::{Gate, Sandbox, drain, scenario, wait_until};

@@ -1,6 +1,6 @@
-//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests,
-//! and tries guest/js with both JavaScript componentizers (expected to fail; the tests pin
-//! how).
+//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests.
+//! (guest/js needs no outside toolchain: tests/js_guests.rs builds it at test time with
+//! aiofs-jsgen, a crate of this workspace.)
 //!
 //! Each language's component goes to `target/polyglot/<lang>/`, next to a stamp with a
 //! hash of everything it was built from (its sources, the WIT, the toolchain's version,
@@ -8,8 +8,8 @@
 //! it.
 //!
 //! Toolchains are installed by `scripts/polyglot-toolchains.sh` (which `scripts/test.sh`
-//! runs): componentize-py and Go in `target/polyglot/venv`, the npm packages in
-//! `target/polyglot/node`, clang-19 and wasi-libc from Debian (`AIOFS_CLANG` overrides the
+//! runs): componentize-py and Go in `target/polyglot/venv`, clang-19 and wasi-libc from
+//! Debian (`AIOFS_CLANG` overrides the
 //! compiler). A missing toolchain fails the build with a message saying how to install it;
 //! `AIOFS_POLYGLOT=skip` builds without polyglot guests (their tests then say they were
 //! skipped), for machines where the toolchains cannot be installed. CI never sets it.
@@ -23,11 +23,30 @@ use std::process::Command;
 
 /// Builds one guest into the given work directory (`scenarios.wasm` there).
 type Builder = fn(&Ctx, &Path) -> Result<(), String>;
-/// (language = directory under guest/, constant name, builder).
-const LANGUAGES: &[(&str, &str, Builder)] = &[
-    ("python", "PYTHON_SCENARIOS", build_python),
-    ("c", "C_SCENARIOS", build_c),
-    ("go", "GO_SCENARIOS", build_go),
+/// (name = work directory under target/polyglot, sources = directory under guest/,
+/// constant name, builder).
+const LANGUAGES: &[(&str, &str, &str, Builder)] = &[
+    ("python", "python", "PYTHON_SCENARIOS", build_python),
+    (
+        "python-checks",
+        "python",
+        "PYTHON_AIOFILES_CHECKS",
+        build_python_checks,
+    ),
+    (
+        "python-example",
+        "python",
+        "PYTHON_AIOFILES_EXAMPLE",
+        build_python_example,
+    ),
+    (
+        "python-suite",
+        "python",
+        "PYTHON_AIOFILES_SUITE",
+        build_python_suite,
+    ),
+    ("c", "c", "C_SCENARIOS", build_c),
+    ("go", "go", "GO_SCENARIOS", build_go),
 ];
 
 /// Where things are.
@@ -75,9 +94,12 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
         let handles: Vec<_> = LANGUAGES
             .iter()
             .filter(|_| !skip)
-            .map(|(lang, konst, builder)| {
+            .map(|(name, lang, konst, builder)| {
                 let ctx = &ctx;
-                (*konst, s.spawn(move || build_one(ctx, lang, *builder)))
+                (
+                    *konst,
+                    s.spawn(move || build_one(ctx, name, lang, *builder)),
+                )
             })
             .collect();
         handles
@@ -104,22 +126,8 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
          AIOFS_POLYGLOT=skip to build without them (their tests are then skipped).",
         errors.join("\n")
     );
-    let js = if skip {
-        (String::new(), String::new())
-    } else {
-        try_js(&ctx)
-    };
-    writeln!(
-        consts,
-        "/// What componentize-qjs said when asked to build guest/js (\"built\" or its error).\n\
-         pub const JS_COMPONENTIZE_QJS: &str = {:?};\n\
-         /// What componentize-js said when asked to build guest/js.\n\
-         pub const JS_COMPONENTIZE_JS: &str = {:?};",
-        js.0, js.1
-    )
-    .unwrap();
     if skip {
-        for (_, konst, _) in LANGUAGES {
+        for (_, _, konst, _) in LANGUAGES {
             writeln!(
                 consts,
                 "/// Skipped (AIOFS_POLYGLOT=skip).\npub const {konst}: &str = \"\";"
@@ -130,10 +138,11 @@ pub fn build(root: &Path, out_dir: &Path) -> String {
     consts
 }
 
-/// Build one language's guest unless its stamp says the component is up to date.
-fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String> {
+/// Build one guest (sources in guest/`lang`, work in target/polyglot/`name`) unless its
+/// stamp says the component is up to date.
+fn build_one(ctx: &Ctx, name: &str, lang: &str, builder: Builder) -> Result<PathBuf, String> {
     let src = ctx.root.join("guest").join(lang);
-    let work = ctx.dir.join(lang);
+    let work = ctx.dir.join(name);
     let wasm = work.join("scenarios.wasm");
     let mut hasher = DefaultHasher::new();
     hash_tree(&src, &mut hasher);
@@ -149,14 +158,14 @@ fn build_one(ctx: &Ctx, lang: &str, builder: Builder) -> Result<PathBuf, String>
     std::fs::create_dir_all(&work).map_err(|e| format!("{lang}: {e}"))?;
     let _ = std::fs::remove_file(&stamp);
     let started = std::time::Instant::now();
-    builder(ctx, &work).map_err(|e| format!("{lang} guest: {e}"))?;
+    builder(ctx, &work).map_err(|e| format!("{name} guest: {e}"))?;
     let bytes = std::fs::read(&wasm).map_err(|e| format!("{lang}: {e}"))?;
     aiofs_witgen::ensure_component(&bytes, &wasm.display().to_string())
         .map_err(|e| format!("{lang}: {e}"))?;
     std::fs::write(&stamp, stamp_text).map_err(|e| format!("{lang}: {e}"))?;
     // Not a cargo:warning: cargo would replay it on every later build.
     let note = format!(
-        "built the {lang} guest in {:.1} s ({} KiB)\n",
+        "built the {name} guest in {:.1} s ({} KiB)\n",
         started.elapsed().as_secs_f64(),
         bytes.len() / 1024
     );
@@ -192,9 +201,6 @@ fn toolchain_version(ctx: &Ctx, lang: &str) -> String {
         "python" => (ctx.tool("componentize-py"), "--version"),
         "c" => (PathBuf::from(clang()), "--version"),
         "go" => (ctx.tool("go"), "version"),
-        "js" => {
-            return std::fs::read_to_string(ctx.dir.join("node/.installed")).unwrap_or_default();
-        }
         _ => return String::new(),
     };
     Command::new(tool)
@@ -237,6 +243,71 @@ fn build_python(ctx: &Ctx, work: &Path) -> Result<(), String> {
             .arg(work.join("scenarios.wasm")),
         "componentize-py",
     )
+}
+
+/// An app module using the aiofiles package (guest/python/aiofiles), built with the
+/// package's own build command, guest/python/build.sh.
+fn build_python_app(ctx: &Ctx, app: &Path, work: &Path, extra: &[&Path]) -> Result<(), String> {
+    run(
+        Command::new("bash")
+            .arg(ctx.root.join("guest/python/build.sh"))
+            .arg(app)
+            .arg(work.join("scenarios.wasm"))
+            .args(extra)
+            .env("COMPONENTIZE_PY", ctx.tool("componentize-py")),
+        "guest/python/build.sh",
+    )
+}
+
+/// The aiofiles package's checks (guest/python/aiofiles_checks.py).
+fn build_python_checks(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let app = ctx.root.join("guest/python/aiofiles_checks.py");
+    build_python_app(ctx, &app, work, &[])
+}
+
+/// The aiofiles example guest (guest/python/examples/inventory.py).
+fn build_python_example(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let app = ctx.root.join("guest/python/examples/inventory.py");
+    build_python_app(ctx, &app, work, &[])
+}
+
+/// aiofiles' own test suite: the `tests/` of the aiofiles 25.1.0 sdist (fetched from PyPI
+/// by scripts/polyglot-toolchains.sh, never kept in the repo), unmodified, next to the
+/// in-guest runner guest/python/suite/aiofiles_suite.py in `work/src`, with pytest from
+/// `aiofiles-suite/pylib`. The test grants a fresh copy of `work/src` to the guest.
+fn build_python_suite(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let fetched = ctx.dir.join("aiofiles-suite");
+    let sdist = fetched.join("aiofiles-25.1.0.tar.gz");
+    if !sdist.exists() {
+        return Err(format!(
+            "{} is missing; run `bash scripts/polyglot-toolchains.sh`",
+            sdist.display()
+        ));
+    }
+    let src = work.join("src");
+    let unpack = work.join("unpack");
+    for dir in [&src, &unpack] {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    run(
+        Command::new("tar")
+            .arg("xzf")
+            .arg(&sdist)
+            .arg("-C")
+            .arg(&unpack),
+        "tar",
+    )?;
+    std::fs::rename(unpack.join("aiofiles-25.1.0/tests"), src.join("tests"))
+        .map_err(|e| format!("tests/ of the sdist: {e}"))?;
+    let _ = std::fs::remove_dir_all(&unpack);
+    std::fs::copy(
+        ctx.root.join("guest/python/suite/aiofiles_suite.py"),
+        src.join("aiofiles_suite.py"),
+    )
+    .map_err(|e| e.to_string())?;
+    let pylib = fetched.join("pylib");
+    build_python_app(ctx, &src.join("aiofiles_suite.py"), work, &[&pylib])
 }
 
 /// wit-bindgen C bindings, clang-19 for wasm32-wasi (a reactor), then a component with
@@ -359,69 +430,4 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Try to build guest/js with both JavaScript componentizers from npm. Neither can build a
-/// guest that imports `async func`s today; what each says is handed to the tests, which
-/// check that it is still the known failure (or that the guest now builds). The outcome
-/// is cached like a build. Panics if the npm packages are not installed.
-fn try_js(ctx: &Ctx) -> (String, String) {
-    let bin = ctx.dir.join("node/node_modules/.bin");
-    for tool in ["componentize-qjs", "componentize-js"] {
-        assert!(
-            bin.join(tool).exists(),
-            "{tool} is not installed in {}; run `bash scripts/polyglot-toolchains.sh` \
-             (or set AIOFS_POLYGLOT=skip)",
-            bin.display()
-        );
-    }
-    let work = ctx.dir.join("js");
-    let source = ctx.root.join("guest/js/scenarios.js");
-    let mut hasher = DefaultHasher::new();
-    hash_tree(&ctx.root.join("guest/js"), &mut hasher);
-    hash_tree(&ctx.wit(), &mut hasher);
-    hasher.write(toolchain_version(ctx, "js").as_bytes());
-    hasher.write(include_str!("polyglot.rs").as_bytes());
-    let stamp_text = format!("{:016x}\n", hasher.finish());
-    let (stamp, qjs_file, cjs_file) = (
-        work.join("stamp"),
-        work.join("componentize-qjs.txt"),
-        work.join("componentize-js.txt"),
-    );
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(&*stamp_text)
-        && let (Ok(q), Ok(c)) = (
-            std::fs::read_to_string(&qjs_file),
-            std::fs::read_to_string(&cjs_file),
-        )
-    {
-        return (q, c);
-    }
-    std::fs::create_dir_all(&work).expect("create target/polyglot/js");
-    let outcome = |r: Result<(), String>| match r {
-        Ok(()) => "built".to_string(),
-        Err(e) => e,
-    };
-    let qjs = outcome(run(
-        Command::new(bin.join("componentize-qjs"))
-            .arg("-w")
-            .arg(ctx.wit())
-            .args(["-n", "command", "-j"])
-            .arg(&source)
-            .arg("-o")
-            .arg(work.join("qjs.wasm")),
-        "componentize-qjs",
-    ));
-    let cjs = outcome(run(
-        Command::new(bin.join("componentize-js"))
-            .arg(&source)
-            .arg("-w")
-            .arg(ctx.wit())
-            .args(["-n", "command", "-o"])
-            .arg(work.join("cjs.wasm")),
-        "componentize-js",
-    ));
-    std::fs::write(&qjs_file, &qjs).expect("write outcome");
-    std::fs::write(&cjs_file, &cjs).expect("write outcome");
-    std::fs::write(&stamp, stamp_text).expect("write stamp");
-    (qjs, cjs)
 }

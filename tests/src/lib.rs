@@ -20,6 +20,7 @@ pub fn runner() -> &'static Runner {
         let cache = PathBuf::from(concat!(env!("OUT_DIR"), "/component-cache"));
         Runner::new(RunnerOptions {
             cache_dir: Some(cache),
+            ..RunnerOptions::default()
         })
         .expect("runner")
     })

@@ -35,7 +35,9 @@ use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 mod cursor;
+mod positional;
 
+#[cfg(test)]
 pub(crate) use cursor::IDLE_BUFFER;
 use cursor::{Cursor, READ_AHEAD, translate_newlines};
 
@@ -122,6 +124,17 @@ impl Drop for State {
             fs.spawn_detached(move || open.close());
         }
     }
+}
+
+/// Where a write lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// At the position.
+    Cursor,
+    /// At the end of the file (append mode, or a positional append).
+    End,
+    /// At this offset (a positional write).
+    At(u64),
 }
 
 /// What an operation needs from the mode.
@@ -283,7 +296,7 @@ impl File {
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (slot, guard) = self.enter(need).await?;
-        self.run_read(slot, guard, hint, None, f).await
+        self.run_read(slot, guard, hint, None, None, f).await
     }
 
     /// [`File::run`] for a read, under the grant's read budget and the store's memory
@@ -292,12 +305,19 @@ impl File {
     /// file; that many bytes are charged to the memory budget before reading (`quota` if
     /// they do not fit; a stream passes its own charge as `preset`), cut to the result's
     /// real size after, and held until the result is returned. The read pays the grant
-    /// for the bytes it consumed from the file.
+    /// for the bytes it consumed from the file. A positional read (`at`, which does not
+    /// move the position) is bounded by what is left of the file after `at` and pays for
+    /// the bytes it returns.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one read path"
+    )]
     async fn run_read<T, F>(
         &self,
         slot: PendingSlot<'_>,
         guard: OwnedMutexGuard<State>,
         hint: u64,
+        at: Option<u64>,
         preset: Option<Held>,
         f: F,
     ) -> FsResult<T>
@@ -305,16 +325,21 @@ impl File {
         T: HeapSize + Send + 'static,
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
-        let (out, _held) = self.run_read_held(slot, guard, hint, preset, f).await?;
+        let (out, _held) = self.run_read_held(slot, guard, hint, at, preset, f).await?;
         Ok(out)
     }
 
     /// [`File::run_read`], handing back the result's charge with it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one read path"
+    )]
     async fn run_read_held<T, F>(
         &self,
         slot: PendingSlot<'_>,
         guard: OwnedMutexGuard<State>,
         hint: u64,
+        at: Option<u64>,
         preset: Option<Held>,
         f: F,
     ) -> FsResult<(T, Held)>
@@ -330,7 +355,7 @@ impl File {
             let lease = budget.read_up_to(limits.max_read_bytes)?;
             let mut cap = lease.taken().min(hint);
             if cap > SMALL_READ {
-                let left = file.metadata()?.len().saturating_sub(before);
+                let left = file.metadata()?.len().saturating_sub(at.unwrap_or(before));
                 cap = cap.min(left.saturating_add(TEXT_SLACK));
             }
             let mut held = match preset {
@@ -345,8 +370,17 @@ impl File {
                 ..limits.clone()
             };
             let result = f(cur, file, &limits);
-            lease.settle(cur.pos.saturating_sub(before));
-            let out = result?;
+            let out = match at {
+                None => {
+                    lease.settle(cur.pos.saturating_sub(before));
+                    result?
+                }
+                Some(_) => {
+                    let out = result?;
+                    lease.settle(out.heap_size());
+                    out
+                }
+            };
             held.settle(out.heap_size());
             Ok((out, held))
         })
@@ -374,8 +408,13 @@ impl File {
             Some(held) => held,
             None => self.inner.fs.charge(len as u64)?,
         };
+        let place = if self.inner.mode.append {
+            Place::End
+        } else {
+            Place::Cursor
+        };
         let (slot, guard) = self.enter(need).await?;
-        self.run_write(slot, guard, len, held, f).await
+        self.run_write(slot, guard, len, place, held, f).await
     }
 
     /// [`File::run`] for a write of `len` bytes, under the grant's budgets: refused before
@@ -383,11 +422,16 @@ impl File {
     /// (all or nothing; given back if the write fails or never runs), and refused with
     /// `file-too-large` if the file would outgrow `max_file_size` (counting every other
     /// write in flight on the same file, so concurrent writers cannot overshoot it).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one write path"
+    )]
     async fn run_write<T, F>(
         &self,
         slot: PendingSlot<'_>,
         guard: OwnedMutexGuard<State>,
         len: usize,
+        place: Place,
         held: Held,
         f: F,
     ) -> FsResult<T>
@@ -398,15 +442,14 @@ impl File {
         let budget = self.inner.budget.clone();
         let counters = self.inner.fs.counters.clone();
         let len = len as u64;
-        let append = self.inner.mode.append;
         self.run(slot, guard, move |cur, file, limits| {
             let _payload = held;
             let _growth = match budget.quota().max_file_size {
                 Some(max) => {
-                    let pos = if append {
-                        None
-                    } else {
-                        Some(cur.resolve(file)?)
+                    let pos = match place {
+                        Place::End => None,
+                        Place::At(at) => Some(at),
+                        Place::Cursor => Some(cur.resolve(file)?),
                     };
                     Some(counters.growth.reserve(file, max, len, |size| match pos {
                         None => size.saturating_add(len),
@@ -671,9 +714,14 @@ impl File {
         held: Held,
     ) -> FsResult<(Vec<u8>, Held)> {
         let max = held.bytes();
-        self.run_read_held(slot, guard, max, Some(held), move |cur, file, limits| {
-            Ok(cur.read_bytes(file, clamp(max, limits.max_read_bytes))?)
-        })
+        self.run_read_held(
+            slot,
+            guard,
+            max,
+            None,
+            Some(held),
+            move |cur, file, limits| Ok(cur.read_bytes(file, clamp(max, limits.max_read_bytes))?),
+        )
         .await
     }
     /// Stream support: [`read_chunk`](File::read_chunk) for reading ahead, started only if

@@ -5,6 +5,7 @@
 //! pool through `Fs::blocking`, which is the single choke point for blocking work and
 //! enforces the per-store `max_pending_ops` cap.
 
+mod at;
 mod file;
 #[cfg(test)]
 mod governance_tests;
@@ -18,6 +19,7 @@ mod temp;
 #[cfg(test)]
 mod tests;
 
+pub use at::{Directory, OpenRequest, Opened, SetTime};
 pub use file::File;
 pub use mode::OpenMode;
 pub use temp::TempDir;
@@ -82,6 +84,9 @@ pub struct DirEntry {
     pub file_type: FileType,
     /// Metadata following symlinks, when asked for and available.
     pub stat: Option<Stat>,
+    /// Inode number as the listing reports it (no extra system call; like `d_ino`, the
+    /// underlying directory's for a mount point).
+    pub inode: u64,
 }
 
 /// `os.access` checks; all false means "exists".
@@ -828,6 +833,7 @@ impl Fs {
                 let name = utf8_name(entry.file_name())?;
                 held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
                 let file_type = meta::file_type(entry.file_type()?);
+                let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
                 // Following symlinks from the grant root, so a link to a sibling directory
                 // works and a link out of the grant yields no stat.
                 let stat = if with_stat {
@@ -841,6 +847,7 @@ impl Fs {
                     name,
                     file_type,
                     stat,
+                    inode,
                 });
             }
             Ok(out)
@@ -1184,9 +1191,7 @@ impl Fs {
     fn resolve_pair_rw(&self, a: &str, b: &str) -> FsResult<(Resolved, Resolved)> {
         let ra = self.resolve(a)?;
         let rb = self.resolve(b)?;
-        if !ra.grant.perms.can_write() || !rb.grant.perms.can_write() {
-            return Err(ErrorCode::ReadOnly);
-        }
+        at::writable_pair(&ra, &rb)?;
         Ok((ra, rb))
     }
 

@@ -1,0 +1,319 @@
+//! Operations relative to an open directory, with open flags, times and identity: what
+//! `wasi:filesystem` needs, written as general domain operations.
+//!
+//! A [`Directory`] is an [`Fs`] whose only grant is the opened directory. It shares the
+//! limits, pool, counters and the *budget* of the grant it was opened under, and keeps that
+//! grant's permission, so every path operation of [`Fs`] works beneath it with the same
+//! resolution (cap-std beneath the directory: `..` or a symlink out of it is
+//! `not-permitted`), the same `read-only` check before anything is queued, and the same
+//! budgets. A relative path given to a directory's [`Fs`] resolves beneath that directory.
+
+use super::{
+    Create, File, Fs, OpenMode, OpenSlot, Timestamp, is_root, not_root, open_counted, open_options,
+};
+use crate::error::{ErrorCode, FsResult};
+use crate::grant::{Budget, Grant, Grants, Perms, Resolved};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
+use std::sync::Arc;
+
+/// How to open something (the flags of `wasi:filesystem` `open-at`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// Open for reading (also implied when `write` is not set, as wasmtime does).
+    pub read: bool,
+    /// Open for writing.
+    pub write: bool,
+    /// Create the file if it is missing.
+    pub create: bool,
+    /// With `create`: fail with `exist` if it is there already.
+    pub exclusive: bool,
+    /// Truncate to zero length.
+    pub truncate: bool,
+    /// Fail with `not-directory` unless it is a directory.
+    pub directory: bool,
+    /// Follow a symlink in the last component (otherwise opening one is `loop`).
+    pub follow_symlinks: bool,
+}
+
+impl OpenRequest {
+    /// Whether the request may change the file system (so needs a writable grant).
+    pub fn writes(&self) -> bool {
+        self.write || self.create || self.truncate
+    }
+}
+
+/// A directory opened beneath a grant (or a grant's root): its [`Fs`] resolves relative
+/// paths beneath it. Cheap to clone; the descriptor closes when the last clone goes.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    fs: Fs,
+    /// The store's open-handle slot (`None` for a grant root, which is always open).
+    _slot: Option<Arc<OpenSlot>>,
+}
+
+impl Directory {
+    /// Operations beneath this directory (relative paths only: an absolute path resolves
+    /// against the directory's own mount path, which callers serving `*-at` calls refuse).
+    pub fn fs(&self) -> &Fs {
+        &self.fs
+    }
+
+    /// The guest path this directory was opened at.
+    pub fn guest_path(&self) -> &str {
+        &self.grant().guest_path
+    }
+
+    /// The permission of the grant it lies in.
+    pub fn perms(&self) -> Perms {
+        self.grant().perms
+    }
+
+    fn grant(&self) -> &Arc<Grant> {
+        self.fs
+            .grants
+            .iter()
+            .next()
+            .expect("a directory view has exactly one grant")
+    }
+}
+
+/// What [`Fs::open_at`] opened.
+#[derive(Debug)]
+pub enum Opened {
+    /// A regular file, in binary mode.
+    File(File),
+    /// A directory.
+    Dir(Directory),
+}
+
+/// What to set one timestamp to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetTime {
+    /// Leave it as it is.
+    Keep,
+    /// The current time.
+    Now,
+    /// This time.
+    At(Timestamp),
+}
+
+impl SetTime {
+    fn spec(self) -> FsResult<Option<cap_fs_ext::SystemTimeSpec>> {
+        use cap_fs_ext::SystemTimeSpec;
+        Ok(match self {
+            SetTime::Keep => None,
+            SetTime::Now => Some(SystemTimeSpec::SymbolicNow),
+            SetTime::At(t) => Some(SystemTimeSpec::Absolute(
+                cap_std::time::SystemTime::from_std(system_time(t)?),
+            )),
+        })
+    }
+
+    /// As `std` file times (`Now` read from the clock here).
+    pub(crate) fn std(self) -> FsResult<Option<std::time::SystemTime>> {
+        Ok(match self {
+            SetTime::Keep => None,
+            SetTime::Now => Some(std::time::SystemTime::now()),
+            SetTime::At(t) => Some(system_time(t)?),
+        })
+    }
+}
+
+/// A [`Timestamp`] as a `SystemTime` (`invalid` if out of range).
+fn system_time(t: Timestamp) -> FsResult<std::time::SystemTime> {
+    use std::time::{Duration, UNIX_EPOCH};
+    if t.nanoseconds >= 1_000_000_000 {
+        return Err(ErrorCode::Invalid);
+    }
+    let out = if t.seconds >= 0 {
+        UNIX_EPOCH.checked_add(Duration::new(t.seconds.unsigned_abs(), t.nanoseconds))
+    } else {
+        UNIX_EPOCH
+            .checked_sub(Duration::from_secs(t.seconds.unsigned_abs()))
+            .and_then(|e| e.checked_add(Duration::from_nanos(t.nanoseconds.into())))
+    };
+    out.ok_or(ErrorCode::Overflow)
+}
+
+/// The guest path of a resolved path (mount, then the relative part).
+fn guest_of(r: &Resolved) -> String {
+    let rel = r.rel.to_string_lossy();
+    let rel = rel.trim_end_matches('/');
+    if is_root(&r.rel) || rel.is_empty() {
+        return r.grant.guest_path.clone();
+    }
+    let mut out = r.grant.guest_path.clone();
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out.push_str(rel);
+    out
+}
+
+impl Fs {
+    /// This store with `grant` (paid from `budget`) as its only grant.
+    fn view(&self, grant: Arc<Grant>, budget: Arc<Budget>) -> Fs {
+        let mut fs = self.clone();
+        fs.grants = Arc::new(Grants::single(grant, budget));
+        fs
+    }
+
+    /// The root of every grant as a [`Directory`], in grant order (what `wasi:filesystem`
+    /// hands out as preopens; the guest path is [`Directory::guest_path`]).
+    pub fn grant_roots(&self) -> Vec<Directory> {
+        self.grants
+            .iter_with_budgets()
+            .map(|(g, b)| Directory {
+                fs: self.view(g.clone(), b.clone()),
+                _slot: None,
+            })
+            .collect()
+    }
+
+    /// Open a regular file or a directory at `path` with explicit flags (`open-at`).
+    ///
+    /// A request that writes, creates or truncates needs a writable grant (`read-only`
+    /// otherwise, before anything is queued). A directory is returned as a [`Directory`]
+    /// (writing to one is `is-directory`); with `directory` set anything else is
+    /// `not-directory`. Like [`Fs::open`], only regular files and directories are served:
+    /// a FIFO, socket or device is `unsupported`. Files and directories opened here count
+    /// against `max_open_files`; creations count against the grant's `max_created`.
+    pub async fn open_at(&self, path: String, req: OpenRequest) -> FsResult<Opened> {
+        if req.directory && (req.create || req.truncate) {
+            return Err(ErrorCode::Invalid);
+        }
+        let r = if req.writes() {
+            self.resolve_rw(&path)?
+        } else {
+            self.resolve(&path)?
+        };
+        let mode = OpenMode {
+            read: req.read || !req.write,
+            write: req.writes(),
+            append: false,
+            create: req.create,
+            exclusive: req.create && req.exclusive,
+            truncate: req.truncate,
+            text: false,
+        };
+        let create = if mode.exclusive {
+            r.budget.precheck_create()?;
+            Create::New
+        } else if mode.create {
+            Create::IfMissing
+        } else {
+            Create::No
+        };
+        let slot = self.reserve_open_slot()?;
+        let fs = self.clone();
+        self.blocking(move || {
+            let mut opts = open_options(&mode);
+            opts.follow(if req.follow_symlinks {
+                FollowSymlinks::Yes
+            } else {
+                FollowSymlinks::No
+            });
+            let file = open_counted(&r, &opts, create)?;
+            let md = file.metadata()?;
+            if md.is_dir() {
+                if mode.write {
+                    return Err(ErrorCode::IsDirectory);
+                }
+                let grant = Arc::new(Grant {
+                    dir: Arc::new(cap_std::fs::Dir::from_std_file(file.into_std())),
+                    guest_path: guest_of(&r),
+                    perms: r.grant.perms,
+                });
+                return Ok(Opened::Dir(Directory {
+                    fs: fs.view(grant, r.budget.clone()),
+                    _slot: Some(Arc::new(slot)),
+                }));
+            }
+            if req.directory {
+                return Err(ErrorCode::NotDirectory);
+            }
+            if !md.is_file() {
+                return Err(ErrorCode::Unsupported);
+            }
+            let name = guest_of(&r);
+            let budget = r.budget.clone();
+            Ok(Opened::File(File::new_in(
+                &fs,
+                budget,
+                file.into_std(),
+                name,
+                mode,
+                slot,
+                None,
+            )))
+        })
+        .await
+    }
+
+    /// Set the access and modification times of `path` (of the link itself unless
+    /// `follow_symlinks`). Needs a writable grant.
+    pub async fn set_times(
+        &self,
+        path: String,
+        follow_symlinks: bool,
+        accessed: SetTime,
+        modified: SetTime,
+    ) -> FsResult<()> {
+        let r = self.resolve_rw(&path)?;
+        let (atime, mtime) = (accessed.spec()?, modified.spec()?);
+        self.blocking(move || {
+            let dir = &r.grant.dir;
+            if follow_symlinks {
+                dir.set_times(&r.rel, atime, mtime)?;
+            } else {
+                dir.set_symlink_times(&r.rel, atime, mtime)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Flush a directory's entries to the device (`fsync` on the directory).
+    pub async fn sync_dir(&self, path: String) -> FsResult<()> {
+        let r = self.resolve(&path)?;
+        self.blocking(move || {
+            let dir = r.grant.dir.open_dir(&r.rel)?;
+            Ok(dir.open(".")?.sync_all()?)
+        })
+        .await
+    }
+
+    /// Rename `src` (beneath this store's grants) to `dst` beneath `to`'s (another
+    /// directory of the same store, or the same). Both must be writable.
+    pub async fn rename_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
+        let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
+        writable_pair(&s, &d)?;
+        not_root(&s)?;
+        not_root(&d)?;
+        self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+            .await
+    }
+
+    /// Hard-link `src` (beneath this store's grants) as `dst` beneath `to`'s. Both must
+    /// be writable; the link counts against `to`'s `max_created`.
+    pub async fn link_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
+        let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
+        writable_pair(&s, &d)?;
+        d.budget.precheck_create()?;
+        self.blocking(move || {
+            let lease = d.budget.create(1)?;
+            s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+            lease.keep();
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// `read-only` unless both ends of a rename or link lie in writable grants.
+pub(super) fn writable_pair(a: &Resolved, b: &Resolved) -> FsResult<()> {
+    if !a.grant.perms.can_write() || !b.grant.perms.can_write() {
+        return Err(ErrorCode::ReadOnly);
+    }
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! Positional reads and writes (`pread`/`pwrite`) and times on an open file: what
+//! descriptor-based callers (`wasi:filesystem`) need. They neither use nor move the
+//! position; a write drops the read-ahead so later cursor reads see it. They run in
+//! order with every other operation of the file, under the same limits and budgets.
+
+use super::{File, Need, Place};
+use crate::error::{ErrorCode, FsResult};
+use crate::fs::SetTime;
+use std::os::unix::fs::FileExt;
+
+impl File {
+    /// Read up to `n` bytes at `offset` (capped by `max_read_bytes` and what is left of
+    /// the grant's read budget: `quota` when nothing is). Fewer bytes, or none, means the
+    /// end of the file came first.
+    pub async fn read_at(&self, offset: u64, n: u64) -> FsResult<Vec<u8>> {
+        let (slot, guard) = self.enter(Need::ReadBytes).await?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // Capped by the read and memory budgets (`run_read`); pays for what it returns.
+        self.run_read(
+            slot,
+            guard,
+            n,
+            Some(offset),
+            None,
+            move |_, file, limits| {
+                let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
+                let mut buf = Vec::new();
+                buf.try_reserve_exact(want)
+                    .map_err(|_| ErrorCode::InsufficientMemory)?;
+                buf.resize(want, 0);
+                let mut got = 0;
+                while got < want {
+                    match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
+                        Ok(0) => break,
+                        Ok(k) => got += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                buf.truncate(got);
+                Ok(buf)
+            },
+        )
+        .await
+    }
+
+    /// Write all of `data` at `offset` (`None`: at the end of the file, as it is when
+    /// the write runs) and return the offset after it. Refused before anything is
+    /// written when it exceeds `max_write_bytes` or the write budget (`quota`) or would
+    /// make the file larger than `max_file_size` (`file-too-large`).
+    pub async fn write_at(&self, offset: Option<u64>, data: Vec<u8>) -> FsResult<u64> {
+        self.check(!self.is_closed(), Need::WriteBytes)?;
+        self.check_write_len(data.len())?;
+        let len = data.len() as u64;
+        self.inner.budget.precheck_write(len)?;
+        // The payload is charged before waiting; growth, size and write budgets are
+        // checked and paid on the pool (`run_write`).
+        let held = self.inner.fs.charge(len)?;
+        let place = offset.map_or(Place::End, Place::At);
+        let budget = self.inner.budget.clone();
+        let (slot, guard) = self.enter(Need::WriteBytes).await?;
+        self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
+            let start = match offset {
+                Some(at) => at,
+                None => file.metadata()?.len(),
+            };
+            let end = start.checked_add(len).ok_or(ErrorCode::FileTooLarge)?;
+            budget.check_size(end)?;
+            cur.invalidate();
+            file.write_all_at(&data, start)?;
+            Ok(end)
+        })
+        .await
+    }
+
+    /// Set the file's access and modification times (any open file: the permission to
+    /// change them is the grant's, which the caller checks).
+    pub async fn set_times(&self, accessed: SetTime, modified: SetTime) -> FsResult<()> {
+        let (atime, mtime) = (accessed.std()?, modified.std()?);
+        self.op(Need::Open, move |_, file, _| {
+            let mut times = std::fs::FileTimes::new();
+            if let Some(t) = atime {
+                times = times.set_accessed(t);
+            }
+            if let Some(t) = mtime {
+                times = times.set_modified(t);
+            }
+            Ok(file.set_times(times)?)
+        })
+        .await
+    }
+
+    /// Most bytes one write may carry (the store's `max_write_bytes`).
+    pub fn write_limit(&self) -> u64 {
+        self.inner.fs.limits().max_write_bytes
+    }
+
+    /// Whether the file was opened for reading and for writing.
+    pub fn access(&self) -> (bool, bool) {
+        (self.inner.mode.read, self.inner.mode.write)
+    }
+}

@@ -1,0 +1,700 @@
+//! `wasi:filesystem@0.2` (types and preopens, 0.2.12 as wasmtime-wasi 48 links it) over
+//! the domain layer.
+
+use super::p2_streams::{FileInput, FileOutput};
+use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
+use crate::error::{ErrorCode as DomainError, FsResult};
+use crate::fs::{self, Directory, File, OpenRequest, Opened, SetTime, Stat, Timestamp};
+use crate::grant::Perms;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+use wasmtime_wasi_io::streams::{DynInputStream, DynOutputStream};
+
+mod generated {
+    #![allow(missing_docs, reason = "generated code")]
+    wasmtime::component::bindgen!({
+        path: "wit-wasi/p2",
+        world: "aiofs:wasi-p2/filesystem",
+        imports: { default: async | trappable },
+        with: {
+            "wasi:io/poll": wasmtime_wasi_io::bindings::wasi::io::poll,
+            "wasi:io/streams": wasmtime_wasi_io::bindings::wasi::io::streams,
+            "wasi:io/error": wasmtime_wasi_io::bindings::wasi::io::error,
+            "wasi:clocks/wall-clock": wasmtime_wasi::p2::bindings::clocks::wall_clock,
+            "wasi:filesystem/types.descriptor": super::Descriptor,
+            "wasi:filesystem/types.directory-entry-stream": super::DirEntries,
+        },
+    });
+}
+
+use generated::wasi::clocks::wall_clock::Datetime;
+use generated::wasi::filesystem::{preopens, types};
+use types::ErrorCode;
+
+/// A `wasi:filesystem` descriptor: an open directory or an open file of the store.
+#[derive(Clone)]
+pub enum Descriptor {
+    /// A directory (a preopen or one opened with `open-at`), and the identities its last
+    /// listing reported.
+    Dir(Directory, Listed),
+    /// A regular file, and the permission of the grant it lies in.
+    File(File, Perms),
+}
+
+/// The identities (device, and inode per name) the last `read-directory` of a directory
+/// descriptor reported. wasi-libc asks `metadata-hash-at` for every entry it lists (for
+/// `d_ino`); each name is answered once from here, as the listing saw it (what `d_ino`
+/// means natively), instead of with one `stat` per entry.
+#[derive(Clone, Default)]
+pub struct Listed(Arc<Mutex<Option<Ids>>>);
+
+/// A directory's device and the inode of each name in it.
+type Ids = (u64, HashMap<String, u64>);
+
+impl Listed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ids>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The identity of `name` from the last listing, once.
+    fn take(&self, name: &str) -> Option<(u64, u64)> {
+        let mut guard = self.lock();
+        let (device, names) = guard.as_mut()?;
+        names.remove(name).map(|inode| (*device, inode))
+    }
+}
+
+/// The entries of one `read-directory` call, handed out one by one.
+pub struct DirEntries(std::vec::IntoIter<fs::DirEntry>);
+
+/// Add aiofs' `wasi:filesystem/types` and `wasi:filesystem/preopens` (0.2) to `linker`:
+/// the store's grants become the preopens. Link wasi:io from wasmtime-wasi (or
+/// wasmtime-wasi-io) too: the file streams are its `input-stream`/`output-stream`.
+///
+/// # Errors
+/// The interfaces are already defined in `linker`.
+pub fn add_filesystem_to_linker<T: AioFsView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    fn getter<T: AioFsView>(t: &mut T) -> AioFsCtxView<'_> {
+        t.aiofs()
+    }
+    types::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
+    preopens::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
+    Ok(())
+}
+
+/// Everything `wasmtime_wasi::p2::add_to_linker_async` links (cli, clocks, random, io,
+/// sockets; sockets stay closed unless the `WasiCtx` allows them), with aiofs'
+/// `wasi:filesystem` in place of wasmtime-wasi's.
+///
+/// # Errors
+/// Any of the interfaces is already defined in `linker`.
+pub fn add_to_linker_async<T: wasmtime_wasi::WasiView + AioFsView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, random, sockets};
+    use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    use wasmtime_wasi_io::bindings::wasi::io;
+
+    struct HasTable;
+    impl HasData for HasTable {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    fn table<T: wasmtime_wasi::WasiView>(t: &mut T) -> &mut ResourceTable {
+        t.ctx().table
+    }
+    let l = linker;
+    io::error::add_to_linker::<T, HasTable>(l, table::<T>)?;
+    io::poll::add_to_linker::<T, HasTable>(l, table::<T>)?;
+    io::streams::add_to_linker::<T, HasTable>(l, table::<T>)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::instance_network::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    sockets::network::add_to_linker::<T, WasiSockets>(l, &Default::default(), T::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+    add_filesystem_to_linker(l)
+}
+
+/// What every host function returns: a trap, or a guest-visible result.
+type HostResult<T> = wasmtime::Result<Result<T, ErrorCode>>;
+
+/// The one conversion from the domain error to the WASI 0.2 error code.
+pub(crate) fn to_wasi_error(e: DomainError) -> ErrorCode {
+    use DomainError as D;
+    use ErrorCode as W;
+    match e {
+        D::Access => W::Access,
+        D::BadDescriptor => W::BadDescriptor,
+        D::Busy => W::Busy,
+        D::CrossDevice => W::CrossDevice,
+        D::Exist => W::Exist,
+        D::FileTooLarge => W::FileTooLarge,
+        D::IllegalByteSequence => W::IllegalByteSequence,
+        D::InsufficientSpace => W::InsufficientSpace,
+        D::InsufficientMemory => W::InsufficientMemory,
+        D::Interrupted => W::Interrupted,
+        D::Invalid => W::Invalid,
+        D::InvalidSeek => W::InvalidSeek,
+        D::Io => W::Io,
+        D::IsDirectory => W::IsDirectory,
+        D::Loop => W::Loop,
+        D::NameTooLong => W::NameTooLong,
+        D::NoEntry => W::NoEntry,
+        D::NotDirectory => W::NotDirectory,
+        D::NotEmpty => W::NotEmpty,
+        D::NotPermitted => W::NotPermitted,
+        D::Overflow => W::Overflow,
+        D::Quota => W::Quota,
+        D::ReadOnly => W::ReadOnly,
+        D::TooManyLinks => W::TooManyLinks,
+        D::Unsupported => W::Unsupported,
+    }
+}
+
+/// A domain result as a host result.
+fn ok<T>(r: FsResult<T>) -> HostResult<T> {
+    Ok(r.map_err(to_wasi_error))
+}
+
+/// A path for a `*-at` call: always relative to the descriptor. An absolute path is
+/// `not-permitted` (as in wasmtime); everything else is the domain's resolution.
+fn at_path(path: String) -> Result<String, ErrorCode> {
+    if path.starts_with('/') {
+        return Err(ErrorCode::NotPermitted);
+    }
+    Ok(path)
+}
+
+/// Early return of a guest-visible error.
+macro_rules! guest_try {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+fn descriptor_type(t: fs::FileType) -> types::DescriptorType {
+    use fs::FileType as F;
+    use types::DescriptorType as D;
+    match t {
+        F::Unknown => D::Unknown,
+        F::RegularFile => D::RegularFile,
+        F::Directory => D::Directory,
+        F::SymbolicLink => D::SymbolicLink,
+        F::BlockDevice => D::BlockDevice,
+        F::CharacterDevice => D::CharacterDevice,
+        F::Fifo => D::Fifo,
+        F::Socket => D::Socket,
+    }
+}
+
+fn datetime(t: Option<Timestamp>) -> Option<Datetime> {
+    let t = t?;
+    Some(Datetime {
+        seconds: u64::try_from(t.seconds).ok()?,
+        nanoseconds: t.nanoseconds,
+    })
+}
+
+fn descriptor_stat(s: &Stat) -> types::DescriptorStat {
+    types::DescriptorStat {
+        type_: descriptor_type(s.file_type),
+        link_count: s.link_count,
+        size: s.size,
+        data_access_timestamp: datetime(s.accessed),
+        data_modification_timestamp: datetime(s.modified),
+        status_change_timestamp: datetime(s.changed),
+    }
+}
+
+fn new_time(t: types::NewTimestamp) -> SetTime {
+    match t {
+        types::NewTimestamp::NoChange => SetTime::Keep,
+        types::NewTimestamp::Now => SetTime::Now,
+        types::NewTimestamp::Timestamp(d) => SetTime::At(Timestamp {
+            seconds: i64::try_from(d.seconds).unwrap_or(i64::MAX),
+            nanoseconds: d.nanoseconds,
+        }),
+    }
+}
+
+/// The identity hash of an object, as wasmtime computes it (device and inode through
+/// the standard hasher; the upper half derived from the lower), so that preview1 inode
+/// numbers look the same under both.
+fn metadata_hash(s: &Stat) -> types::MetadataHashValue {
+    hash_identity(s.device, s.inode)
+}
+
+/// The [`metadata_hash`] of the object with this device and inode.
+fn hash_identity(device: u64, inode: u64) -> types::MetadataHashValue {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (device, inode).hash(&mut h);
+    let lower = h.finish();
+    types::MetadataHashValue {
+        lower,
+        upper: lower ^ 4614256656552045848u64,
+    }
+}
+
+impl AioFsCtxView<'_> {
+    fn desc(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<&Descriptor> {
+        Ok(self.table.get(fd)?)
+    }
+
+    /// The directory behind `fd` (`not-directory` for a file).
+    fn dir(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<Result<Directory, ErrorCode>> {
+        Ok(match self.desc(fd)? {
+            Descriptor::Dir(d, _) => Ok(d.clone()),
+            Descriptor::File(..) => Err(ErrorCode::NotDirectory),
+        })
+    }
+
+    /// The file behind `fd` (`bad-descriptor` for a directory).
+    fn file(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<Result<File, ErrorCode>> {
+        Ok(match self.desc(fd)? {
+            Descriptor::File(f, _) => Ok(f.clone()),
+            Descriptor::Dir(..) => Err(ErrorCode::BadDescriptor),
+        })
+    }
+
+    /// Stat the object behind `fd`.
+    fn stat_of(
+        &self,
+        fd: &Resource<Descriptor>,
+    ) -> wasmtime::Result<impl Future<Output = FsResult<Stat>> + Send + 'static> {
+        let desc = self.desc(fd)?.clone();
+        Ok(async move {
+            match desc {
+                Descriptor::Dir(d, _) => d.fs().stat(".".into(), true).await,
+                Descriptor::File(f, _) => f.stat().await,
+            }
+        })
+    }
+}
+
+impl preopens::Host for AioFsCtxView<'_> {
+    async fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
+        let mut out = Vec::new();
+        for dir in self.ctx.fs().grant_roots() {
+            let name = dir.guest_path().to_owned();
+            out.push((
+                self.table.push(Descriptor::Dir(dir, Listed::default()))?,
+                name,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl types::Host for AioFsCtxView<'_> {
+    async fn filesystem_error_code(
+        &mut self,
+        err: Resource<wasmtime::Error>,
+    ) -> wasmtime::Result<Option<ErrorCode>> {
+        let err = self.table.get(&err)?;
+        Ok(err
+            .downcast_ref::<DomainError>()
+            .copied()
+            .map(to_wasi_error))
+    }
+}
+
+impl types::HostDescriptor for AioFsCtxView<'_> {
+    async fn read_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+        offset: u64,
+    ) -> HostResult<Resource<DynInputStream>> {
+        let file = guest_try!(self.file(&fd)?);
+        guest_try!(file.check_stream(false).map_err(to_wasi_error));
+        let stream: DynInputStream = Box::new(FileInput::new(file, offset));
+        Ok(Ok(self.table.push(stream)?))
+    }
+
+    async fn write_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+        offset: u64,
+    ) -> HostResult<Resource<DynOutputStream>> {
+        let file = guest_try!(self.file(&fd)?);
+        guest_try!(file.check_stream(true).map_err(to_wasi_error));
+        let stream: DynOutputStream = Box::new(FileOutput::new(file, Some(offset)));
+        Ok(Ok(self.table.push(stream)?))
+    }
+
+    async fn append_via_stream(
+        &mut self,
+        fd: Resource<Descriptor>,
+    ) -> HostResult<Resource<DynOutputStream>> {
+        let file = guest_try!(self.file(&fd)?);
+        guest_try!(file.check_stream(true).map_err(to_wasi_error));
+        let stream: DynOutputStream = Box::new(FileOutput::new(file, None));
+        Ok(Ok(self.table.push(stream)?))
+    }
+
+    async fn advise(
+        &mut self,
+        fd: Resource<Descriptor>,
+        _offset: u64,
+        _length: u64,
+        _advice: types::Advice,
+    ) -> HostResult<()> {
+        guest_try!(self.file(&fd)?);
+        Ok(Ok(()))
+    }
+
+    async fn sync_data(&mut self, fd: Resource<Descriptor>) -> HostResult<()> {
+        match self.desc(&fd)? {
+            Descriptor::File(f, _) => {
+                let f = f.clone();
+                ok(f.sync_data().await)
+            }
+            Descriptor::Dir(d, _) => {
+                let d = d.clone();
+                ok(d.fs().sync_dir(".".into()).await)
+            }
+        }
+    }
+
+    async fn sync(&mut self, fd: Resource<Descriptor>) -> HostResult<()> {
+        match self.desc(&fd)? {
+            Descriptor::File(f, _) => {
+                let f = f.clone();
+                ok(f.sync().await)
+            }
+            Descriptor::Dir(d, _) => {
+                let d = d.clone();
+                ok(d.fs().sync_dir(".".into()).await)
+            }
+        }
+    }
+
+    async fn get_flags(&mut self, fd: Resource<Descriptor>) -> HostResult<types::DescriptorFlags> {
+        use types::DescriptorFlags as F;
+        Ok(Ok(match self.desc(&fd)? {
+            Descriptor::File(f, _) => {
+                let (read, write) = f.access();
+                let mut flags = F::empty();
+                if read {
+                    flags |= F::READ;
+                }
+                if write {
+                    flags |= F::WRITE;
+                }
+                flags
+            }
+            Descriptor::Dir(d, _) if d.perms().can_write() => F::READ | F::MUTATE_DIRECTORY,
+            Descriptor::Dir(..) => F::READ,
+        }))
+    }
+
+    async fn get_type(&mut self, fd: Resource<Descriptor>) -> HostResult<types::DescriptorType> {
+        match self.desc(&fd)? {
+            Descriptor::Dir(..) => Ok(Ok(types::DescriptorType::Directory)),
+            Descriptor::File(..) => Ok(Ok(types::DescriptorType::RegularFile)),
+        }
+    }
+
+    async fn set_size(&mut self, fd: Resource<Descriptor>, size: u64) -> HostResult<()> {
+        let file = guest_try!(self.file(&fd)?);
+        ok(file.truncate(Some(size)).await.map(drop))
+    }
+
+    async fn set_times(
+        &mut self,
+        fd: Resource<Descriptor>,
+        atime: types::NewTimestamp,
+        mtime: types::NewTimestamp,
+    ) -> HostResult<()> {
+        let (atime, mtime) = (new_time(atime), new_time(mtime));
+        match self.desc(&fd)? {
+            Descriptor::File(_, perms) if !perms.can_write() => Ok(Err(ErrorCode::ReadOnly)),
+            Descriptor::File(f, _) => {
+                let f = f.clone();
+                ok(f.set_times(atime, mtime).await)
+            }
+            Descriptor::Dir(d, _) => {
+                let d = d.clone();
+                ok(d.fs().set_times(".".into(), true, atime, mtime).await)
+            }
+        }
+    }
+
+    async fn read(
+        &mut self,
+        fd: Resource<Descriptor>,
+        length: u64,
+        offset: u64,
+    ) -> HostResult<(Vec<u8>, bool)> {
+        let file = guest_try!(self.file(&fd)?);
+        let data = guest_try!(file.read_at(offset, length).await.map_err(to_wasi_error));
+        let eof = data.is_empty() && length > 0;
+        Ok(Ok((data, eof)))
+    }
+
+    async fn write(
+        &mut self,
+        fd: Resource<Descriptor>,
+        buffer: Vec<u8>,
+        offset: u64,
+    ) -> HostResult<u64> {
+        let file = guest_try!(self.file(&fd)?);
+        let len = buffer.len() as u64;
+        ok(file.write_at(Some(offset), buffer).await.map(|_| len))
+    }
+
+    async fn read_directory(
+        &mut self,
+        fd: Resource<Descriptor>,
+    ) -> HostResult<Resource<DirEntries>> {
+        let (dir, listed) = match self.desc(&fd)? {
+            Descriptor::Dir(d, l) => (d.clone(), l.clone()),
+            Descriptor::File(..) => return Ok(Err(ErrorCode::NotDirectory)),
+        };
+        let here = guest_try!(dir.fs().stat(".".into(), true).await.map_err(to_wasi_error));
+        let entries = guest_try!(
+            dir.fs()
+                .scandir(".".into(), false)
+                .await
+                .map_err(to_wasi_error)
+        );
+        let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
+        *listed.lock() = Some((here.device, ids));
+        Ok(Ok(self.table.push(DirEntries(entries.into_iter()))?))
+    }
+
+    async fn create_directory_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path: String,
+    ) -> HostResult<()> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        ok(dir.fs().mkdir(path).await)
+    }
+
+    async fn stat(&mut self, fd: Resource<Descriptor>) -> HostResult<types::DescriptorStat> {
+        ok(self.stat_of(&fd)?.await.map(|s| descriptor_stat(&s)))
+    }
+
+    async fn stat_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        flags: types::PathFlags,
+        path: String,
+    ) -> HostResult<types::DescriptorStat> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
+        ok(dir
+            .fs()
+            .stat(path, follow)
+            .await
+            .map(|s| descriptor_stat(&s)))
+    }
+
+    async fn set_times_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        flags: types::PathFlags,
+        path: String,
+        atime: types::NewTimestamp,
+        mtime: types::NewTimestamp,
+    ) -> HostResult<()> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
+        ok(dir
+            .fs()
+            .set_times(path, follow, new_time(atime), new_time(mtime))
+            .await)
+    }
+
+    async fn link_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        old_flags: types::PathFlags,
+        old_path: String,
+        new_fd: Resource<Descriptor>,
+        new_path: String,
+    ) -> HostResult<()> {
+        let from = guest_try!(self.dir(&fd)?);
+        let to = guest_try!(self.dir(&new_fd)?);
+        let old_path = guest_try!(at_path(old_path));
+        let new_path = guest_try!(at_path(new_path));
+        if old_flags.contains(types::PathFlags::SYMLINK_FOLLOW) {
+            return Ok(Err(ErrorCode::Invalid));
+        }
+        ok(from.fs().link_to(old_path, to.fs(), new_path).await)
+    }
+
+    async fn open_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path_flags: types::PathFlags,
+        path: String,
+        open_flags: types::OpenFlags,
+        flags: types::DescriptorFlags,
+    ) -> HostResult<Resource<Descriptor>> {
+        use types::{DescriptorFlags as D, OpenFlags as O};
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        if flags
+            .intersects(D::FILE_INTEGRITY_SYNC | D::DATA_INTEGRITY_SYNC | D::REQUESTED_WRITE_SYNC)
+        {
+            return Ok(Err(ErrorCode::Unsupported));
+        }
+        if open_flags.contains(O::DIRECTORY) && open_flags.contains(O::EXCLUSIVE) {
+            return Ok(Err(ErrorCode::Invalid));
+        }
+        let req = OpenRequest {
+            read: flags.contains(D::READ),
+            write: flags.contains(D::WRITE),
+            create: open_flags.contains(O::CREATE),
+            exclusive: open_flags.contains(O::EXCLUSIVE),
+            truncate: open_flags.contains(O::TRUNCATE),
+            directory: open_flags.contains(O::DIRECTORY),
+            follow_symlinks: path_flags.contains(types::PathFlags::SYMLINK_FOLLOW),
+        };
+        let perms = dir.perms();
+        let opened = guest_try!(dir.fs().open_at(path, req).await.map_err(to_wasi_error));
+        let desc = match opened {
+            Opened::Dir(d) => Descriptor::Dir(d, Listed::default()),
+            Opened::File(f) => Descriptor::File(f, perms),
+        };
+        Ok(Ok(self.table.push(desc)?))
+    }
+
+    async fn readlink_at(&mut self, fd: Resource<Descriptor>, path: String) -> HostResult<String> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        ok(dir.fs().readlink(path).await)
+    }
+
+    async fn remove_directory_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        path: String,
+    ) -> HostResult<()> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        ok(dir.fs().rmdir(path).await)
+    }
+
+    async fn rename_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        old_path: String,
+        new_fd: Resource<Descriptor>,
+        new_path: String,
+    ) -> HostResult<()> {
+        let from = guest_try!(self.dir(&fd)?);
+        let to = guest_try!(self.dir(&new_fd)?);
+        let old_path = guest_try!(at_path(old_path));
+        let new_path = guest_try!(at_path(new_path));
+        ok(from.fs().rename_to(old_path, to.fs(), new_path).await)
+    }
+
+    async fn symlink_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        old_path: String,
+        new_path: String,
+    ) -> HostResult<()> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let new_path = guest_try!(at_path(new_path));
+        ok(dir.fs().symlink(old_path, new_path).await)
+    }
+
+    async fn unlink_file_at(&mut self, fd: Resource<Descriptor>, path: String) -> HostResult<()> {
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        ok(dir.fs().remove_file(path).await)
+    }
+
+    async fn is_same_object(
+        &mut self,
+        fd: Resource<Descriptor>,
+        other: Resource<Descriptor>,
+    ) -> wasmtime::Result<bool> {
+        let a = self.stat_of(&fd)?.await;
+        let b = self.stat_of(&other)?.await;
+        Ok(match (a, b) {
+            (Ok(a), Ok(b)) => (a.device, a.inode) == (b.device, b.inode),
+            _ => false,
+        })
+    }
+
+    async fn metadata_hash(
+        &mut self,
+        fd: Resource<Descriptor>,
+    ) -> HostResult<types::MetadataHashValue> {
+        ok(self.stat_of(&fd)?.await.map(|s| metadata_hash(&s)))
+    }
+
+    async fn metadata_hash_at(
+        &mut self,
+        fd: Resource<Descriptor>,
+        flags: types::PathFlags,
+        path: String,
+    ) -> HostResult<types::MetadataHashValue> {
+        let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
+        if let Descriptor::Dir(_, listed) = self.desc(&fd)?
+            && !follow
+            && let Some((device, inode)) = listed.take(&path)
+        {
+            return Ok(Ok(hash_identity(device, inode)));
+        }
+        let dir = guest_try!(self.dir(&fd)?);
+        let path = guest_try!(at_path(path));
+        ok(dir.fs().stat(path, follow).await.map(|s| metadata_hash(&s)))
+    }
+
+    async fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {
+        self.table.delete(fd)?;
+        Ok(())
+    }
+}
+
+impl types::HostDirectoryEntryStream for AioFsCtxView<'_> {
+    async fn read_directory_entry(
+        &mut self,
+        stream: Resource<DirEntries>,
+    ) -> HostResult<Option<types::DirectoryEntry>> {
+        let entries = self.table.get_mut(&stream)?;
+        Ok(Ok(entries.0.next().map(|e| types::DirectoryEntry {
+            type_: descriptor_type(e.file_type),
+            name: e.name,
+        })))
+    }
+
+    async fn drop(&mut self, stream: Resource<DirEntries>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}

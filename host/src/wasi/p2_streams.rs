@@ -1,0 +1,272 @@
+//! `wasi:io` input and output streams over an open file, for `read-via-stream`,
+//! `write-via-stream` and `append-via-stream`.
+//!
+//! Each chunk is one domain operation ([`File::read_at`] / [`File::write_at`]): one pool
+//! trip, the same limits, budgets and per-file ordering as everything else. The read side
+//! follows the read-ahead rule of `aiofs:fs` streams: chunks grow from the reader's size
+//! (at least 64 KiB) up to 1 MiB, and as soon as a chunk is handed over the next one is
+//! queued. Neither side ever blocks the event loop: a non-blocking `read`/`check-write`
+//! that finds the pool still busy returns nothing, and the pollable waits for the pool.
+
+use crate::error::{ErrorCode, FsResult};
+use crate::fs::File;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use wasmtime_wasi_io::bytes::Bytes;
+use wasmtime_wasi_io::poll::Pollable;
+use wasmtime_wasi_io::streams::{InputStream, OutputStream, StreamError, StreamResult};
+
+/// Most bytes moved per pool trip (further capped by the store's limits).
+const MAX_CHUNK: usize = 1 << 20;
+/// Fewest bytes a read stream asks the pool for at a time.
+const MIN_CHUNK: usize = 64 << 10;
+
+type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// Poll `fut` once without a waker that matters: the pool job is queued on the first
+/// poll and runs whether or not the future is polled again; this only collects a result
+/// that is already there.
+fn poll_now<T>(fut: &mut Pending<T>) -> Option<FsResult<T>> {
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => Some(r),
+        Poll::Pending => None,
+    }
+}
+
+/// A domain error as a stream error; `filesystem-error-code` recovers the code.
+fn failed(e: ErrorCode) -> StreamError {
+    StreamError::LastOperationFailed(wasmtime::Error::new(e))
+}
+
+/// The host end of `read-via-stream`.
+pub(crate) struct FileInput {
+    file: File,
+    /// Offset of the next chunk to read.
+    next_offset: u64,
+    /// Size of the next chunk; doubles up to [`MAX_CHUNK`].
+    next_len: usize,
+    /// The chunk being read.
+    pending: Option<Pending<Vec<u8>>>,
+    /// Data read and not yet handed out.
+    buf: Bytes,
+    /// End of file reached, or an error (reported once, then closed).
+    end: Option<Result<(), ErrorCode>>,
+}
+
+impl FileInput {
+    pub(crate) fn new(file: File, offset: u64) -> FileInput {
+        FileInput {
+            file,
+            next_offset: offset,
+            next_len: MIN_CHUNK,
+            pending: None,
+            buf: Bytes::new(),
+            end: None,
+        }
+    }
+
+    /// Queue the next chunk of at least `want` bytes unless one is under way or the end
+    /// was reached.
+    fn start(&mut self, want: usize) {
+        if self.pending.is_some() || self.end.is_some() {
+            return;
+        }
+        let len = want.clamp(self.next_len, MAX_CHUNK);
+        self.next_len = (len * 2).min(MAX_CHUNK);
+        let (file, offset) = (self.file.clone(), self.next_offset);
+        let mut fut: Pending<Vec<u8>> =
+            Box::pin(async move { file.read_at(offset, len as u64).await });
+        match poll_now(&mut fut) {
+            Some(r) => self.complete(r),
+            None => self.pending = Some(fut),
+        }
+    }
+
+    /// Take in a finished chunk.
+    fn complete(&mut self, result: FsResult<Vec<u8>>) {
+        self.pending = None;
+        match result {
+            Ok(data) if data.is_empty() => self.end = Some(Ok(())),
+            Ok(data) => {
+                self.next_offset += data.len() as u64;
+                if self.buf.is_empty() {
+                    self.buf = Bytes::from(data);
+                } else {
+                    let mut joined = Vec::with_capacity(self.buf.len() + data.len());
+                    joined.extend_from_slice(&self.buf);
+                    joined.extend_from_slice(&data);
+                    self.buf = Bytes::from(joined);
+                }
+            }
+            Err(e) => self.end = Some(Err(e)),
+        }
+    }
+
+    /// Collect a chunk that finished meanwhile.
+    fn collect(&mut self) {
+        if let Some(fut) = &mut self.pending
+            && let Some(r) = poll_now(fut)
+        {
+            self.complete(r);
+        }
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for FileInput {
+    async fn ready(&mut self) {
+        if self.buf.is_empty() && self.end.is_none() {
+            self.start(0);
+        }
+        if let Some(fut) = &mut self.pending
+            && self.buf.is_empty()
+        {
+            let r = fut.await;
+            self.complete(r);
+        }
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl InputStream for FileInput {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        self.collect();
+        if self.buf.is_empty() {
+            match self.end {
+                Some(Ok(())) => return Err(StreamError::Closed),
+                Some(Err(e)) => {
+                    self.end = Some(Ok(()));
+                    return Err(failed(e));
+                }
+                None => {}
+            }
+            if size == 0 {
+                return Ok(Bytes::new());
+            }
+            self.start(size);
+            if self.buf.is_empty() {
+                return Ok(Bytes::new());
+            }
+        }
+        let n = size.min(self.buf.len());
+        let out = self.buf.split_to(n);
+        if self.buf.is_empty() {
+            // Read ahead: the next chunk is on its way while the guest copies this one.
+            self.start(0);
+        }
+        Ok(out)
+    }
+}
+
+/// The host end of `write-via-stream` (at an offset) and `append-via-stream` (`None`).
+pub(crate) struct FileOutput {
+    file: File,
+    /// Where the next write goes; `None` appends.
+    offset: Option<u64>,
+    /// The write under way.
+    pending: Option<Pending<u64>>,
+    /// A failed write, reported by the next call.
+    error: Option<ErrorCode>,
+    closed: bool,
+}
+
+impl FileOutput {
+    pub(crate) fn new(file: File, offset: Option<u64>) -> FileOutput {
+        FileOutput {
+            file,
+            offset,
+            pending: None,
+            error: None,
+            closed: false,
+        }
+    }
+
+    fn complete(&mut self, result: FsResult<u64>) {
+        self.pending = None;
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    /// Report a failure once; the stream is closed afterwards.
+    fn check(&mut self) -> StreamResult<()> {
+        if let Some(fut) = &mut self.pending
+            && let Some(r) = poll_now(fut)
+        {
+            self.complete(r);
+        }
+        if let Some(e) = self.error.take() {
+            self.closed = true;
+            return Err(failed(e));
+        }
+        if self.closed {
+            return Err(StreamError::Closed);
+        }
+        Ok(())
+    }
+
+    fn capacity(&self) -> usize {
+        usize::try_from(self.file.write_limit())
+            .unwrap_or(usize::MAX)
+            .min(MAX_CHUNK)
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for FileOutput {
+    async fn ready(&mut self) {
+        if let Some(fut) = &mut self.pending {
+            let r = fut.await;
+            self.complete(r);
+        }
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl OutputStream for FileOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.check()?;
+        if self.pending.is_some() {
+            // `check-write` said 0 (a write is in flight): writing now is a guest bug,
+            // which the WASI text makes a trap. A larger write than `check-write`
+            // allowed is accepted (wasi-libc makes one); the limits still apply to it.
+            return Err(StreamError::trap(
+                "write while the previous write is in flight",
+            ));
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let len = bytes.len() as u64;
+        let (file, offset) = (self.file.clone(), self.offset);
+        let mut fut: Pending<u64> =
+            Box::pin(async move { file.write_at(offset, bytes.to_vec()).await });
+        if let Some(at) = &mut self.offset {
+            *at += len;
+        }
+        match poll_now(&mut fut) {
+            Some(r) => self.complete(r),
+            None => self.pending = Some(fut),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Writes go to the file as they are made; `ready` waits for the last one.
+        self.check()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.check()?;
+        if self.pending.is_some() {
+            return Ok(0);
+        }
+        Ok(self.capacity())
+    }
+
+    async fn cancel(&mut self) {
+        // A write already on the pool finishes; one still queued never runs.
+        self.pending = None;
+    }
+}
