@@ -6,6 +6,7 @@ mod examples;
 mod governance;
 mod quota;
 mod wasi;
+mod wasi_escape;
 
 use aiofs_host::{Limits, Pool};
 use aiofs_tests::{Gate, Sandbox, drain, scenario, wait_until};

@@ -209,8 +209,89 @@ fn big() {
     assert_eq!(total, data.len());
 }
 
+/// The WIT `error-code` name of a wasi-libc errno (what the host answered).
+fn code_name(e: &std::io::Error) -> String {
+    let name = match e.raw_os_error() {
+        Some(2) => "access",
+        Some(8) => "bad-descriptor",
+        Some(10) => "busy",
+        Some(19) => "quota",
+        Some(20) => "exist",
+        Some(22) => "file-too-large",
+        Some(25) => "illegal-byte-sequence",
+        Some(28) => "invalid",
+        Some(29) => "io",
+        Some(31) => "is-directory",
+        Some(32) => "loop",
+        Some(37) => "name-too-long",
+        Some(44) => "no-entry",
+        Some(54) => "not-directory",
+        Some(55) => "not-empty",
+        Some(58) => "unsupported",
+        Some(63) => "not-permitted",
+        Some(69) => "read-only",
+        Some(75) => "cross-device",
+        _ => return format!("errno {:?}", e.raw_os_error()),
+    };
+    name.to_string()
+}
+
+/// One case `op|arg|...` of the escape table, through `std::fs`: `ok`, `=DETAIL`, or the
+/// error's WIT name.
+fn case(spec: &str) -> String {
+    let parts: Vec<&str> = spec.split('|').collect();
+    let arg = |i: usize| parts.get(i).copied().unwrap_or("");
+    let done = |r: std::io::Result<()>| r.map(|()| "ok".to_string());
+    let result = match parts[0] {
+        "read" => fs::read(arg(1)).map(|d| format!("={}", String::from_utf8_lossy(&d))),
+        "write" => done(fs::write(arg(1), arg(2))),
+        "append" => OpenOptions::new()
+            .append(true)
+            .open(arg(1))
+            .and_then(|mut f| f.write_all(arg(2).as_bytes()))
+            .map(|()| "ok".to_string()),
+        "create_new" => done(
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(arg(1))
+                .map(drop),
+        ),
+        "truncate" => done(
+            OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(arg(1))
+                .map(drop),
+        ),
+        "mkdir" => done(fs::create_dir(arg(1))),
+        "rmdir" => done(fs::remove_dir(arg(1))),
+        "remove" => done(fs::remove_file(arg(1))),
+        "rename" => done(fs::rename(arg(1), arg(2))),
+        "link" => done(fs::hard_link(arg(1), arg(2))),
+        "readlink" => fs::read_link(arg(1)).map(|p| format!("={}", p.display())),
+        "stat" => fs::metadata(arg(1)).map(|m| format!("={}", m.len())),
+        "lstat" => fs::symlink_metadata(arg(1)).map(|m| format!("=link {}", m.is_symlink())),
+        "list" => fs::read_dir(arg(1)).and_then(|rd| {
+            let mut names = rd
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            names.sort();
+            Ok(format!("={}", names.join(",")))
+        }),
+        other => panic!("unknown op {other}"),
+    };
+    result.unwrap_or_else(|e| code_name(&e))
+}
+
 fn main() {
     let name = std::env::args().nth(1).unwrap_or_default();
+    if name == "cases" {
+        for spec in std::env::args().skip(2) {
+            println!("{}", case(&spec));
+        }
+        return;
+    }
     match name.as_str() {
         "basic" => basic(),
         "errors" => errors(),
