@@ -272,7 +272,7 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
     let mut work = 0usize;
     while let Some((dir, entries, _)) = stack.last_mut() {
         work += 1;
-        if work % LISTING_CHUNK == 0 {
+        if work.is_multiple_of(LISTING_CHUNK) {
             crate::pool::checkpoint()?;
         }
         match entries.next() {
@@ -804,7 +804,7 @@ impl Fs {
                 if names.len() == max {
                     return Err(ErrorCode::Quota);
                 }
-                if names.len() % LISTING_CHUNK == 0 {
+                if names.len().is_multiple_of(LISTING_CHUNK) {
                     crate::pool::checkpoint()?;
                 }
                 let name = utf8_name(entry?.file_name())?;
@@ -826,7 +826,7 @@ impl Fs {
                 if out.len() == max {
                     return Err(ErrorCode::Quota);
                 }
-                if out.len() % LISTING_CHUNK == 0 {
+                if out.len().is_multiple_of(LISTING_CHUNK) {
                     crate::pool::checkpoint()?;
                 }
                 let entry = entry?;
