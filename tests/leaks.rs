@@ -33,7 +33,7 @@ async fn trap_mid_write_leaks_no_descriptor() {
                 out.exit_code
             ),
         }
-        pool.run(|| ()).await.unwrap();
+        pool.run_for(fs.tenant(), || ()).await.unwrap();
         assert_eq!(fs.open_files(), 0, "round {round}");
         if round == 0 {
             before = open_fds();

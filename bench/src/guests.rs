@@ -202,12 +202,10 @@ impl Guests {
         wasi.args(&argv(args))
             .stdout(stdout.clone())
             .stderr(stderr.clone());
-        let state = RunState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            aiofs: AioFsCtx::builder().build(),
-        };
+        let state = RunState::new(wasi.build(), AioFsCtx::builder().build());
         let mut store = Store::new(engine, state);
+        store.limiter(RunState::limiter);
+        store.set_epoch_deadline(u64::MAX / 2);
         let pre = linker.instantiate_pre(&self.aiofs)?;
         let indices = wasmtime_wasi::p3::bindings::CommandIndices::new(&pre)?;
         let instance = pre.instantiate_async(&mut store).await?;

@@ -42,8 +42,8 @@ mod wasm;
 pub use cache::{cache_key, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
 pub use runner::{
-    CAPTURE_LIMIT, CacheStats, CapturedOutput, RunIo, RunOutcome, RunState, Runner, RunnerOptions,
-    WasiFilesystem,
+    CAPTURE_LIMIT, CacheStats, CapturedOutput, EPOCH_TICK, GuestLimits, GuestTimedOut,
+    MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions, WasiFilesystem,
 };
 pub use wasm::{
     NotAComponent, WasmKind, adapt_preview1, check_preview1, ensure_component, ensure_runnable,

@@ -12,11 +12,13 @@
 //!
 //! Exit status: the guest's own (0 when `run` returns `Ok`, 1 when it returns `Err`, `n`
 //! after `exit(n)`); 2 for a usage error; 1 when aiofs itself fails (unreadable file, not
-//! a component, missing grant directory, ...); 134 when the guest traps (as wasmtime does).
+//! a component, missing grant directory, ...); 134 when the guest traps (as wasmtime does)
+//! or grows its memory past `--max-memory`; 124 when it runs past `--timeout`.
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
 use aiofs_cli::{
-    DirSpec, RunIo, Runner, RunnerOptions, WasiFilesystem, default_cache_dir, ensure_runnable,
+    DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo, Runner, RunnerOptions,
+    WasiFilesystem, default_cache_dir, ensure_runnable,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +28,8 @@ use std::process::ExitCode;
 
 /// Exit status when the guest traps (128 + SIGABRT, like `wasmtime run`).
 const TRAP_EXIT: i32 = 134;
+/// Exit status when the guest runs past `--timeout` (as coreutils' `timeout`).
+const TIMEOUT_EXIT: i32 = 124;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -108,6 +112,26 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     max_files_created: Option<u64>,
 
+    /// Most bytes of host memory aiofs holds for the guest at once (write payloads, read
+    /// results, file buffers, stream chunks, listings) [default: 128 MiB].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_inflight_bytes: Option<u64>,
+
+    /// Longest one aiofs operation may run on a pool thread before it stops with
+    /// `interrupted` [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    max_op_duration: Option<std::time::Duration>,
+
+    /// Most bytes of linear memory the guest may have, all memories together
+    /// [default: 256 MiB]; growing past it ends the run.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_memory: Option<u64>,
+
+    /// Wall-clock limit for the whole run, in seconds (fractions allowed); past it the
+    /// guest is stopped, even in an endless loop, and `aiofs` exits with 124.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    timeout: Option<std::time::Duration>,
+
     /// Arguments for the guest (after `--`); its program name is COMPONENT.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -121,6 +145,8 @@ enum Failure {
     Error(String),
     /// The guest trapped: exit 134, trap message first, then the wasm backtrace.
     Trap(wasmtime::Error),
+    /// The guest hit one of its own limits: the exit status and one line.
+    Limit(i32, String),
 }
 
 fn main() -> ExitCode {
@@ -143,6 +169,10 @@ fn main() -> ExitCode {
             Err(Failure::Trap(e)) => {
                 report_trap(&e);
                 TRAP_EXIT
+            }
+            Err(Failure::Limit(code, msg)) => {
+                eprintln!("aiofs: error: {msg}");
+                code
             }
         },
     };
@@ -245,6 +275,19 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(n) = args.max_write_bytes {
         limits.max_write_bytes = n;
     }
+    if let Some(n) = args.max_inflight_bytes {
+        limits.max_inflight_bytes = n;
+    }
+    if let Some(d) = args.max_op_duration {
+        limits.max_op_duration = Some(d);
+    }
+    let mut guest_limits = GuestLimits {
+        timeout: args.timeout,
+        ..GuestLimits::default()
+    };
+    if let Some(n) = args.max_memory {
+        guest_limits.max_memory = saturating_usize(n);
+    }
     let threads = args.threads.map_or_else(default_threads, saturating_usize);
 
     let cache_dir = if args.no_cache {
@@ -281,11 +324,19 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Error(format!("cannot start the async runtime: {e}")))?;
-    let outcome = rt.block_on(runner.run(&component, aiofs, io));
+    let outcome = rt.block_on(runner.run_limited(&component, aiofs, io, &guest_limits));
     // Do not wait for blocking work left behind (a stdin reader the guest abandoned).
     rt.shutdown_background();
     match outcome {
         Ok(outcome) => Ok(outcome.exit_code),
+        Err(e) if e.downcast_ref::<GuestTimedOut>().is_some() => Err(Failure::Limit(
+            TIMEOUT_EXIT,
+            format!("the guest ran past --timeout {}", fmt_secs(args.timeout)),
+        )),
+        Err(e) if e.downcast_ref::<MemoryLimitExceeded>().is_some() => {
+            let m = e.downcast_ref::<MemoryLimitExceeded>().expect("checked");
+            Err(Failure::Limit(TRAP_EXIT, format!("{m} (--max-memory)")))
+        }
         Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => Err(Failure::Trap(e)),
         Err(e) => Err(Failure::Error(one_line(&e))),
     }
@@ -308,6 +359,20 @@ fn guest_env(specs: &[String]) -> Result<Vec<(String, String)>, Failure> {
             },
         })
         .collect()
+}
+
+/// Seconds as a positive decimal number (`5`, `0.5`).
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e9)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected a positive number of seconds, got {s:?}"))
+}
+
+/// A duration as the user wrote it, in seconds.
+fn fmt_secs(d: Option<std::time::Duration>) -> String {
+    d.map_or_else(String::new, |d| format!("{}s", d.as_secs_f64()))
 }
 
 fn default_threads() -> usize {

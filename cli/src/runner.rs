@@ -6,15 +6,133 @@ use aiofs_host::{AioFsCtx, AioFsCtxView, AioFsView};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// Most bytes captured from each of a guest's stdout and stderr when
 /// [`RunIo::capture_output`] is set; a guest writing more traps.
 pub const CAPTURE_LIMIT: usize = 64 << 20;
+
+/// How often the engine's epoch advances: the granularity of [`GuestLimits::timeout`].
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Bounds on the guest itself, per run (its file I/O is bounded by aiofs'
+/// [`Limits`](aiofs_host::Limits)). Exceeding one ends the run with an error, never the
+/// host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// Most bytes of linear memory, all of the component's memories together. Growing
+    /// past it traps with [`MemoryLimitExceeded`] in the error chain.
+    pub max_memory: usize,
+    /// Most elements of any one table.
+    pub max_table_elements: usize,
+    /// Most entries in the store's resource table (open handles, streams, futures...); a
+    /// guest that creates more gets `quota` from aiofs, a trap from WASI.
+    pub max_resources: usize,
+    /// Wall-clock limit for the whole run (instantiation, the guest's code and its waits
+    /// for the host): past it the run ends with [`GuestTimedOut`]. `None`: no limit.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        GuestLimits {
+            max_memory: 256 << 20,
+            max_table_elements: 1 << 20,
+            max_resources: 1 << 16,
+            timeout: None,
+        }
+    }
+}
+
+/// The error of a run that went past [`GuestLimits::timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestTimedOut(pub Duration);
+
+impl fmt::Display for GuestTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the guest ran past its time limit of {:?}", self.0)
+    }
+}
+
+impl std::error::Error for GuestTimedOut {}
+
+/// The error of a guest that tried to grow its memory past [`GuestLimits::max_memory`]
+/// (or a table past [`GuestLimits::max_table_elements`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryLimitExceeded {
+    /// What was being grown: `memory` or `table`.
+    pub what: &'static str,
+    /// The size asked for (bytes of all memories together, or elements of one table).
+    pub wanted: usize,
+    /// The limit.
+    pub limit: usize,
+}
+
+impl fmt::Display for MemoryLimitExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = if self.what == "memory" {
+            " bytes"
+        } else {
+            " elements"
+        };
+        write!(
+            f,
+            "the guest tried to grow its {} to {}{unit}, past its limit of {}{unit}",
+            self.what, self.wanted, self.limit
+        )
+    }
+}
+
+impl std::error::Error for MemoryLimitExceeded {}
+
+/// The store's [`ResourceLimiter`]: linear memory counted over all memories.
+#[derive(Debug)]
+struct GuestLimiter {
+    limits: GuestLimits,
+    /// Bytes of all linear memories now.
+    memory: usize,
+}
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.memory - current.min(self.memory) + desired;
+        if total > self.limits.max_memory {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                what: "memory",
+                wanted: total,
+                limit: self.limits.max_memory,
+            }));
+        }
+        self.memory = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.max_table_elements {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                what: "table",
+                wanted: desired,
+                limit: self.limits.max_table_elements,
+            }));
+        }
+        Ok(true)
+    }
+}
 
 /// Options for [`Runner::new`].
 #[derive(Debug, Clone, Default)]
@@ -104,6 +222,32 @@ pub struct RunState {
     pub table: ResourceTable,
     /// The aiofs grants, limits and pool of this run.
     pub aiofs: AioFsCtx,
+    /// The guest's memory and table limits.
+    limiter: GuestLimiter,
+}
+
+impl RunState {
+    /// State for a store of the Runner's [`engine`](Runner::engine) that the embedder
+    /// drives itself, with default [`GuestLimits`] (install them with
+    /// `store.limiter(RunState::limiter)`). The engine interrupts guests by epoch, so such
+    /// a store must also be given a deadline (`store.set_epoch_deadline`) before it runs
+    /// wasm.
+    pub fn new(wasi: WasiCtx, aiofs: AioFsCtx) -> RunState {
+        let limits = GuestLimits::default();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
+        RunState {
+            wasi,
+            table,
+            aiofs,
+            limiter: GuestLimiter { limits, memory: 0 },
+        }
+    }
+
+    /// The memory and table limiter, for `Store::limiter`.
+    pub fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
 }
 
 impl WasiView for RunState {
@@ -166,7 +310,22 @@ impl Runner {
     pub fn new(opts: RunnerOptions) -> wasmtime::Result<Runner> {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
+        // Guests check the epoch at function entries and loop heads, so a run with a
+        // timeout can be stopped even in an endless loop (see `GuestLimits::timeout`).
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("aiofs-epoch".into())
+            .spawn(move || {
+                // Ends with the engine (checked every tick).
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("cannot start the epoch thread")?;
         let mut linker = Linker::new(&engine);
         // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit) and
         // wasi:filesystem 0.2; 0.3 guests import the 0.3 interfaces. Both filesystems
@@ -275,6 +434,25 @@ impl Runner {
         aiofs: AioFsCtx,
         io: RunIo,
     ) -> wasmtime::Result<RunOutcome> {
+        self.run_limited(component, aiofs, io, &GuestLimits::default())
+            .await
+    }
+
+    /// [`run`](Runner::run) under `limits` on the guest itself: memory and tables (a
+    /// guest growing past them traps, with [`MemoryLimitExceeded`] in the error chain),
+    /// resource-table entries, and a wall-clock timeout (the run fails with
+    /// [`GuestTimedOut`]; the store is dropped, which stops its aiofs work on the pool at
+    /// the next chunk).
+    ///
+    /// # Errors
+    /// As for [`run`](Runner::run), plus the two above.
+    pub async fn run_limited(
+        &self,
+        component: &Component,
+        aiofs: AioFsCtx,
+        io: RunIo,
+        limits: &GuestLimits,
+    ) -> wasmtime::Result<RunOutcome> {
         let mut wasi = WasiCtx::builder();
         wasi.args(&io.args).envs(&io.env);
         let pipes = io.capture_output.then(|| {
@@ -291,13 +469,42 @@ impl Runner {
                 wasi.inherit_stdio();
             }
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resources);
         let state = RunState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             aiofs,
+            limiter: GuestLimiter {
+                limits: limits.clone(),
+                memory: 0,
+            },
         };
         let mut store = Store::new(&self.engine, state);
-        let result = self.call_run(&mut store, component).await;
+        store.limiter(|s| &mut s.limiter);
+        let result = match limits.timeout {
+            None => {
+                store.set_epoch_deadline(u64::MAX / 2);
+                self.call_run(&mut store, component).await
+            }
+            Some(timeout) => {
+                // Compute-bound code yields to the runtime every tick, so the timeout
+                // below fires even in an endless loop; past the end it traps.
+                let end = Instant::now() + timeout;
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    if Instant::now() >= end {
+                        Err(wasmtime::Error::new(GuestTimedOut(timeout)))
+                    } else {
+                        Ok(UpdateDeadline::Yield(1))
+                    }
+                });
+                match tokio::time::timeout(timeout, self.call_run(&mut store, component)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(wasmtime::Error::new(GuestTimedOut(timeout))),
+                }
+            }
+        };
         drop(store);
 
         let (stdout, stderr) = match pipes {

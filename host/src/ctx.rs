@@ -9,9 +9,24 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, ResourceTable};
 
 /// aiofs state of one store: its grants, limits, pool and counters.
+///
+/// When the last clone of a context is dropped (with its store), the store's operations
+/// still running on the pool stop at their next chunk boundary and its queued ones are
+/// dropped unrun.
 #[derive(Debug, Clone)]
 pub struct AioFsCtx {
     pub(crate) fs: Fs,
+    _cancel: Arc<CancelOnDrop>,
+}
+
+/// Cancels the store's tenant on the pool when the last context clone goes.
+#[derive(Debug)]
+struct CancelOnDrop(crate::pool::Tenant);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 impl AioFsCtx {
@@ -114,8 +129,12 @@ impl AioFsCtxBuilder {
 
     /// Grant an already-open directory with budgets (see [`GrantQuota`]).
     ///
+    /// Grants over the same or nested host directories must have the same permission and
+    /// no quotas (see [`Grants::check_overlap`](crate::grant::Grants::check_overlap)).
+    ///
     /// # Errors
-    /// `guest_path` contains `..` (`io::ErrorKind::InvalidInput`).
+    /// `guest_path` contains `..`, or the directory overlaps an earlier grant with another
+    /// permission or with quotas (`io::ErrorKind::InvalidInput`).
     pub fn grant_dir_with_quota(
         mut self,
         dir: cap_std::fs::Dir,
@@ -129,14 +148,13 @@ impl AioFsCtxBuilder {
                 format!("bad guest path {guest_path:?}: {e}"),
             )
         })?;
-        self.grants.push_with_quota(
-            Grant {
-                dir: Arc::new(dir),
-                guest_path,
-                perms,
-            },
-            quota,
-        );
+        let grant = Grant {
+            dir: Arc::new(dir),
+            guest_path,
+            perms,
+        };
+        self.grants.check_overlap(&grant, &quota)?;
+        self.grants.push_with_quota(grant, quota);
         Ok(self)
     }
 
@@ -155,12 +173,14 @@ impl AioFsCtxBuilder {
 
     /// Finish.
     pub fn build(self) -> AioFsCtx {
+        let fs = Fs::new(
+            self.grants,
+            self.limits,
+            self.pool.unwrap_or_else(Pool::shared),
+        );
         AioFsCtx {
-            fs: Fs::new(
-                self.grants,
-                self.limits,
-                self.pool.unwrap_or_else(Pool::shared),
-            ),
+            _cancel: Arc::new(CancelOnDrop(fs.tenant().clone())),
+            fs,
         }
     }
 }

@@ -20,6 +20,43 @@ impl Perms {
     pub fn can_write(self) -> bool {
         matches!(self, Perms::ReadWrite)
     }
+
+    /// `read-only` or `read-write`, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Perms::ReadOnly => "read-only",
+            Perms::ReadWrite => "read-write",
+        }
+    }
+}
+
+/// Where a granted directory is on the host, for [`Grants::check_overlap`].
+#[derive(Debug)]
+struct HostId {
+    /// Real path, where the OS tells it.
+    path: Option<PathBuf>,
+    dev_ino: Option<(u64, u64)>,
+}
+
+impl HostId {
+    fn of(dir: &cap_std::fs::Dir) -> HostId {
+        use cap_std::fs::MetadataExt;
+        use std::os::fd::AsRawFd;
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).ok();
+        let dev_ino = dir.dir_metadata().ok().map(|m| (m.dev(), m.ino()));
+        HostId { path, dev_ino }
+    }
+
+    /// The same directory, or one inside the other.
+    fn overlaps(&self, other: &HostId) -> bool {
+        if self.dev_ino.is_some() && self.dev_ino == other.dev_ino {
+            return true;
+        }
+        match (&self.path, &other.path) {
+            (Some(a), Some(b)) => a.starts_with(b) || b.starts_with(a),
+            _ => false,
+        }
+    }
 }
 
 /// One directory mounted into the guest's path space.
@@ -58,6 +95,43 @@ impl Grants {
     /// resolve).
     pub fn push(&mut self, grant: Grant) {
         self.push_with_quota(grant, GrantQuota::UNLIMITED);
+    }
+
+    /// Check that `grant` (with `quota`) composes with the grants already added: two
+    /// grants whose host directories are the same or nested must have the same permission
+    /// and no quotas. Otherwise the guest could reach the inner directory through the
+    /// outer grant (by `..`, a symlink, a hard link or a rename) and bypass the inner
+    /// grant's permission or budgets, which no path check can fully prevent; so such a
+    /// set of grants is refused when the context is built.
+    ///
+    /// Host directories are compared by their real path (`/proc/self/fd`); where that is
+    /// unavailable, by device and inode (catching only the same directory twice). Bind
+    /// mounts and hard links the host made itself are not detected.
+    ///
+    /// # Errors
+    /// `InvalidInput`, naming both grants.
+    pub fn check_overlap(&self, grant: &Grant, quota: &GrantQuota) -> std::io::Result<()> {
+        let new = HostId::of(&grant.dir);
+        for (other, budget) in self.grants.iter().zip(&self.budgets) {
+            let compatible = other.perms == grant.perms
+                && *quota == GrantQuota::UNLIMITED
+                && *budget.quota() == GrantQuota::UNLIMITED;
+            if !compatible && new.overlaps(&HostId::of(&other.dir)) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "grant {} ({}) overlaps grant {} ({}) on the host; grants over the \
+                         same or nested host directories must have the same permission and \
+                         no quotas",
+                        grant.guest_path,
+                        grant.perms.describe(),
+                        other.guest_path,
+                        other.perms.describe(),
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Add a grant with budgets.
@@ -229,11 +303,6 @@ impl Budget {
             Some(max) if size > max => Err(ErrorCode::FileTooLarge),
             _ => Ok(()),
         }
-    }
-
-    /// Whether `max_file_size` is set (checking it may cost an `fstat`).
-    pub(crate) fn limits_size(&self) -> bool {
-        self.quota.max_file_size.is_some()
     }
 
     /// Whether `max_created` is set (only then are creations told apart and counted).

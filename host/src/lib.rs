@@ -68,6 +68,6 @@ pub use error::ErrorCode;
 pub use grant::Perms;
 pub use host::add_to_linker;
 pub use limits::{GrantQuota, GrantUsage, Limits};
-pub use pool::{Pool, PoolStats};
+pub use pool::{Pool, PoolStats, Tenant};
 #[doc(no_inline)]
 pub use wasmtime::component::ResourceTable;

@@ -19,6 +19,17 @@ pub struct Limits {
     pub max_dir_entries: usize,
     /// Most lines one `read-lines` call returns (a larger `max` is clamped).
     pub max_lines_per_call: u32,
+    /// Most bytes of host memory held on the guest's behalf at once, per store: write
+    /// payloads from the moment the host owns them (also while they wait for a pool thread
+    /// or for their file), read results until they are handed over, each open file's
+    /// read-ahead buffer, stream chunks in both directions and directory listings. A call
+    /// that does not fit fails with `quota` before it waits for anything; a stream waits
+    /// for room instead (backpressure).
+    pub max_inflight_bytes: u64,
+    /// Longest time one operation may run on a pool thread. Long operations (`copy-file`,
+    /// `remove-tree`, big reads and writes, directory listings) work in bounded chunks and
+    /// stop with `interrupted` at the first chunk boundary past this; `None`: no limit.
+    pub max_op_duration: Option<std::time::Duration>,
 }
 
 impl Default for Limits {
@@ -31,6 +42,8 @@ impl Default for Limits {
             max_path_len: 4096,
             max_dir_entries: 100_000,
             max_lines_per_call: 65_536,
+            max_inflight_bytes: 128 << 20,
+            max_op_duration: Some(std::time::Duration::from_secs(60)),
         }
     }
 }

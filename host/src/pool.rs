@@ -1,23 +1,34 @@
 //! The bounded blocking pool: the one place where aiofs does blocking file I/O.
 //!
 //! Operating systems offer no portable asynchronous file API, so every disk operation runs
-//! on one of a fixed number of OS threads. Jobs wait in one FIFO queue; a worker takes the
-//! oldest, runs it, and hands the result back through a oneshot channel. One pool can
-//! serve any number of stores, so the embedder bounds the threads of the whole process.
+//! on one of a fixed number of OS threads. One pool can serve any number of stores, so the
+//! embedder bounds the threads of the whole process.
+//!
+//! # Fairness
+//! Every job belongs to a [`Tenant`] (one per store; [`Pool::run`] uses an anonymous
+//! one). Each tenant has its own FIFO queue, and workers serve the tenants with queued
+//! jobs round-robin, one job per turn. So a job of one store waits behind at most one
+//! queued job of each other store (plus the jobs already running), however many jobs
+//! another store has queued: a guest flooding the pool slows only itself.
+//!
+//! # Stopping long work
+//! A job that has started cannot be interrupted in a syscall, but long jobs are written as
+//! loops of bounded chunks that call [`checkpoint`] between chunks. `checkpoint` fails
+//! with `interrupted` once the job's future was dropped, its tenant was cancelled (the
+//! store is gone) or it has run longer than the tenant's time limit, so such a job stops
+//! within one chunk. A job still *queued* when its future is dropped never runs.
 //!
 //! # Caveats
-//! * A job that has started cannot be interrupted (a thread in a syscall cannot be
-//!   cancelled); dropping its future only discards the result. A job still *queued* when
-//!   its future is dropped never runs.
-//! * The queue itself is unbounded; per-store limits (`Limits::max_pending_ops`) are what
-//!   keep a guest from flooding it.
-//! * Jobs of different stores share the queue in arrival order; there is no fairness
-//!   beyond FIFO.
+//! * The queues are unbounded; per-store limits (`Limits::max_pending_ops`) are what keep
+//!   a guest from flooding them.
 
 use crate::error::{ErrorCode, FsResult};
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Called on a pool thread right before each job runs. Used by tests (to gate or count
 /// jobs) and to inject latency into benchmarks; production embedders leave it unset.
@@ -79,10 +90,13 @@ impl Shared {
     }
 }
 
-/// The queue and the counters, under one lock so that the stats are exact.
+/// The queues and the counters, under one lock so that the stats are exact.
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Arc<JobSlot>>,
+    /// One FIFO per tenant with queued jobs (cancelled slots may linger until popped).
+    queues: HashMap<u64, VecDeque<Arc<JobSlot>>>,
+    /// Tenants whose queue is not empty, in the order they are served (round-robin).
+    ready: VecDeque<u64>,
     shutdown: bool,
     /// Live (not cancelled) jobs in `queue`.
     queued: usize,
@@ -101,6 +115,13 @@ struct State {
 /// pool themselves).
 struct JobSlot {
     job: Mutex<Option<Job>>,
+    /// Set when the job's future is dropped (seen by [`checkpoint`] while it runs).
+    dropped: Arc<AtomicBool>,
+    /// Whether cancelling the tenant stops it (not for detached clean-ups, which only
+    /// the time limit stops: a dropped store's closes and removals still happen).
+    detached: bool,
+    /// The tenant's cancellation flag and time limit.
+    tenant: Arc<TenantShared>,
 }
 
 impl JobSlot {
@@ -113,6 +134,84 @@ impl JobSlot {
 /// between, so a caller that got its result sees the job counted as completed.
 type Job = Box<dyn FnOnce() -> Deliver + Send>;
 type Deliver = Box<dyn FnOnce() + Send>;
+
+/// Who a job is run for: one per store. Cheap to clone; clones are the same tenant.
+///
+/// Its jobs have a queue of their own (served round-robin with other tenants' queues),
+/// may be given a time limit, and are all stopped at their next [`checkpoint`] once the
+/// tenant is [cancelled](Tenant::cancel).
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    shared: Arc<TenantShared>,
+}
+
+#[derive(Debug)]
+struct TenantShared {
+    id: u64,
+    cancelled: AtomicBool,
+    max_duration: Option<Duration>,
+}
+
+impl Tenant {
+    /// A new tenant whose jobs may each run at most `max_duration` (checked between
+    /// chunks by [`checkpoint`]; `None`: no limit).
+    pub fn new(max_duration: Option<Duration>) -> Tenant {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Tenant {
+            shared: Arc::new(TenantShared {
+                id: NEXT.fetch_add(1, Ordering::Relaxed),
+                cancelled: AtomicBool::new(false),
+                max_duration,
+            }),
+        }
+    }
+
+    /// Stop this tenant's running jobs at their next checkpoint and refuse new ones'
+    /// chunks (used when the store is dropped). Queued jobs whose futures are dropped
+    /// never run.
+    pub fn cancel(&self) {
+        self.shared.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether [`cancel`](Tenant::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// The job running on this thread, for [`checkpoint`].
+struct Current {
+    dropped: Arc<AtomicBool>,
+    detached: bool,
+    tenant: Arc<TenantShared>,
+    deadline: Option<Instant>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Called by long jobs between chunks: `Err(interrupted)` if the job should stop now
+/// (its future was dropped, its tenant cancelled, or it ran past its tenant's time
+/// limit); `Ok` otherwise, and always `Ok` outside a pool job.
+pub fn checkpoint() -> FsResult<()> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(cur)
+            if cur.dropped.load(Ordering::Acquire)
+                || (!cur.detached && cur.tenant.cancelled.load(Ordering::Acquire))
+                || cur.deadline.is_some_and(|d| Instant::now() >= d) =>
+        {
+            Err(ErrorCode::Interrupted)
+        }
+        _ => Ok(()),
+    })
+}
+
+/// The tenant of [`Pool::run`] and [`Pool::spawn_detached`].
+fn anonymous() -> &'static Tenant {
+    static ANON: OnceLock<Tenant> = OnceLock::new();
+    ANON.get_or_init(|| Tenant::new(None))
+}
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -181,24 +280,38 @@ impl Pool {
 
     /// Run `f` on a worker and await its result. If the returned future is dropped before
     /// a worker picks the job up, the job never runs (counted in `cancelled`); once
-    /// running, it completes and its result is discarded. A panicking job yields
-    /// `Err(ErrorCode::Io)` and the worker survives.
+    /// running, it completes (or stops at its next [`checkpoint`]) and its result is
+    /// discarded. A panicking job yields `Err(ErrorCode::Io)` and the worker survives.
     pub async fn run<T, F>(&self, f: F) -> FsResult<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        self.run_for(anonymous(), f).await
+    }
+
+    /// [`run`](Pool::run) on behalf of `tenant`: queued behind the tenant's own jobs only,
+    /// and stopped at a checkpoint when the tenant is cancelled or the job runs too long.
+    pub async fn run_for<T, F>(&self, tenant: &Tenant, f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let slot = self.submit(Box::new(move || {
-            let result = std::panic::catch_unwind(AssertUnwindSafe(f));
-            if result.is_err() {
-                tracing::error!("an aiofs pool job panicked");
-            }
+        let slot = self.submit(
+            tenant,
+            false,
             Box::new(move || {
-                // The receiver may be gone (caller dropped after the job started): fine.
-                let _ = tx.send(result.map_err(|_| ErrorCode::Io));
-            })
-        }));
+                let result = std::panic::catch_unwind(AssertUnwindSafe(f));
+                if result.is_err() {
+                    tracing::error!("an aiofs pool job panicked");
+                }
+                Box::new(move || {
+                    // The receiver may be gone (caller dropped after the job started): fine.
+                    let _ = tx.send(result.map_err(|_| ErrorCode::Io));
+                })
+            }),
+        );
         let _cancel = CancelOnDrop {
             shared: &self.inner.shared,
             slot,
@@ -211,22 +324,40 @@ impl Pool {
     /// Run `f` on a worker without waiting for it (used for closing files on drop).
     /// A panic in `f` is caught and logged.
     pub fn spawn_detached<F: FnOnce() + Send + 'static>(&self, f: F) {
-        self.submit(Box::new(move || {
-            if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
-                tracing::error!("a detached aiofs pool job panicked");
-            }
-            Box::new(|| ())
-        }));
+        self.spawn_detached_for(anonymous(), f);
     }
 
-    fn submit(&self, job: Job) -> Arc<JobSlot> {
+    /// [`spawn_detached`](Pool::spawn_detached) in `tenant`'s queue, so that a store's
+    /// closes and removals take their turn like its other jobs.
+    pub fn spawn_detached_for<F: FnOnce() + Send + 'static>(&self, tenant: &Tenant, f: F) {
+        self.submit(
+            tenant,
+            true,
+            Box::new(move || {
+                if std::panic::catch_unwind(AssertUnwindSafe(f)).is_err() {
+                    tracing::error!("a detached aiofs pool job panicked");
+                }
+                Box::new(|| ())
+            }),
+        );
+    }
+
+    fn submit(&self, tenant: &Tenant, detached: bool, job: Job) -> Arc<JobSlot> {
         let slot = Arc::new(JobSlot {
             job: Mutex::new(Some(job)),
+            dropped: Arc::new(AtomicBool::new(false)),
+            detached,
+            tenant: tenant.shared.clone(),
         });
         let shared = &self.inner.shared;
         {
             let mut st = shared.lock();
-            st.queue.push_back(slot.clone());
+            let id = tenant.shared.id;
+            let queue = st.queues.entry(id).or_default();
+            queue.push_back(slot.clone());
+            if queue.len() == 1 {
+                st.ready.push_back(id);
+            }
             st.queued += 1;
             st.peak_queued = st.peak_queued.max(st.queued);
         }
@@ -243,6 +374,8 @@ struct CancelOnDrop<'a> {
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
+        // A running job sees this at its next checkpoint.
+        self.slot.dropped.store(true, Ordering::Release);
         let job = {
             let mut st = self.shared.lock();
             let job = self.slot.take();
@@ -257,19 +390,35 @@ impl Drop for CancelOnDrop<'_> {
     }
 }
 
+impl State {
+    /// The next slot round-robin: the front job of the first ready tenant, which goes to
+    /// the back of the line if it has more.
+    fn pop(&mut self) -> Option<Arc<JobSlot>> {
+        let id = self.ready.pop_front()?;
+        let queue = self.queues.get_mut(&id)?;
+        let slot = queue.pop_front();
+        if queue.is_empty() {
+            self.queues.remove(&id);
+        } else {
+            self.ready.push_back(id);
+        }
+        slot
+    }
+}
+
 fn worker(shared: &Shared) {
     loop {
-        let job = {
+        let (job, slot) = {
             let mut st = shared.lock();
             loop {
-                match st.queue.pop_front() {
+                match st.pop() {
                     Some(slot) => {
                         // `None`: cancelled while queued (already counted); skip it.
                         if let Some(job) = slot.take() {
                             st.queued -= 1;
                             st.running += 1;
                             st.peak_running = st.peak_running.max(st.running);
-                            break job;
+                            break (job, slot);
                         }
                     }
                     None if st.shutdown => return,
@@ -277,6 +426,19 @@ fn worker(shared: &Shared) {
                 }
             }
         };
+        let deadline = slot
+            .tenant
+            .max_duration
+            .and_then(|d| Instant::now().checked_add(d));
+        CURRENT.with(|c| {
+            *c.borrow_mut() = Some(Current {
+                dropped: slot.dropped.clone(),
+                detached: slot.detached,
+                tenant: slot.tenant.clone(),
+                deadline,
+            })
+        });
+        drop(slot);
         if let Some(hook) = &shared.hook {
             // A panicking hook must not kill the worker either; the job still runs.
             if std::panic::catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
@@ -285,6 +447,7 @@ fn worker(shared: &Shared) {
         }
         // Jobs catch their own panics (see `run`/`spawn_detached`).
         let deliver = job();
+        CURRENT.with(|c| *c.borrow_mut() = None);
         {
             let mut st = shared.lock();
             st.running -= 1;
@@ -490,6 +653,92 @@ mod tests {
     thread_local! {
         static DROP_AT_EXIT: std::cell::RefCell<Option<mpsc::Sender<()>>> =
             const { std::cell::RefCell::new(None) };
+    }
+
+    /// Tenants are served round-robin: a flood of one tenant's jobs delays another
+    /// tenant's jobs by at most one job each.
+    #[test]
+    fn tenants_take_turns() {
+        let (pool, gate) = gated_pool(1);
+        let (attacker, victim) = (Tenant::new(None), Tenant::new(None));
+        let (order_tx, order_rx) = mpsc::channel();
+        // Occupy the only worker so that everything below queues.
+        pool.spawn_detached(|| ());
+        gate.started.recv().unwrap();
+        for _ in 0..100 {
+            let tx = order_tx.clone();
+            pool.spawn_detached_for(&attacker, move || tx.send('a').unwrap());
+        }
+        for _ in 0..5 {
+            let tx = order_tx.clone();
+            pool.spawn_detached_for(&victim, move || tx.send('v').unwrap());
+        }
+        gate.release.send(()).unwrap();
+        for _ in 0..105 {
+            gate.started.recv().unwrap();
+            gate.release.send(()).unwrap();
+        }
+        let order: String = (0..105).map(|_| order_rx.recv().unwrap()).collect();
+        // Every victim job ran after at most one more attacker job than the one before.
+        let victims: Vec<usize> = order.match_indices('v').map(|(i, _)| i).collect();
+        assert_eq!(victims, vec![1, 3, 5, 7, 9], "{order}");
+    }
+
+    /// A running job stops at its next checkpoint once its future is dropped, its
+    /// tenant is cancelled, or it runs past its tenant's time limit.
+    #[test]
+    fn checkpoints_stop_long_jobs() {
+        let pool = Pool::new(1);
+        let rt = rt();
+        let spin = |ticks: Arc<AtomicU64>| {
+            move || loop {
+                if let Err(e) = checkpoint() {
+                    return e;
+                }
+                ticks.fetch_add(1, Ordering::SeqCst);
+                std::thread::yield_now();
+            }
+        };
+        // Dropped future: the job was seen running (ticks moving), then stops.
+        let ticks = Arc::new(AtomicU64::new(0));
+        let (done_tx, done_rx) = mpsc::channel();
+        let job = spin(ticks.clone());
+        let fut = pool.run(move || done_tx.send(job()).unwrap());
+        rt.block_on(async {
+            let mut fut = std::pin::pin!(fut);
+            assert!(futures::poll!(fut.as_mut()).is_pending());
+            while ticks.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+        });
+        assert_eq!(done_rx.recv().unwrap(), ErrorCode::Interrupted);
+        // Cancelled tenant.
+        let tenant = Tenant::new(None);
+        let ticks = Arc::new(AtomicU64::new(0));
+        let job = spin(ticks.clone());
+        let t2 = tenant.clone();
+        let canceller = std::thread::spawn(move || {
+            while ticks.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            t2.cancel();
+        });
+        assert_eq!(
+            rt.block_on(pool.run_for(&tenant, job)),
+            Ok(ErrorCode::Interrupted)
+        );
+        canceller.join().unwrap();
+        assert!(tenant.is_cancelled());
+        // Time limit (zero: the first checkpoint fails).
+        let tenant = Tenant::new(Some(Duration::ZERO));
+        let job = spin(Arc::new(AtomicU64::new(0)));
+        assert_eq!(
+            rt.block_on(pool.run_for(&tenant, job)),
+            Ok(ErrorCode::Interrupted)
+        );
+        // Outside a job, and in a plain job, checkpoints pass.
+        assert_eq!(checkpoint(), Ok(()));
+        assert_eq!(rt.block_on(pool.run(checkpoint)), Ok(Ok(())));
     }
 
     #[test]

@@ -12,14 +12,23 @@
 //! queued on the pool (when no other operation waits for the file), so the disk read
 //! overlaps the copy into the guest. A reader that drops the stream early therefore
 //! leaves the position up to two chunks past what it received.
+//!
+//! Governance: a stream holds one of the store's open-handle slots while it lives, and
+//! every chunk in either direction is charged to the store's memory budget before it is
+//! allocated (the read side until the reader has taken it). When the budget has no room,
+//! a chunk shrinks (down to [`MIN_HELD_CHUNK`]) and then waits for room: backpressure,
+//! never a failure.
 
 use crate::bindings::types;
 use crate::error::FsResult;
-use crate::fs::File;
+use crate::fs::held::{Held, MemBudget};
+use crate::fs::{File, OpenSlot};
 use crate::host::to_wit_error;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::oneshot;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{
@@ -30,6 +39,37 @@ use wasmtime::component::{
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 /// Fewest bytes a read stream asks the pool for at a time.
 const MIN_STREAM_CHUNK: usize = 64 << 10;
+/// Smallest chunk a stream shrinks to when the memory budget is nearly spent.
+const MIN_HELD_CHUNK: u64 = 4 << 10;
+
+/// Charge up to `want` bytes (at least [`MIN_HELD_CHUNK`], or `want` if smaller), or arm
+/// `wait` to be woken when room is given back. `Ready(None)`: room was given back while
+/// trying, try again.
+fn charge_or_wait(
+    mem: &Arc<MemBudget>,
+    want: u64,
+    wait: &mut Option<Pin<Box<OwnedNotified>>>,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Held>> {
+    // Created before the attempt, so a release in between is not missed.
+    let mut notified = Box::pin(mem.wait());
+    if let Some(held) = mem.charge_up_to(want, MIN_HELD_CHUNK.min(want)) {
+        *wait = None;
+        return Poll::Ready(Some(held));
+    }
+    match notified.as_mut().poll(cx) {
+        Poll::Ready(()) => Poll::Ready(None),
+        Poll::Pending => {
+            *wait = Some(notified);
+            Poll::Pending
+        }
+    }
+}
+
+/// Take an open-handle slot for a stream on `file`.
+fn stream_slot(file: &File) -> FsResult<OpenSlot> {
+    file.fs().reserve_open_slot()
+}
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
 
@@ -70,10 +110,16 @@ impl<T> Outcome<T> {
 pub(crate) struct ReadStreamProducer {
     file: File,
     outcome: Outcome<()>,
-    /// The chunk being read (or already read ahead).
-    read: Option<Pending<Vec<u8>>>,
+    /// The chunk being read (or already read ahead), with its memory charge.
+    read: Option<Pending<(Vec<u8>, Held)>>,
     /// Size of the next chunk; doubles up to [`STREAM_CHUNK`].
     next: usize,
+    /// The charge of the chunk last handed to the reader, held until it asks for more.
+    handed: Option<Held>,
+    /// Armed while waiting for room in the memory budget.
+    wait: Option<Pin<Box<OwnedNotified>>>,
+    /// The store's open-handle slot this stream occupies.
+    _slot: Option<OpenSlot>,
 }
 
 /// The result future of a stream: resolves once the stream has finished (or its host end
@@ -99,14 +145,19 @@ impl ReadStreamProducer {
     /// future reports why.
     pub(crate) fn new(file: File) -> (Self, StreamResultFuture<()>) {
         let (mut outcome, result) = Outcome::new(&file);
-        if let Err(e) = file.check_stream(false) {
-            outcome.finish(Err(e));
-        }
+        let slot = file
+            .check_stream(false)
+            .and_then(|()| stream_slot(&file))
+            .inspect_err(|e| outcome.finish(Err(*e)))
+            .ok();
         let producer = ReadStreamProducer {
             file,
             outcome,
             read: None,
             next: 0,
+            handed: None,
+            wait: None,
+            _slot: slot,
         };
         (producer, result)
     }
@@ -122,22 +173,41 @@ impl ReadStreamProducer {
         n
     }
 
-    /// Start reading the next chunk; `want` is the reader's buffer size, if known.
-    fn start(&mut self, want: Option<usize>) -> Pending<Vec<u8>> {
-        let n = self.chunk_size(want);
+    /// Start reading the next chunk (`want` is the reader's buffer size, if known) once
+    /// the memory budget has room for it; `Pending` while it has none.
+    fn start(
+        &mut self,
+        want: Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Pending<(Vec<u8>, Held)>> {
+        let mem = self.file.fs().mem().clone();
+        let n = match self.next {
+            0 => want.unwrap_or(STREAM_CHUNK),
+            n => n,
+        }
+        .clamp(MIN_STREAM_CHUNK, STREAM_CHUNK);
+        let held = loop {
+            if let Some(held) = ready!(charge_or_wait(&mem, n as u64, &mut self.wait, cx)) {
+                break held;
+            }
+        };
+        self.chunk_size(want);
         let file = self.file.clone();
-        Box::pin(async move { file.read_chunk(n).await })
+        Poll::Ready(Box::pin(async move { file.read_chunk_held(held).await }))
     }
 
-    /// Queue the next chunk on the pool now, if the file is free; it is awaited by the
-    /// next `poll_produce`.
+    /// Queue the next chunk on the pool now, if the file is free and the memory budget
+    /// has room; it is awaited by the next `poll_produce`.
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         let n = self.next.max(MIN_STREAM_CHUNK);
-        let Some(next) = self.file.read_chunk_now(n) else {
+        let Ok(held) = self.file.fs().mem().charge(n as u64) else {
+            return;
+        };
+        let Some(next) = self.file.read_chunk_now(held) else {
             return;
         };
         self.chunk_size(Some(n));
-        let mut next: Pending<Vec<u8>> = Box::pin(next);
+        let mut next: Pending<(Vec<u8>, Held)> = Box::pin(next);
         self.read = match next.as_mut().poll(cx) {
             Poll::Pending => Some(next),
             Poll::Ready(Ok(buf)) => Some(Box::pin(std::future::ready(Ok(buf)))),
@@ -179,19 +249,22 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            me.read = Some(me.start(want));
+            // The reader is back for more: it has taken the last chunk.
+            me.handed = None;
+            me.read = Some(ready!(me.start(want, cx)));
         }
         // A started chunk is awaited even when `finish` is set: its bytes have already
         // advanced the file position and must be delivered.
         let result = ready!(me.read.as_mut().expect("set above").as_mut().poll(cx));
         me.read = None;
         Poll::Ready(Ok(match result {
-            Ok(buf) if buf.is_empty() => {
+            Ok((buf, _)) if buf.is_empty() => {
                 me.outcome.finish(Ok(()));
                 StreamResult::Dropped
             }
-            Ok(buf) => {
+            Ok((buf, held)) => {
                 dst.set_buffer(VecBuffer::from(buf));
+                me.handed = Some(held);
                 // Read ahead, so the pool reads the next chunk while the reader consumes
                 // this one (a short chunk means end of file is near; the next read finds
                 // it just as well).
@@ -213,6 +286,10 @@ pub(crate) struct WriteStreamConsumer {
     /// Bytes written so far.
     written: u64,
     write: Option<(usize, Pending<u64>)>,
+    /// Armed while waiting for room in the memory budget.
+    wait: Option<Pin<Box<OwnedNotified>>>,
+    /// The store's open-handle slot this stream occupies.
+    _slot: OpenSlot,
 }
 
 impl WriteStreamConsumer {
@@ -220,15 +297,20 @@ impl WriteStreamConsumer {
     /// case the future already holds the error) and the future reporting the total written.
     pub(crate) fn new(file: File) -> (Option<Self>, StreamResultFuture<u64>) {
         let (mut outcome, result) = Outcome::new(&file);
-        if let Err(e) = file.check_stream(true) {
-            outcome.finish(Err(e));
-            return (None, result);
-        }
+        let slot = match file.check_stream(true).and_then(|()| stream_slot(&file)) {
+            Ok(slot) => slot,
+            Err(e) => {
+                outcome.finish(Err(e));
+                return (None, result);
+            }
+        };
         let consumer = WriteStreamConsumer {
             file,
             outcome,
             written: 0,
             write: None,
+            wait: None,
+            _slot: slot,
         };
         (Some(consumer), result)
     }
@@ -265,10 +347,22 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            let n = remaining.len().min(STREAM_CHUNK);
+            // Charge the chunk before copying it out of the guest (shrinking it, or
+            // waiting, when the budget is nearly spent).
+            let mem = me.file.fs().mem().clone();
+            let want = remaining.len().min(STREAM_CHUNK) as u64;
+            let held = loop {
+                if let Some(held) = ready!(charge_or_wait(&mem, want, &mut me.wait, cx)) {
+                    break held;
+                }
+            };
+            let n = held.bytes() as usize;
             let chunk = remaining[..n].to_vec();
             let file = me.file.clone();
-            me.write = Some((n, Box::pin(async move { file.write_chunk(chunk).await })));
+            me.write = Some((
+                n,
+                Box::pin(async move { file.write_chunk_held(chunk, held).await }),
+            ));
         }
         // The guest's write completes only once its bytes are on the file (backpressure),
         // so a started chunk is awaited even when `finish` is set.

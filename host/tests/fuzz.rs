@@ -945,12 +945,12 @@ fn fuzz_fs_against_model() {
                 ops_run.set(ops_run.get() + 1);
                 let got = case.run(op).await;
                 // Deferred closes and removals (dropped handles) land before the check.
-                pool.run(|| ()).await.unwrap();
+                pool.run_for(case.fs.tenant(), || ()).await.unwrap();
                 case.check(op, &got, predicted)?;
             }
             let fs = case.fs.clone();
             drop(case);
-            pool.run(|| ()).await.unwrap();
+            pool.run_for(fs.tenant(), || ()).await.unwrap();
             prop_assert_eq!(fs.open_files(), 0);
             prop_assert_eq!(fs.pending_ops(), 0);
             drop(fs);

@@ -3,6 +3,7 @@
 mod crash;
 mod escape;
 mod examples;
+mod governance;
 mod quota;
 mod wasi;
 mod wasi_escape;

@@ -80,7 +80,7 @@ async fn open_handles_in_a_loop() {
     let fs = ctx.fs().clone();
     let stdout = stdout_of(&run(HOSTILE, ctx, &["open_loop"]).await);
     assert_eq!(stdout, "held=16\nreopened=320\n");
-    pool.run(|| ()).await.unwrap();
+    pool.run_for(fs.tenant(), || ()).await.unwrap();
     wait_until("handles released", || fs.open_files() == 0).await;
 }
 

@@ -203,11 +203,17 @@ fn toolchain_version(ctx: &Ctx, lang: &str) -> String {
         "go" => (ctx.tool("go"), "version"),
         _ => return String::new(),
     };
-    Command::new(tool)
+    let mut version = Command::new(tool)
         .arg(arg)
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    if lang == "python" {
+        // The aiofiles sdist and pytest that the suite guest bundles.
+        version +=
+            &std::fs::read_to_string(ctx.dir.join("aiofiles-suite/.installed")).unwrap_or_default();
+    }
+    version
 }
 
 fn clang() -> String {

@@ -10,6 +10,7 @@
 
 use super::{
     Create, File, Fs, OpenMode, OpenSlot, Timestamp, is_root, not_root, open_counted, open_options,
+    same_grant,
 };
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Budget, Grant, Grants, Perms, Resolved};
@@ -284,10 +285,12 @@ impl Fs {
     }
 
     /// Rename `src` (beneath this store's grants) to `dst` beneath `to`'s (another
-    /// directory of the same store, or the same). Both must be writable.
+    /// directory of the same store, or the same). Both must be writable and in the same
+    /// grant (`cross-device` otherwise, as for `rename`).
     pub async fn rename_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
         let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
         writable_pair(&s, &d)?;
+        same_grant(&s, &d)?;
         not_root(&s)?;
         not_root(&d)?;
         self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
@@ -295,10 +298,11 @@ impl Fs {
     }
 
     /// Hard-link `src` (beneath this store's grants) as `dst` beneath `to`'s. Both must
-    /// be writable; the link counts against `to`'s `max_created`.
+    /// be writable and in the same grant; the link counts against `max_created`.
     pub async fn link_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
         let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
         writable_pair(&s, &d)?;
+        same_grant(&s, &d)?;
         d.budget.precheck_create()?;
         self.blocking(move || {
             let lease = d.budget.create(1)?;

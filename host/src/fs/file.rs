@@ -24,11 +24,11 @@
 //! `illegal-byte-sequence`. Either way `tell` then points at the start of the bad bytes
 //! (or of the line holding them).
 
-use super::{Fs, OpenMode, Stat, Whence};
+use super::held::{HeapSize, Held};
+use super::{Fs, OpenMode, PendingSlot, Stat, Whence};
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::Budget;
 use crate::limits::Limits;
-use crate::pool::Pool;
 use std::fs::File as StdFile;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -37,7 +37,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 mod cursor;
 mod positional;
 
+#[cfg(test)]
+pub(crate) use cursor::IDLE_BUFFER;
 use cursor::{Cursor, READ_AHEAD, translate_newlines};
+
+/// Reads that may return at most this many bytes are charged that much up front; larger
+/// ones are first bounded by what is left of the file (one `fstat`).
+const SMALL_READ: u64 = 1 << 20;
+/// Room past the end of the file a text read may look at to finish a character.
+const TEXT_SLACK: u64 = 4;
 
 /// An open file. Cheap to clone (clones share the handle, position and state). Operations
 /// on one file are serialised in the order issued; each is one trip to the pool. The OS
@@ -81,8 +89,8 @@ struct Open {
     slot: Box<dyn Send>,
     /// Runs on the pool after the descriptor is closed (NamedTemporaryFile delete).
     on_close: Option<Box<dyn FnOnce() + Send>>,
-    /// Where a descriptor dropped without `close` is closed.
-    pool: Pool,
+    /// Where a descriptor dropped without `close` is closed (in the store's turn).
+    fs: Fs,
 }
 
 impl Open {
@@ -93,7 +101,7 @@ impl Open {
             file,
             slot,
             on_close,
-            pool: _,
+            fs: _,
         } = self;
         drop(file);
         if let Some(on_close) = on_close {
@@ -112,10 +120,21 @@ impl Drop for State {
     fn drop(&mut self) {
         if let Some(mut open) = self.open.take() {
             drop(std::mem::replace(&mut open.slot, Box::new(())));
-            let pool = open.pool.clone();
-            pool.spawn_detached(move || open.close());
+            let fs = open.fs.clone();
+            fs.spawn_detached(move || open.close());
         }
     }
+}
+
+/// Where a write lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// At the position.
+    Cursor,
+    /// At the end of the file (append mode, or a positional append).
+    End,
+    /// At this offset (a positional write).
+    At(u64),
 }
 
 /// What an operation needs from the mode.
@@ -175,9 +194,9 @@ impl File {
             file,
             slot: Box::new(slot),
             on_close,
-            pool: fs.pool().clone(),
+            fs: fs.clone(),
         };
-        let cur = Cursor::new(mode.append, READ_AHEAD);
+        let cur = Cursor::new(mode.append, READ_AHEAD, fs.mem().empty());
         File {
             inner: Arc::new(Inner {
                 fs: fs.clone(),
@@ -226,8 +245,14 @@ impl File {
     }
 
     /// Run `f` on the pool with the locked state (the guard moves into the closure, so the
-    /// next operation starts only after this one has finished or was dropped unrun).
-    async fn run<T, F>(&self, mut guard: OwnedMutexGuard<State>, f: F) -> FsResult<T>
+    /// next operation starts only after this one has finished or was dropped unrun). The
+    /// pending-operation `slot` was taken before waiting for the lock.
+    async fn run<T, F>(
+        &self,
+        slot: PendingSlot<'_>,
+        mut guard: OwnedMutexGuard<State>,
+        f: F,
+    ) -> FsResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
@@ -235,77 +260,204 @@ impl File {
         let limits = self.inner.fs.limits.clone();
         self.inner
             .fs
-            .blocking(move || {
+            .blocking_admitted(slot, move || {
                 let state = &mut *guard;
                 let open = state.open.as_ref().ok_or(ErrorCode::BadDescriptor)?;
-                f(&mut state.cur, &open.file, &limits)
+                let out = f(&mut state.cur, &open.file, &limits);
+                state.cur.trim();
+                out
             })
             .await
     }
 
-    /// Lock, check and run in one go.
+    /// Admission, then the file's turn: a cheap early check of `need`, a pending-operation
+    /// slot (`quota` at the cap), then wait for every earlier operation of the file.
+    async fn enter(&self, need: Need) -> FsResult<(PendingSlot<'_>, OwnedMutexGuard<State>)> {
+        self.check(!self.is_closed(), need)?;
+        let slot = self.inner.fs.admit()?;
+        let guard = self.lock(need).await?;
+        Ok((slot, guard))
+    }
+
+    /// Enter and run in one go (operations that are not reads or writes).
     async fn op<T, F>(&self, need: Need, f: F) -> FsResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
-        let guard = self.lock(need).await?;
-        if matches!(need, Need::ReadBytes | Need::ReadText) {
-            return self.run_read(guard, f).await;
-        }
-        self.run(guard, f).await
+        let (slot, guard) = self.enter(need).await?;
+        self.run(slot, guard, f).await
     }
 
-    /// [`File::run`] for a read, under the grant's read budget: the read's per-call limit
-    /// shrinks to what is left of the budget (`quota` if nothing is), and it pays for the
-    /// bytes it consumed from the file.
-    async fn run_read<T, F>(&self, guard: OwnedMutexGuard<State>, f: F) -> FsResult<T>
+    /// Enter and run a read that returns at most `hint` bytes (by its arguments).
+    async fn read_op<T, F>(&self, need: Need, hint: u64, f: F) -> FsResult<T>
     where
-        T: Send + 'static,
+        T: HeapSize + Send + 'static,
+        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let (slot, guard) = self.enter(need).await?;
+        self.run_read(slot, guard, hint, None, None, f).await
+    }
+
+    /// [`File::run`] for a read, under the grant's read budget and the store's memory
+    /// budget. The read's per-call byte limit shrinks to what is left of the read budget
+    /// (`quota` if nothing is), to `hint`, and (for large reads) to what is left of the
+    /// file; that many bytes are charged to the memory budget before reading (`quota` if
+    /// they do not fit; a stream passes its own charge as `preset`), cut to the result's
+    /// real size after, and held until the result is returned. The read pays the grant
+    /// for the bytes it consumed from the file. A positional read (`at`, which does not
+    /// move the position) is bounded by what is left of the file after `at` and pays for
+    /// the bytes it returns.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one read path"
+    )]
+    async fn run_read<T, F>(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        hint: u64,
+        at: Option<u64>,
+        preset: Option<Held>,
+        f: F,
+    ) -> FsResult<T>
+    where
+        T: HeapSize + Send + 'static,
+        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let (out, _held) = self.run_read_held(slot, guard, hint, at, preset, f).await?;
+        Ok(out)
+    }
+
+    /// [`File::run_read`], handing back the result's charge with it.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one read path"
+    )]
+    async fn run_read_held<T, F>(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        hint: u64,
+        at: Option<u64>,
+        preset: Option<Held>,
+        f: F,
+    ) -> FsResult<(T, Held)>
+    where
+        T: HeapSize + Send + 'static,
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
         let budget = self.inner.budget.clone();
         budget.precheck_read()?;
-        self.run(guard, move |cur, file, limits| {
+        let mem = self.inner.fs.mem().clone();
+        self.run(slot, guard, move |cur, file, limits| {
             let before = cur.resolve(file)?;
             let lease = budget.read_up_to(limits.max_read_bytes)?;
-            let result = if lease.taken() < limits.max_read_bytes {
-                let limits = Limits {
-                    max_read_bytes: lease.taken(),
-                    ..limits.clone()
-                };
-                f(cur, file, &limits)
-            } else {
-                f(cur, file, limits)
+            let mut cap = lease.taken().min(hint);
+            if cap > SMALL_READ {
+                let left = file.metadata()?.len().saturating_sub(at.unwrap_or(before));
+                cap = cap.min(left.saturating_add(TEXT_SLACK));
+            }
+            let mut held = match preset {
+                Some(held) => {
+                    cap = cap.min(held.bytes());
+                    held
+                }
+                None => mem.charge(cap)?,
             };
-            lease.settle(cur.pos.saturating_sub(before));
-            result
+            let limits = Limits {
+                max_read_bytes: cap,
+                ..limits.clone()
+            };
+            let result = f(cur, file, &limits);
+            let out = match at {
+                None => {
+                    lease.settle(cur.pos.saturating_sub(before));
+                    result?
+                }
+                Some(_) => {
+                    let out = result?;
+                    lease.settle(out.heap_size());
+                    out
+                }
+            };
+            held.settle(out.heap_size());
+            Ok((out, held))
         })
         .await
+    }
+
+    /// Enter and run a write of `len` bytes (see [`File::run_write`]). The payload is
+    /// charged to the memory budget before waiting for anything (a stream passes its own
+    /// charge as `preset`).
+    async fn write_op<T, F>(
+        &self,
+        need: Need,
+        len: usize,
+        preset: Option<Held>,
+        f: F,
+    ) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        self.check(!self.is_closed(), need)?;
+        self.check_write_len(len)?;
+        self.inner.budget.precheck_write(len as u64)?;
+        let held = match preset {
+            Some(held) => held,
+            None => self.inner.fs.charge(len as u64)?,
+        };
+        let place = if self.inner.mode.append {
+            Place::End
+        } else {
+            Place::Cursor
+        };
+        let (slot, guard) = self.enter(need).await?;
+        self.run_write(slot, guard, len, place, held, f).await
     }
 
     /// [`File::run`] for a write of `len` bytes, under the grant's budgets: refused before
     /// anything is queued when it cannot fit, then paid for on the pool before writing
     /// (all or nothing; given back if the write fails or never runs), and refused with
-    /// `file-too-large` if the file would outgrow `max_file_size`.
-    async fn run_write<T, F>(&self, guard: OwnedMutexGuard<State>, len: usize, f: F) -> FsResult<T>
+    /// `file-too-large` if the file would outgrow `max_file_size` (counting every other
+    /// write in flight on the same file, so concurrent writers cannot overshoot it).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one write path"
+    )]
+    async fn run_write<T, F>(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        len: usize,
+        place: Place,
+        held: Held,
+        f: F,
+    ) -> FsResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
     {
         let budget = self.inner.budget.clone();
+        let counters = self.inner.fs.counters.clone();
         let len = len as u64;
-        budget.precheck_write(len)?;
-        let append = self.inner.mode.append;
-        self.run(guard, move |cur, file, limits| {
-            if budget.limits_size() {
-                let start = if append {
-                    file.metadata()?.len()
-                } else {
-                    cur.resolve(file)?
-                };
-                budget.check_size(start.saturating_add(len))?;
-            }
+        self.run(slot, guard, move |cur, file, limits| {
+            let _payload = held;
+            let _growth = match budget.quota().max_file_size {
+                Some(max) => {
+                    let pos = match place {
+                        Place::End => None,
+                        Place::At(at) => Some(at),
+                        Place::Cursor => Some(cur.resolve(file)?),
+                    };
+                    Some(counters.growth.reserve(file, max, len, |size| match pos {
+                        None => size.saturating_add(len),
+                        Some(pos) => size.max(pos.saturating_add(len)),
+                    })?)
+                }
+                None => None,
+            };
             let paid = budget.write(len)?;
             let out = f(cur, file, limits)?;
             paid.keep();
@@ -323,11 +475,9 @@ impl File {
     }
 
     /// Check the mode and the write limit, write `data`, and return its length.
-    async fn write_bytes(&self, need: Need, data: Vec<u8>) -> FsResult<u64> {
-        let guard = self.lock(need).await?;
-        self.check_write_len(data.len())?;
+    async fn write_bytes(&self, need: Need, data: Vec<u8>, preset: Option<Held>) -> FsResult<u64> {
         let append = self.inner.mode.append;
-        self.run_write(guard, data.len(), move |cur, file, _| {
+        self.write_op(need, data.len(), preset, move |cur, file, _| {
             cur.write(file, &data, append)?;
             Ok(data.len() as u64)
         })
@@ -352,15 +502,19 @@ impl File {
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
+    /// The store this file belongs to.
+    pub fn fs(&self) -> &Fs {
+        &self.inner.fs
+    }
 
     pub async fn read(&self, n: u64) -> FsResult<Vec<u8>> {
-        self.op(Need::ReadBytes, move |cur, file, limits| {
+        self.read_op(Need::ReadBytes, n, move |cur, file, limits| {
             Ok(cur.read_bytes(file, clamp(n, limits.max_read_bytes))?)
         })
         .await
     }
     pub async fn read_all(&self) -> FsResult<Vec<u8>> {
-        self.op(Need::ReadBytes, |cur, file, limits| {
+        self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
             let data = cur.peek_all(file, limits.max_read_bytes)?;
             cur.skip_all(data.len());
             Ok(data)
@@ -368,27 +522,27 @@ impl File {
         .await
     }
     pub async fn read_line(&self) -> FsResult<Vec<u8>> {
-        self.op(Need::ReadBytes, |cur, file, limits| {
+        self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
             Ok(cur.read_line_bytes(file, clamp(u64::MAX, limits.max_read_bytes))?)
         })
         .await
     }
     pub async fn read_lines(&self, max: u32) -> FsResult<Vec<Vec<u8>>> {
-        self.op(Need::ReadBytes, move |cur, file, limits| {
+        self.read_op(Need::ReadBytes, u64::MAX, move |cur, file, limits| {
             let max = max.min(limits.max_lines_per_call) as usize;
             cur.read_lines_bytes(file, max, clamp(u64::MAX, limits.max_read_bytes))
         })
         .await
     }
     pub async fn write(&self, data: Vec<u8>) -> FsResult<u64> {
-        self.write_bytes(Need::WriteBytes, data).await
+        self.write_bytes(Need::WriteBytes, data, None).await
     }
     pub async fn write_lines(&self, lines: Vec<Vec<u8>>) -> FsResult<u64> {
-        let guard = self.lock(Need::WriteBytes).await?;
         let len = lines.iter().map(Vec::len).sum();
         self.check_write_len(len)?;
+        let held = self.inner.fs.charge(lines.heap_size())?;
         let append = self.inner.mode.append;
-        self.run_write(guard, len, move |cur, file, _| {
+        self.write_op(Need::WriteBytes, len, Some(held), move |cur, file, _| {
             let data = lines.concat();
             cur.write(file, &data, append)?;
             Ok(data.len() as u64)
@@ -397,51 +551,52 @@ impl File {
     }
 
     pub async fn read_text(&self, n: u64) -> FsResult<String> {
-        self.op(Need::ReadText, move |cur, file, limits| {
+        let hint = n.saturating_mul(4);
+        self.read_op(Need::ReadText, hint, move |cur, file, limits| {
             let limit = clamp(u64::MAX, limits.max_read_bytes);
             cur.read_chars(file, clamp(n, limits.max_read_bytes), limit)
         })
         .await
     }
     pub async fn read_all_text(&self) -> FsResult<String> {
-        self.op(Need::ReadText, |cur, file, limits| {
-            let data = cur.peek_all(file, limits.max_read_bytes)?;
+        self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
+            let mut data = cur.peek_all(file, limits.max_read_bytes)?;
             let len = data.len();
+            // Translating first is safe: `\r` and `\n` never occur inside a character.
+            translate_newlines(&mut data);
             let text = String::from_utf8(data).map_err(|_| ErrorCode::IllegalByteSequence)?;
             cur.skip_all(len);
-            Ok(translate_newlines(text))
+            Ok(text)
         })
         .await
     }
     pub async fn read_line_text(&self) -> FsResult<String> {
-        self.op(Need::ReadText, |cur, file, limits| {
+        self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
             cur.read_line_text(file, clamp(u64::MAX, limits.max_read_bytes))
         })
         .await
     }
     pub async fn read_lines_text(&self, max: u32) -> FsResult<Vec<String>> {
-        self.op(Need::ReadText, move |cur, file, limits| {
+        self.read_op(Need::ReadText, u64::MAX, move |cur, file, limits| {
             let max = max.min(limits.max_lines_per_call) as usize;
             cur.read_lines_text(file, max, clamp(u64::MAX, limits.max_read_bytes))
         })
         .await
     }
     pub async fn write_text(&self, text: String) -> FsResult<u64> {
-        let guard = self.lock(Need::WriteText).await?;
-        self.check_write_len(text.len())?;
         let append = self.inner.mode.append;
-        self.run_write(guard, text.len(), move |cur, file, _| {
+        self.write_op(Need::WriteText, text.len(), None, move |cur, file, _| {
             cur.write(file, text.as_bytes(), append)?;
             Ok(text.chars().count() as u64)
         })
         .await
     }
     pub async fn write_lines_text(&self, lines: Vec<String>) -> FsResult<u64> {
-        let guard = self.lock(Need::WriteText).await?;
         let len = lines.iter().map(String::len).sum();
         self.check_write_len(len)?;
+        let held = self.inner.fs.charge(lines.heap_size())?;
         let append = self.inner.mode.append;
-        self.run_write(guard, len, move |cur, file, _| {
+        self.write_op(Need::WriteText, len, Some(held), move |cur, file, _| {
             let text = lines.concat();
             cur.write(file, text.as_bytes(), append)?;
             Ok(text.chars().count() as u64)
@@ -450,7 +605,7 @@ impl File {
     }
 
     pub async fn seek(&self, offset: i64, whence: Whence) -> FsResult<u64> {
-        let mut guard = self.lock(Need::Open).await?;
+        let (slot, mut guard) = self.enter(Need::Open).await?;
         // Without the end of the file in play the new position is pure arithmetic.
         match whence {
             Whence::Start => return guard.cur.seek_to(0, offset),
@@ -460,7 +615,7 @@ impl File {
             }
             _ => {}
         }
-        self.run(guard, move |cur, file, _| {
+        self.run(slot, guard, move |cur, file, _| {
             let base = match whence {
                 Whence::Start => 0,
                 Whence::Current => cur.resolve(file)?,
@@ -471,20 +626,27 @@ impl File {
         .await
     }
     pub async fn tell(&self) -> FsResult<u64> {
-        let guard = self.lock(Need::Open).await?;
+        let (slot, guard) = self.enter(Need::Open).await?;
         if !guard.cur.at_end_pending {
             return Ok(guard.cur.pos);
         }
-        self.run(guard, |cur, file, _| Ok(cur.resolve(file)?)).await
+        self.run(slot, guard, |cur, file, _| Ok(cur.resolve(file)?))
+            .await
     }
     pub async fn truncate(&self, size: Option<u64>) -> FsResult<u64> {
         let budget = self.inner.budget.clone();
+        let counters = self.inner.fs.counters.clone();
         self.op(Need::Write, move |cur, file, _| {
             let size = match size {
                 Some(size) => size,
                 None => cur.resolve(file)?,
             };
             budget.check_size(size)?;
+            // Counted as growth to `size` while it runs (see `run_write`).
+            let _growth = match budget.quota().max_file_size {
+                Some(max) => Some(counters.growth.reserve(file, max, size, |_| size)?),
+                None => None,
+            };
             cur.invalidate();
             file.set_len(size)?;
             Ok(size)
@@ -492,7 +654,7 @@ impl File {
         .await
     }
     pub async fn flush(&self) -> FsResult<()> {
-        self.lock(Need::Open).await.map(drop)
+        self.enter(Need::Open).await.map(drop)
     }
     pub async fn sync(&self) -> FsResult<()> {
         self.op(Need::Open, |_, file, _| Ok(file.sync_all()?)).await
@@ -508,12 +670,13 @@ impl File {
         .await
     }
     pub async fn close(&self) -> FsResult<()> {
+        let slot = self.inner.fs.admit()?;
         let mut guard = self.inner.state.clone().lock_owned().await;
         if guard.open.is_some() {
             let closed = self.inner.closed.clone();
             self.inner
                 .fs
-                .blocking(move || {
+                .blocking_admitted(slot, move || {
                     if let Some(open) = guard.open.take() {
                         closed.store(true, Ordering::Release);
                         guard.cur.invalidate();
@@ -532,9 +695,33 @@ impl File {
     /// Stream support: read the next chunk (at most `max` bytes, capped by the per-read
     /// limit) from the current position and advance it; empty at end of file. Binary only.
     pub async fn read_chunk(&self, max: usize) -> FsResult<Vec<u8>> {
-        self.op(Need::ReadBytes, move |cur, file, limits| {
+        self.read_op(Need::ReadBytes, max as u64, move |cur, file, limits| {
             Ok(cur.read_bytes(file, clamp(max as u64, limits.max_read_bytes))?)
         })
+        .await
+    }
+    /// Stream support: [`read_chunk`](File::read_chunk) with its result already charged
+    /// to the memory budget (`held`, which also caps the chunk); the charge is handed back
+    /// with the chunk, to be held until the reader has taken it.
+    pub(crate) async fn read_chunk_held(&self, held: Held) -> FsResult<(Vec<u8>, Held)> {
+        let (slot, guard) = self.enter(Need::ReadBytes).await?;
+        self.read_chunk_locked(slot, guard, held).await
+    }
+    async fn read_chunk_locked(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        held: Held,
+    ) -> FsResult<(Vec<u8>, Held)> {
+        let max = held.bytes();
+        self.run_read_held(
+            slot,
+            guard,
+            max,
+            None,
+            Some(held),
+            move |cur, file, limits| Ok(cur.read_bytes(file, clamp(max, limits.max_read_bytes))?),
+        )
         .await
     }
     /// Stream support: [`read_chunk`](File::read_chunk) for reading ahead, started only if
@@ -542,24 +729,27 @@ impl File {
     /// future queues its pool job on its first poll; after that the job runs and releases
     /// the file whether or not the future is polled again, so a read-ahead nobody polls
     /// never holds up the file's later operations.
-    pub fn read_chunk_now(
+    pub(crate) fn read_chunk_now(
         &self,
-        max: usize,
-    ) -> Option<impl Future<Output = FsResult<Vec<u8>>> + Send + 'static> {
+        held: Held,
+    ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
         let guard = self.inner.state.clone().try_lock_owned().ok()?;
         let file = self.clone();
         Some(async move {
             file.check(guard.open.is_some(), Need::ReadBytes)?;
-            file.run_read(guard, move |cur, f, limits| {
-                Ok(cur.read_bytes(f, clamp(max as u64, limits.max_read_bytes))?)
-            })
-            .await
+            let slot = file.inner.fs.admit()?;
+            file.read_chunk_locked(slot, guard, held).await
         })
     }
     /// Stream support: write `data` at the current position (end in append mode), advance,
     /// and return the bytes written. Binary only.
     pub async fn write_chunk(&self, data: Vec<u8>) -> FsResult<u64> {
-        self.write_bytes(Need::WriteBytes, data).await
+        self.write_bytes(Need::WriteBytes, data, None).await
+    }
+    /// Stream support: [`write_chunk`](File::write_chunk) for a chunk already charged to
+    /// the memory budget.
+    pub(crate) async fn write_chunk_held(&self, data: Vec<u8>, held: Held) -> FsResult<u64> {
+        self.write_bytes(Need::WriteBytes, data, Some(held)).await
     }
     /// Stream support: check up front that a stream in this direction is allowed
     /// (open, binary, readable/writable), so the stream can fail fast.

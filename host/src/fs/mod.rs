@@ -7,6 +7,10 @@
 
 mod at;
 mod file;
+#[cfg(test)]
+mod governance_tests;
+mod growth;
+pub(crate) mod held;
 mod meta;
 mod mode;
 #[cfg(test)]
@@ -24,8 +28,9 @@ use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Grant, Grants, Perms, Resolved};
 use crate::limits::GrantQuota;
 use crate::limits::{GrantUsage, Limits};
-use crate::pool::Pool;
+use crate::pool::{Pool, Tenant};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
+use held::{HeapSize, Held, MemBudget};
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -114,12 +119,16 @@ pub struct TempOptions {
 }
 
 /// Per-store counters shared by every handle of the store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct StoreCounters {
-    /// Operations queued or running on the pool.
+    /// Operations queued or running on the pool, or waiting for their file.
     pub(crate) pending_ops: AtomicUsize,
-    /// Files open now.
+    /// Files, streams and temporary directories open now.
     pub(crate) open_files: AtomicUsize,
+    /// Host memory held on the guest's behalf (`limits.max_inflight_bytes`).
+    pub(crate) mem: Arc<MemBudget>,
+    /// Writes in flight per file, so `max_file_size` holds under concurrent writers.
+    pub(crate) growth: growth::Growth,
 }
 
 /// Take one unit of `counter` unless it is at `max` already.
@@ -145,8 +154,9 @@ impl Drop for OpenSlot {
     }
 }
 
-/// A reserved pending-operation slot (`limits.max_pending_ops`); released on drop.
-struct PendingSlot<'a> {
+/// A reserved pending-operation slot (`limits.max_pending_ops`); released on drop. Taken
+/// before an operation waits for anything (its file, a pool thread).
+pub(crate) struct PendingSlot<'a> {
     counters: &'a StoreCounters,
 }
 
@@ -164,6 +174,8 @@ pub struct Fs {
     pub(crate) limits: Arc<Limits>,
     pub(crate) pool: Pool,
     pub(crate) counters: Arc<StoreCounters>,
+    /// This store's queue on the pool, its time limit and its cancellation.
+    pub(crate) tenant: Tenant,
 }
 
 /// True when `rel` names the grant root itself (`.`, `./.`).
@@ -177,6 +189,21 @@ fn not_root(r: &Resolved) -> FsResult<()> {
         Err(ErrorCode::Busy)
     } else {
         Ok(())
+    }
+}
+
+/// `cross-device` when two paths are in different grants. Grants are like mounts: a
+/// rename or hard link between them would carry data past the other grant's budgets
+/// uncounted (`copy-file` counts it), so it is refused as `EXDEV` is.
+///
+/// Compared by budget, which each grant has exactly one of: a directory opened beneath a
+/// grant (`Fs::open_at`) is a grant of its own for path resolution but shares the budget,
+/// so it is the same grant here.
+pub(super) fn same_grant(a: &Resolved, b: &Resolved) -> FsResult<()> {
+    if Arc::ptr_eq(&a.budget, &b.budget) {
+        Ok(())
+    } else {
+        Err(ErrorCode::CrossDevice)
     }
 }
 
@@ -234,6 +261,46 @@ fn read_limited(
         return Err(too_big);
     }
     Ok(out)
+}
+
+/// Remove the directory `rel` and everything beneath it, one entry at a time with a
+/// [`checkpoint`](crate::pool::checkpoint) every [`LISTING_CHUNK`] entries, so a huge tree
+/// can be stopped (`interrupted`; what was removed stays removed). Symlinks are removed,
+/// never followed. Holds two descriptors per directory level being emptied.
+pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
+    use cap_fs_ext::DirExt;
+    let top = root.open_dir_nofollow(rel)?;
+    let entries = top.entries()?;
+    // (directory, its listing, its name in its parent)
+    let mut stack = vec![(top, entries, None::<std::ffi::OsString>)];
+    let mut work = 0usize;
+    while let Some((dir, entries, _)) = stack.last_mut() {
+        work += 1;
+        if work.is_multiple_of(LISTING_CHUNK) {
+            crate::pool::checkpoint()?;
+        }
+        match entries.next() {
+            Some(entry) => {
+                let entry = entry?;
+                let name = entry.file_name();
+                if entry.file_type()?.is_dir() {
+                    let child = dir.open_dir_nofollow(&name)?;
+                    let listing = child.entries()?;
+                    stack.push((child, listing, Some(name)));
+                } else {
+                    dir.remove_file(&name)?;
+                }
+            }
+            None => {
+                let (_, _, name) = stack.pop().expect("not empty");
+                match (name, stack.last()) {
+                    (Some(name), Some((parent, _, _))) => parent.remove_dir(&name)?,
+                    _ => root.remove_dir(rel)?,
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether opening may create the file (and so count against the grant's `max_created`).
@@ -313,40 +380,42 @@ fn read_options() -> OpenOptions {
     o
 }
 
-/// How many of the directories `create_dir_all(rel)` would create are missing now (zero
-/// unless the grant limits creations, so the default path costs nothing).
-fn missing_dirs(r: &Resolved, rel: &Path) -> u64 {
+/// `create_dir_all(rel)`, counting the directories it creates against `max_created`.
+/// Under that budget each directory is created on its own, paying one creation first and
+/// getting it back if the directory turned out to exist: exact under any concurrency (a
+/// directory removed and created again by a racing call is paid for again).
+fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
+    let dir = &r.grant.dir;
     if !r.budget.limits_creates() {
-        return 0;
+        return Ok(dir.create_dir_all(rel)?);
     }
     let mut prefix = PathBuf::new();
-    let mut missing = 0;
     for comp in rel.components() {
         prefix.push(comp);
-        if matches!(comp, Component::Normal(_)) && r.grant.dir.metadata(&prefix).is_err() {
-            missing += 1;
+        if !matches!(comp, Component::Normal(_)) {
+            // `..` must lead somewhere that exists, inside the grant (cap-std decides).
+            if !dir.metadata(&prefix)?.is_dir() {
+                return Err(ErrorCode::NotDirectory);
+            }
+            continue;
+        }
+        let lease = r.budget.create(1)?;
+        match dir.create_dir(&prefix) {
+            Ok(()) => lease.keep(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(lease);
+                if !dir.metadata(&prefix)?.is_dir() {
+                    return Err(ErrorCode::NotDirectory);
+                }
+            }
+            Err(e) => return Err(e.into()),
         }
     }
-    missing
+    Ok(())
 }
 
-/// `create_dir_all(rel)`, counting the directories it creates against `max_created`
-/// (all or nothing up front; those a failure left uncreated are given back).
-fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
-    let missing = missing_dirs(r, rel);
-    let lease = r.budget.create(missing)?;
-    match r.grant.dir.create_dir_all(rel) {
-        Ok(()) => {
-            lease.keep();
-            Ok(())
-        }
-        Err(e) => {
-            let left = missing_dirs(r, rel);
-            lease.settle(missing.saturating_sub(left));
-            Err(e.into())
-        }
-    }
-}
+/// Directory entries read between two checkpoints of a listing.
+const LISTING_CHUNK: usize = 1024;
 
 /// Characters of the random part of temporary names (as Python's `tempfile`).
 const TEMP_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
@@ -416,10 +485,43 @@ impl Fs {
     pub fn new(grants: Grants, limits: Limits, pool: Pool) -> Fs {
         Fs {
             grants: Arc::new(grants),
+            tenant: Tenant::new(limits.max_op_duration),
+            counters: Arc::new(StoreCounters {
+                pending_ops: AtomicUsize::new(0),
+                open_files: AtomicUsize::new(0),
+                mem: MemBudget::new(limits.max_inflight_bytes),
+                growth: growth::Growth::default(),
+            }),
             limits: Arc::new(limits),
             pool,
-            counters: Arc::default(),
         }
+    }
+
+    /// This store's tenant on the pool ([`Tenant::cancel`] stops its running jobs at
+    /// their next chunk; [`AioFsCtx`](crate::AioFsCtx) does that when it is dropped).
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// Host memory held on the guest's behalf now, in bytes (see
+    /// [`Limits::max_inflight_bytes`]).
+    pub fn held_bytes(&self) -> u64 {
+        self.counters.mem.used()
+    }
+
+    /// The most host memory ever held on the guest's behalf at once, in bytes.
+    pub fn peak_held_bytes(&self) -> u64 {
+        self.counters.mem.peak()
+    }
+
+    /// Charge `n` bytes to the store's memory budget (`quota` if they do not fit).
+    pub(crate) fn charge(&self, n: u64) -> FsResult<Held> {
+        self.counters.mem.charge(n)
+    }
+
+    /// The store's memory budget.
+    pub(crate) fn mem(&self) -> &Arc<MemBudget> {
+        &self.counters.mem
     }
 
     /// The limits in force.
@@ -477,11 +579,51 @@ impl Fs {
         T: Send + 'static,
         F: FnOnce() -> FsResult<T> + Send + 'static,
     {
+        let slot = self.admit()?;
+        self.blocking_admitted(slot, f).await
+    }
+
+    /// Take a pending-operation slot (`quota` at `limits.max_pending_ops`). Operations on
+    /// a file take it before they wait for the file, so that waiting counts too.
+    pub(crate) fn admit(&self) -> FsResult<PendingSlot<'_>> {
         reserve(&self.counters.pending_ops, self.limits.max_pending_ops)?;
-        let _slot = PendingSlot {
+        Ok(PendingSlot {
             counters: &self.counters,
-        };
-        self.pool.run(f).await?
+        })
+    }
+
+    /// [`blocking`](Fs::blocking) with a slot already taken by [`admit`](Fs::admit).
+    pub(crate) async fn blocking_admitted<T, F>(&self, slot: PendingSlot<'_>, f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> FsResult<T> + Send + 'static,
+    {
+        let out = self.pool.run_for(&self.tenant, f).await;
+        drop(slot);
+        out?
+    }
+
+    /// [`blocking`](Fs::blocking) for an operation whose result is held in host memory
+    /// until it is handed over: `f` charges it as it builds it, and the charge is given
+    /// back when this returns (the glue hands the result to the guest right away).
+    pub(crate) async fn blocking_held<T, F>(&self, f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Held) -> FsResult<T> + Send + 'static,
+    {
+        let mut held = self.mem().empty();
+        let (out, _held) = self
+            .blocking(move || {
+                let out = f(&mut held)?;
+                Ok((out, held))
+            })
+            .await?;
+        Ok(out)
+    }
+
+    /// Queue `f` on the pool in this store's turn, without waiting (closes, removals).
+    pub(crate) fn spawn_detached(&self, f: impl FnOnce() + Send + 'static) {
+        self.pool.spawn_detached_for(&self.tenant, f);
     }
 
     /// Resolve a guest path under this store's grants and path-length limit.
@@ -527,7 +669,7 @@ impl Fs {
         let r = self.resolve(&path)?;
         r.budget.precheck_read()?;
         let quota = self.limits.max_read_bytes;
-        self.blocking(move || {
+        self.blocking_held(move |held| {
             let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
             let md = file.metadata()?;
             let (limit, too_big) = if max <= quota {
@@ -542,8 +684,10 @@ impl Fs {
                 return Err(ErrorCode::Quota);
             }
             let lease = r.budget.read_exact(md.len())?;
+            held.grow(md.len())?;
             let data = read_limited(file, md.len(), limit, too_big)?;
             lease.settle(data.len() as u64);
+            held.settle(data.len() as u64);
             Ok(data)
         })
         .await
@@ -559,12 +703,17 @@ impl Fs {
         }
         let len = data.len() as u64;
         r.budget.precheck_write(len)?;
+        // The payload is the guest's from here on: charged before it waits for anything.
+        let payload = self.charge(len)?;
+        let counters = self.counters.clone();
         self.blocking(move || {
+            let _payload = payload;
             let dir = &r.grant.dir;
             let paid = r.budget.write(len)?;
             if !atomic {
                 let mut file = regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
-                file.write_all(&data)?;
+                let _growth = reserve_growth(&counters, &r, &file, len)?;
+                write_chunked(&mut file, &data)?;
                 paid.keep();
                 return Ok(());
             }
@@ -593,11 +742,11 @@ impl Fs {
             let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
                 parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
             })?;
-            let written = write_synced(&mut file, &data);
+            let written = write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
             drop(file);
-            if let Err(e) = written.and_then(|()| parent_dir.rename(&tmp, parent_dir, name)) {
+            if let Err(e) = written.and_then(|()| Ok(parent_dir.rename(&tmp, parent_dir, name)?)) {
                 let _ = parent_dir.remove_file(&tmp);
-                return Err(e.into());
+                return Err(e);
             }
             paid.keep();
             if let Some(created) = created {
@@ -653,13 +802,18 @@ impl Fs {
     pub async fn listdir(&self, path: String) -> FsResult<Vec<String>> {
         let r = self.resolve(&path)?;
         let max = self.limits.max_dir_entries;
-        self.blocking(move || {
-            let mut names = Vec::new();
+        self.blocking_held(move |held| {
+            let mut names: Vec<String> = Vec::new();
             for entry in r.grant.dir.read_dir(&r.rel)? {
                 if names.len() == max {
                     return Err(ErrorCode::Quota);
                 }
-                names.push(utf8_name(entry?.file_name())?);
+                if names.len().is_multiple_of(LISTING_CHUNK) {
+                    crate::pool::checkpoint()?;
+                }
+                let name = utf8_name(entry?.file_name())?;
+                held.grow(name.heap_size() + size_of::<String>() as u64)?;
+                names.push(name);
             }
             Ok(names)
         })
@@ -669,15 +823,19 @@ impl Fs {
     pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> {
         let r = self.resolve(&path)?;
         let max = self.limits.max_dir_entries;
-        self.blocking(move || {
+        self.blocking_held(move |held| {
             let dir = &r.grant.dir;
             let mut out = Vec::new();
             for entry in dir.read_dir(&r.rel)? {
                 if out.len() == max {
                     return Err(ErrorCode::Quota);
                 }
+                if out.len().is_multiple_of(LISTING_CHUNK) {
+                    crate::pool::checkpoint()?;
+                }
                 let entry = entry?;
                 let name = utf8_name(entry.file_name())?;
+                held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
                 let file_type = meta::file_type(entry.file_type()?);
                 let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
                 // Following symlinks from the grant root, so a link to a sibling directory
@@ -706,6 +864,7 @@ impl Fs {
         let (s, d) = self.resolve_pair_rw(&src, &dst)?;
         not_root(&s)?;
         not_root(&d)?;
+        same_grant(&s, &d)?;
         self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
             .await
     }
@@ -714,6 +873,7 @@ impl Fs {
         let (s, d) = self.resolve_pair_rw(&src, &dst)?;
         not_root(&s)?;
         not_root(&d)?;
+        same_grant(&s, &d)?;
         self.blocking(move || {
             if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
                 && !d.grant.dir.exists(parent)
@@ -789,6 +949,7 @@ impl Fs {
 
     pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
         let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+        same_grant(&s, &d)?;
         d.budget.precheck_create()?;
         self.blocking(move || {
             let lease = d.budget.create(1)?;
@@ -841,6 +1002,7 @@ impl Fs {
         let s = self.resolve(&src)?;
         let d = self.resolve_rw(&dst)?;
         s.budget.precheck_read()?;
+        let counters = self.counters.clone();
         self.blocking(move || {
             let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
             // Truncating the destination must not destroy the source (`shutil.SameFileError`).
@@ -859,14 +1021,31 @@ impl Fs {
             let read = s.budget.read_exact(len)?;
             let written = d.budget.write(len)?;
             let mut to = regular(open_counted(&d, &write_options(), Create::IfMissing)?)?;
+            let _growth = reserve_growth(&counters, &d, &to, len)?;
             // Under a budget, copy what was paid for (the size when the copy started).
             let budgeted = *s.budget.quota() != GrantQuota::UNLIMITED
                 || *d.budget.quota() != GrantQuota::UNLIMITED;
             let cap = if budgeted { len } else { u64::MAX };
-            let copied = std::io::copy(&mut from.take(cap), &mut to)?;
+            // In chunks (the kernel copies each without a buffer here), stopping at a
+            // checkpoint between them: a huge or sparse source cannot hold a thread.
+            let mut copied = 0u64;
+            let result = loop {
+                if let Err(e) = crate::pool::checkpoint() {
+                    break Err(e);
+                }
+                let want = (CHUNK as u64).min(cap - copied);
+                match std::io::copy(&mut (&from).take(want), &mut to) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => copied += n,
+                    Err(e) => break Err(e.into()),
+                }
+                if copied == cap {
+                    break Ok(());
+                }
+            };
             read.settle(copied);
             written.settle(copied);
-            Ok(copied)
+            result.map(|()| copied)
         })
         .await
     }
@@ -879,7 +1058,7 @@ impl Fs {
             if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
                 return Err(ErrorCode::NotDirectory);
             }
-            Ok(r.grant.dir.remove_dir_all(&r.rel)?)
+            remove_tree_chunked(&r.grant.dir, &r.rel)
         })
         .await
     }
@@ -1094,10 +1273,35 @@ fn open_options(mode: &OpenMode) -> OpenOptions {
     o
 }
 
-/// Write all of `data` and flush it to the device.
-fn write_synced(file: &mut cap_std::fs::File, data: &[u8]) -> std::io::Result<()> {
-    file.write_all(data)?;
-    file.sync_all()
+/// Bytes written or copied between two checkpoints of a long operation.
+const CHUNK: usize = 8 << 20;
+
+/// Write all of `data` in chunks, stopping at a [`checkpoint`](crate::pool::checkpoint)
+/// (`interrupted`) between them.
+fn write_chunked(file: &mut impl Write, data: &[u8]) -> FsResult<()> {
+    for piece in data.chunks(CHUNK) {
+        crate::pool::checkpoint()?;
+        file.write_all(piece)?;
+    }
+    Ok(())
+}
+
+/// For a whole-file write or copy of `len` bytes into the just-truncated `file`: reserve
+/// its growth against the grant's `max_file_size` (see `growth`), if it has one.
+fn reserve_growth(
+    counters: &StoreCounters,
+    r: &Resolved,
+    file: &std::fs::File,
+    len: u64,
+) -> FsResult<Option<growth::Reserved>> {
+    match r.budget.quota().max_file_size {
+        Some(max) => Ok(Some(
+            counters
+                .growth
+                .reserve(file, max, len, |size| size.max(len))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Create or truncate for writing.

@@ -57,7 +57,7 @@ impl TempDir {
         let rel = self.rel.clone();
         match self
             .fs
-            .blocking(move || Ok(dir.remove_dir_all(&rel)?))
+            .blocking(move || super::remove_tree_chunked(&dir, &rel))
             .await
         {
             Ok(()) | Err(ErrorCode::NoEntry) => {
@@ -76,12 +76,10 @@ impl Drop for TempDir {
         }
         let dir = self.grant.dir.clone();
         let rel = std::mem::take(&mut self.rel);
-        self.fs.pool.spawn_detached(move || {
-            if let Err(e) = dir.remove_dir_all(&rel)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("removing temporary directory {rel:?}: {e}");
-            }
-        });
+        self.fs
+            .spawn_detached(move || match super::remove_tree_chunked(&dir, &rel) {
+                Ok(()) | Err(ErrorCode::NoEntry) => {}
+                Err(e) => tracing::warn!("removing temporary directory {rel:?}: {e}"),
+            });
     }
 }

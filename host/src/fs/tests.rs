@@ -9,17 +9,17 @@ use std::sync::{Mutex, mpsc};
 /// Three grants over fresh temporary directories: `/data` (read-write, also where relative
 /// paths go), `/ro` (read-only) and `/data2` (read-write), plus an `outside` directory that
 /// no grant covers.
-struct Env {
-    tmp: tempfile::TempDir,
-    fs: Fs,
+pub(super) struct Env {
+    pub(super) tmp: tempfile::TempDir,
+    pub(super) fs: Fs,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(super) fn new() -> Env {
         Env::with(Limits::default(), Pool::new(2))
     }
 
-    fn with(limits: Limits, pool: Pool) -> Env {
+    pub(super) fn with(limits: Limits, pool: Pool) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let mut grants = Grants::default();
         for (name, perms) in [
@@ -45,17 +45,17 @@ impl Env {
     }
 
     /// Host path of `rel` under the temporary root (`data/x`, `ro/y`, `outside/z`).
-    fn host(&self, rel: &str) -> PathBuf {
+    pub(super) fn host(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
 
-    fn put(&self, rel: &str, content: &str) {
+    pub(super) fn put(&self, rel: &str, content: &str) {
         let p = self.host(rel);
         stdfs::create_dir_all(p.parent().unwrap()).unwrap();
         stdfs::write(p, content).unwrap();
     }
 
-    fn get(&self, rel: &str) -> Option<String> {
+    pub(super) fn get(&self, rel: &str) -> Option<String> {
         stdfs::read_to_string(self.host(rel)).ok()
     }
 
@@ -75,21 +75,25 @@ impl Env {
             1,
             "drain needs a one-thread pool"
         );
-        self.fs.pool().run(|| ()).await.unwrap();
+        self.fs
+            .pool()
+            .run_for(self.fs.tenant(), || ())
+            .await
+            .unwrap();
     }
 }
 
-fn s(v: &str) -> String {
+pub(super) fn s(v: &str) -> String {
     v.to_owned()
 }
 
 /// A one-thread pool whose worker stops before each job until the test releases it.
-struct Gate {
-    started: mpsc::Receiver<()>,
-    release: mpsc::SyncSender<()>,
+pub(super) struct Gate {
+    pub(super) started: mpsc::Receiver<()>,
+    pub(super) release: mpsc::SyncSender<()>,
 }
 
-fn gated_pool() -> (Pool, Gate) {
+pub(super) fn gated_pool() -> (Pool, Gate) {
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::sync_channel::<()>(0);
     let release_rx = Mutex::new(release_rx);
@@ -565,9 +569,14 @@ async fn rename_and_replace() {
     fs.rename(s("/data/a"), s("/data/b")).await.unwrap();
     assert_eq!(env.names("data"), ["b"]);
     assert_eq!(env.get("data/b").as_deref(), Some("a"));
-    // Across read-write grants.
-    fs.rename(s("/data/b"), s("/data2/c")).await.unwrap();
-    assert_eq!(env.get("data2/c").as_deref(), Some("a"));
+    // Across grants: refused like a rename across mounts, nothing moves.
+    assert_eq!(
+        fs.rename(s("/data/b"), s("/data2/c")).await,
+        Err(ErrorCode::CrossDevice)
+    );
+    assert_eq!(env.get("data/b").as_deref(), Some("a"));
+    fs.rename(s("/data/b"), s("/data/c")).await.unwrap();
+    fs.rename(s("/data/c"), s("/data/b")).await.unwrap();
     assert_eq!(
         fs.rename(s("/data/none"), s("/data/x")).await,
         Err(ErrorCode::NoEntry)
@@ -600,8 +609,13 @@ async fn renames_creates_and_prunes() {
     assert_eq!(env.get("data/x/y/g").as_deref(), Some("f"));
     // `a/b/c` and `a/b` became empty and went; `a` holds `keep`.
     assert_eq!(env.names("data/a"), ["keep"]);
+    // Across grants: refused (cross-device).
+    assert_eq!(
+        fs.renames(s("/data/a/keep"), s("/data2/keep")).await,
+        Err(ErrorCode::CrossDevice)
+    );
     // Pruning stops at the grant root.
-    fs.renames(s("/data/a/keep"), s("/data2/keep"))
+    fs.renames(s("/data/a/keep"), s("/data/x/keep"))
         .await
         .unwrap();
     assert_eq!(env.names("data"), ["x"]);
@@ -665,8 +679,10 @@ async fn links() {
     env.put("data/f", "f");
     fs.link(s("/data/f"), s("/data/h")).await.unwrap();
     assert!(fs.samefile(s("/data/f"), s("/data/h")).await.unwrap());
-    fs.link(s("/data/f"), s("/data2/h")).await.unwrap();
-    assert!(fs.samefile(s("/data/f"), s("/data2/h")).await.unwrap());
+    assert_eq!(
+        fs.link(s("/data/f"), s("/data2/h")).await,
+        Err(ErrorCode::CrossDevice)
+    );
     assert_eq!(
         fs.link(s("/data/f"), s("/data/h")).await,
         Err(ErrorCode::Exist)

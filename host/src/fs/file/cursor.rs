@@ -7,34 +7,53 @@
 //! `\r\n` pair or a multi-byte character straddles a chunk boundary.
 
 use crate::error::{ErrorCode, FsResult};
+use crate::fs::held::Held;
 use std::fs::File as StdFile;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
 /// Bytes the read-ahead buffer asks the OS for at a time.
-pub(super) const READ_AHEAD: usize = 128 * 1024;
+pub(super) const READ_AHEAD: usize = 32 * 1024;
+
+/// Most buffer capacity a file keeps between operations: after a long line or a big
+/// text read the buffer is cut back to this (keeping up to this many unconsumed bytes).
+pub(crate) const IDLE_BUFFER: usize = 64 * 1024;
 
 /// The smallest per-call byte limit used for text: one UTF-8 character is at most 4 bytes,
 /// so a window this large always holds at least one whole character.
 const MIN_TEXT_LIMIT: usize = 4;
 
-/// Universal newlines: `\r\n` and lone `\r` become `\n`.
-pub(super) fn translate_newlines(text: String) -> String {
-    if memchr::memchr(b'\r', text.as_bytes()).is_none() {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text.as_str();
-    while let Some(i) = memchr::memchr(b'\r', rest.as_bytes()) {
-        out.push_str(&rest[..i]);
-        out.push('\n');
-        rest = &rest[i + 1..];
-        if let Some(after) = rest.strip_prefix('\n') {
-            rest = after;
+#[cfg(test)]
+thread_local! {
+    /// Bytes `read_chars` has run UTF-8 validation over on this thread (tests check that
+    /// decoding is linear).
+    pub(super) static VALIDATED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Universal newlines, in place and in one pass: `\r\n` and lone `\r` become `\n`.
+/// Works on bytes (both are ASCII, so UTF-8 validity is unchanged).
+pub(super) fn translate_newlines(data: &mut Vec<u8>) {
+    let Some(first) = memchr::memchr(b'\r', data) else {
+        return;
+    };
+    let mut write = first;
+    let mut read = first;
+    while read < data.len() {
+        let Some(i) = memchr::memchr(b'\r', &data[read..]) else {
+            data.copy_within(read.., write);
+            write += data.len() - read;
+            break;
+        };
+        data.copy_within(read..read + i, write);
+        write += i;
+        data[write] = b'\n';
+        write += 1;
+        read += i + 1;
+        if data.get(read) == Some(&b'\n') {
+            read += 1;
         }
     }
-    out.push_str(rest);
-    out
+    data.truncate(write);
 }
 
 /// Read from `offset` until `max` bytes were appended to `out` or end of file; returns the
@@ -90,17 +109,36 @@ pub(super) struct Cursor {
     off: usize,
     /// Bytes to read per fill.
     chunk: usize,
+    /// `buf`'s capacity, charged to the store's memory budget.
+    held: Held,
 }
 
 impl Cursor {
-    pub(super) fn new(at_end: bool, chunk: usize) -> Cursor {
+    pub(super) fn new(at_end: bool, chunk: usize, held: Held) -> Cursor {
         Cursor {
             pos: 0,
             at_end_pending: at_end,
             buf: Vec::new(),
             off: 0,
             chunk: chunk.max(1),
+            held,
         }
+    }
+
+    /// After an operation: cut the buffer back to [`IDLE_BUFFER`], keeping what is
+    /// unconsumed when it fits (else dropping the read-ahead; it is re-read when needed).
+    pub(super) fn trim(&mut self) {
+        if self.buf.capacity() > IDLE_BUFFER {
+            let rest = self.buf.len() - self.off;
+            let kept = if rest == 0 || rest > IDLE_BUFFER {
+                Vec::new()
+            } else {
+                self.avail().to_vec()
+            };
+            self.buf = kept;
+            self.off = 0;
+        }
+        self.held.settle(self.buf.capacity() as u64);
     }
 
     /// The position, resolving a pending "end of file".
@@ -127,7 +165,15 @@ impl Cursor {
             self.off = 0;
         }
         let start = self.buf.len();
-        reserve(&mut self.buf, self.chunk)?;
+        // Grow geometrically (a long line fills many chunks), charging the budget first.
+        let cap = self.buf.capacity();
+        if cap - start < self.chunk {
+            let new_cap = (start + self.chunk).max(cap.saturating_mul(2));
+            self.held
+                .resize(new_cap as u64)
+                .map_err(|_| io::Error::from(io::ErrorKind::QuotaExceeded))?;
+            reserve(&mut self.buf, new_cap - start)?;
+        }
         read_up_to(file, pos + start as u64, self.chunk, &mut self.buf)
     }
 
@@ -373,7 +419,19 @@ impl Cursor {
             }
             let avail = self.avail();
             let end = avail.len().min(limit);
+            // Validate only what this read can use: the next `n - count` characters at
+            // most (4 bytes each), and only up to the next `\r` (inclusive). Everything
+            // validated is then consumed unless the read ends, so decoding is linear in
+            // the bytes returned, whatever the content and however small `n` is.
             let window = &avail[used..end];
+            let cap = (n - count).saturating_mul(4).max(MIN_TEXT_LIMIT);
+            let window = &window[..window.len().min(cap)];
+            let window = match memchr::memchr(b'\r', window) {
+                Some(i) => &window[..=i],
+                None => window,
+            };
+            #[cfg(test)]
+            VALIDATED.with(|v| v.set(v.get() + window.len() as u64));
             let (valid, bad) = match std::str::from_utf8(window) {
                 Ok(s) => (s, None),
                 Err(e) => (
@@ -394,7 +452,7 @@ impl Cursor {
                 }
                 continue;
             }
-            if took.bytes < valid.len() {
+            if took.bytes < valid.len() || count == n {
                 break;
             }
             match bad {

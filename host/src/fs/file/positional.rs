@@ -3,7 +3,7 @@
 //! position; a write drops the read-ahead so later cursor reads see it. They run in
 //! order with every other operation of the file, under the same limits and budgets.
 
-use super::{File, Need};
+use super::{File, Need, Place};
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::SetTime;
 use std::os::unix::fs::FileExt;
@@ -13,35 +13,36 @@ impl File {
     /// the grant's read budget: `quota` when nothing is). Fewer bytes, or none, means the
     /// end of the file came first.
     pub async fn read_at(&self, offset: u64, n: u64) -> FsResult<Vec<u8>> {
-        let guard = self.lock(Need::ReadBytes).await?;
+        let (slot, guard) = self.enter(Need::ReadBytes).await?;
         if n == 0 {
             return Ok(Vec::new());
         }
-        let budget = self.inner.budget.clone();
-        budget.precheck_read()?;
-        self.run(guard, move |_, file, limits| {
-            let lease = budget.read_up_to(n.min(limits.max_read_bytes))?;
-            let want = usize::try_from(lease.taken()).unwrap_or(usize::MAX);
-            let mut buf = Vec::new();
-            buf.try_reserve_exact(want)
-                .map_err(|_| ErrorCode::InsufficientMemory)?;
-            buf.resize(want, 0);
-            let mut got = 0;
-            while got < want {
-                match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
-                    Ok(0) => break,
-                    Ok(k) => got += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        lease.settle(got as u64);
-                        return Err(e.into());
+        // Capped by the read and memory budgets (`run_read`); pays for what it returns.
+        self.run_read(
+            slot,
+            guard,
+            n,
+            Some(offset),
+            None,
+            move |_, file, limits| {
+                let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
+                let mut buf = Vec::new();
+                buf.try_reserve_exact(want)
+                    .map_err(|_| ErrorCode::InsufficientMemory)?;
+                buf.resize(want, 0);
+                let mut got = 0;
+                while got < want {
+                    match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
+                        Ok(0) => break,
+                        Ok(k) => got += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
                     }
                 }
-            }
-            buf.truncate(got);
-            lease.settle(got as u64);
-            Ok(buf)
-        })
+                buf.truncate(got);
+                Ok(buf)
+            },
+        )
         .await
     }
 
@@ -50,22 +51,25 @@ impl File {
     /// written when it exceeds `max_write_bytes` or the write budget (`quota`) or would
     /// make the file larger than `max_file_size` (`file-too-large`).
     pub async fn write_at(&self, offset: Option<u64>, data: Vec<u8>) -> FsResult<u64> {
-        let guard = self.lock(Need::WriteBytes).await?;
+        self.check(!self.is_closed(), Need::WriteBytes)?;
         self.check_write_len(data.len())?;
-        let budget = self.inner.budget.clone();
         let len = data.len() as u64;
-        budget.precheck_write(len)?;
-        self.run(guard, move |cur, file, _| {
+        self.inner.budget.precheck_write(len)?;
+        // The payload is charged before waiting; growth, size and write budgets are
+        // checked and paid on the pool (`run_write`).
+        let held = self.inner.fs.charge(len)?;
+        let place = offset.map_or(Place::End, Place::At);
+        let budget = self.inner.budget.clone();
+        let (slot, guard) = self.enter(Need::WriteBytes).await?;
+        self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
             let start = match offset {
                 Some(at) => at,
                 None => file.metadata()?.len(),
             };
             let end = start.checked_add(len).ok_or(ErrorCode::FileTooLarge)?;
             budget.check_size(end)?;
-            let paid = budget.write(len)?;
             cur.invalidate();
             file.write_all_at(&data, start)?;
-            paid.keep();
             Ok(end)
         })
         .await

@@ -5,6 +5,7 @@ use super::cursor::*;
 use super::*;
 use crate::fs::FileType;
 use crate::grant::Grants;
+use crate::pool::Pool;
 use proptest::prelude::*;
 use std::io::Write as _;
 
@@ -28,7 +29,7 @@ fn crlf_split_across_chunks_is_one_newline() {
     let input = b"a\r\nb\rc\n\r\n\r";
     for chunk in 1..=6 {
         let file = temp_with(input);
-        let mut cur = Cursor::new(false, chunk);
+        let mut cur = Cursor::new(false, chunk, test_held());
         let mut lines = Vec::new();
         let mut ends = Vec::new();
         loop {
@@ -48,7 +49,7 @@ fn crlf_split_across_chunks_is_one_newline() {
 fn read_chars_swallows_lf_after_cr_even_past_a_chunk_boundary() {
     for chunk in 1..=4 {
         let file = temp_with(b"x\r\ny");
-        let mut cur = Cursor::new(false, chunk);
+        let mut cur = Cursor::new(false, chunk, test_held());
         assert_eq!(cur.read_chars(&file, 2, 1 << 20).unwrap(), "x\n");
         assert_eq!(cur.pos, 3, "chunk {chunk}: the \\n belongs to the newline");
         assert_eq!(cur.read_chars(&file, 5, 1 << 20).unwrap(), "y");
@@ -61,7 +62,7 @@ fn multibyte_characters_split_across_chunks() {
     let text = "é€😀a\n";
     for chunk in 1..=5 {
         let file = temp_with(text.as_bytes());
-        let mut cur = Cursor::new(false, chunk);
+        let mut cur = Cursor::new(false, chunk, test_held());
         let mut chars = Vec::new();
         loop {
             let c = cur.read_chars(&file, 1, 1 << 20).unwrap();
@@ -79,7 +80,7 @@ fn multibyte_characters_split_across_chunks() {
 fn invalid_utf8_fails_without_consuming() {
     let input = b"ok\n\xffbad\nafter\n";
     let file = temp_with(input);
-    let mut cur = Cursor::new(false, 2);
+    let mut cur = Cursor::new(false, 2, test_held());
     assert_eq!(cur.read_line_text(&file, 1 << 20).unwrap(), "ok\n");
     for _ in 0..2 {
         assert_eq!(
@@ -105,7 +106,7 @@ fn invalid_utf8_fails_without_consuming() {
 #[test]
 fn read_chars_returns_the_valid_prefix_then_fails() {
     let file = temp_with(b"ab\xe2\x82");
-    let mut cur = Cursor::new(false, 3);
+    let mut cur = Cursor::new(false, 3, test_held());
     assert_eq!(cur.read_chars(&file, 10, 1 << 20).unwrap(), "ab");
     assert_eq!(cur.pos, 2);
     assert_eq!(
@@ -119,7 +120,7 @@ fn read_chars_returns_the_valid_prefix_then_fails() {
 #[test]
 fn read_lines_text_stops_before_a_bad_line() {
     let file = temp_with(b"one\ntwo\nbad\xff\n");
-    let mut cur = Cursor::new(false, 3);
+    let mut cur = Cursor::new(false, 3, test_held());
     assert_eq!(
         cur.read_lines_text(&file, 10, 1 << 20).unwrap(),
         ["one\n", "two\n"]
@@ -134,7 +135,7 @@ fn read_lines_text_stops_before_a_bad_line() {
 #[test]
 fn long_lines_come_in_pieces() {
     let file = temp_with(b"abcdefghij\nk");
-    let mut cur = Cursor::new(false, 3);
+    let mut cur = Cursor::new(false, 3, test_held());
     let pieces: Vec<_> = (0..5)
         .map(|_| cur.read_line_bytes(&file, 4).unwrap())
         .collect();
@@ -142,7 +143,7 @@ fn long_lines_come_in_pieces() {
 
     // Text pieces are cut at character boundaries: "aé" is 3 bytes, "€" does not fit.
     let file = temp_with("aé€b\n".as_bytes());
-    let mut cur = Cursor::new(false, 2);
+    let mut cur = Cursor::new(false, 2, test_held());
     let pieces: Vec<_> = (0..4)
         .map(|_| cur.read_line_text(&file, 4).unwrap())
         .collect();
@@ -153,7 +154,7 @@ fn long_lines_come_in_pieces() {
 fn read_lines_respects_count_and_byte_budget() {
     let input = b"aa\nbb\ncc\ndd\n";
     let file = temp_with(input);
-    let mut cur = Cursor::new(false, 5);
+    let mut cur = Cursor::new(false, 5, test_held());
     assert_eq!(
         cur.read_lines_bytes(&file, 2, 1 << 20).unwrap(),
         [b"aa\n", b"bb\n"]
@@ -166,7 +167,7 @@ fn read_lines_respects_count_and_byte_budget() {
 
     // The same for text, where a budget overrun is reported the same way.
     let file = temp_with(b"aa\r\nbb\rcc\n");
-    let mut cur = Cursor::new(false, 5);
+    let mut cur = Cursor::new(false, 5, test_held());
     assert_eq!(cur.read_lines_text(&file, 10, 8).unwrap(), ["aa\n", "bb\n"]);
     assert_eq!(cur.read_lines_text(&file, 10, 8).unwrap(), ["cc\n"]);
 }
@@ -174,7 +175,7 @@ fn read_lines_respects_count_and_byte_budget() {
 #[test]
 fn peek_all_enforces_the_limit_and_consumes_nothing() {
     let file = temp_with(b"0123456789");
-    let mut cur = Cursor::new(false, 4);
+    let mut cur = Cursor::new(false, 4, test_held());
     assert_eq!(cur.read_bytes(&file, 2).unwrap(), b"01");
     assert_eq!(cur.peek_all(&file, 7), Err(ErrorCode::Quota));
     assert_eq!(cur.pos, 2);
@@ -184,7 +185,7 @@ fn peek_all_enforces_the_limit_and_consumes_nothing() {
 
 #[test]
 fn seek_arithmetic() {
-    let mut cur = Cursor::new(false, 4);
+    let mut cur = Cursor::new(false, 4, test_held());
     assert_eq!(cur.seek_to(10, -3), Ok(7));
     assert_eq!(cur.seek_to(0, -1), Err(ErrorCode::Invalid));
     assert_eq!(cur.pos, 7);
@@ -192,10 +193,17 @@ fn seek_arithmetic() {
     assert_eq!(cur.seek_to(5, i64::MAX - 5), Ok(i64::MAX as u64));
 }
 
+/// An unlimited charge for cursors under test.
+fn test_held() -> crate::fs::held::Held {
+    crate::fs::held::MemBudget::new(u64::MAX).empty()
+}
+
 #[test]
 fn translate_newlines_matches_reference() {
     for s in ["", "a", "\r", "\r\n", "\n\r", "a\r\r\nb\r", "é\r€\r\n😀"] {
-        assert_eq!(translate_newlines(s.to_owned()), reference_newlines(s));
+        let mut bytes = s.as_bytes().to_vec();
+        translate_newlines(&mut bytes);
+        assert_eq!(String::from_utf8(bytes).unwrap(), reference_newlines(s));
     }
 }
 
@@ -250,7 +258,7 @@ proptest! {
             Err(e) => e.valid_up_to(),
         };
         let file = temp_with(&input);
-        let mut cur = Cursor::new(false, chunk);
+        let mut cur = Cursor::new(false, chunk, test_held());
         let mut got = String::new();
         let mut failed = false;
         // Every successful non-empty read makes progress, so this many rounds suffice.
@@ -298,7 +306,7 @@ proptest! {
         batch in 0usize..4,
     ) {
         let file = temp_with(&input);
-        let mut cur = Cursor::new(false, chunk);
+        let mut cur = Cursor::new(false, chunk, test_held());
         let mut got = Vec::new();
         loop {
             let lines = if batch == 0 {
@@ -772,4 +780,40 @@ async fn through_fs_open_and_tempfile() {
     t.close().await.unwrap();
     assert!(!host.exists(), "deleted on close");
     assert_eq!(fs.open_files(), 0);
+}
+
+/// Text decoding is linear whatever the content: every byte is validated a bounded number
+/// of times (at most 4 for one-character reads, which look at 4 bytes each),
+/// however many `\r`, `\r\n` or multi-byte characters the text holds and however it is
+/// read (4 MiB of `\r` took 31 s before: the rest of the window was re-validated per `\r`).
+#[test]
+fn read_chars_is_linear_in_bytes() {
+    let inputs: [(&str, Vec<u8>); 4] = [
+        ("cr", vec![b'\r'; 1 << 20]),
+        ("crlf", b"ab\r\n".repeat(1 << 18)),
+        ("lf", b"ab\n".repeat(1 << 18)),
+        ("mixed", "é\r€\r\n😀x\n".repeat(1 << 16).into_bytes()),
+    ];
+    for (name, data) in inputs {
+        let file = temp_with(&data);
+        for n in [1usize, 7, 4096, 1 << 20] {
+            VALIDATED.with(|v| v.set(0));
+            let mut cur = Cursor::new(false, 64 * 1024, test_held());
+            let mut chars = 0;
+            loop {
+                let text = cur.read_chars(&file, n, 1 << 20).unwrap();
+                if text.is_empty() {
+                    break;
+                }
+                chars += text.chars().count();
+            }
+            let validated = VALIDATED.with(|v| v.get());
+            assert!(chars > 0, "{name}");
+            assert!(
+                validated <= 4 * data.len() as u64 + 64,
+                "{name}, n={n}: validated {validated} bytes for {} bytes of text",
+                data.len()
+            );
+        }
+    }
 }

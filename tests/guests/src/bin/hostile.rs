@@ -649,6 +649,54 @@ async fn soak(seed: u64, ops: usize, dir: &str) {
     println!("soak ops={done}");
 }
 
+/// Spin forever without calling the host (a `--timeout` must stop it).
+fn spin() {
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_add(1));
+    }
+}
+
+/// Grow linear memory without end (a `--max-memory` must stop it).
+fn hog() {
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    loop {
+        held.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&held);
+    }
+}
+
+/// `n` writes of `size` bytes at once on one handle, then `n` at once on `n` handles:
+/// the host holds at most its budget; the rest are refused with `quota`.
+async fn write_flood(n: usize, size: usize) {
+    let f = files::open("/data/flood.bin".into(), "wb".into())
+        .await
+        .unwrap();
+    let writes = (0..n).map(|_| f.write(vec![7; size]));
+    let results: Vec<_> = join_all(writes)
+        .await
+        .into_iter()
+        .map(|r| r.map(drop))
+        .collect();
+    println!("one handle: {}", count(&results));
+    f.close().await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..n {
+        handles.push(
+            files::open(format!("/data/flood{i}.bin"), "wb".into())
+                .await
+                .unwrap(),
+        );
+    }
+    let writes = handles.iter().map(|f| f.write(vec![7; size]));
+    let results: Vec<_> = join_all(writes)
+        .await
+        .into_iter()
+        .map(|r| r.map(drop))
+        .collect();
+    println!("many handles: {}", count(&results));
+}
+
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
@@ -673,6 +721,9 @@ async fn run() -> Result<(), String> {
         "atomic_loop" => atomic_loop(&text(2), num(3, 0)).await,
         "fill" => fill(&text(2), num(3, 65536) as usize).await,
         "soak" => soak(num(2, 1), num(3, 100) as usize, &text(4)).await,
+        "spin" => spin(),
+        "hog" => hog(),
+        "write_flood" => write_flood(num(2, 64) as usize, num(3, 1 << 20) as usize).await,
         other => return Err(format!("unknown mode {other:?}")),
     }
     Ok(())
