@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str, &str)] = &[
     ("aiofs-test-guests", "--bin", "hostile"),
     ("aiofs-test-guests", "--bin", "stdfs"),
     ("aiofs-test-guests", "--bin", "mixed"),
+    ("aiofs-test-guests", "--bin", "p3fs"),
     ("aiofs", "--example", "wc"),
     ("aiofs", "--example", "tour"),
     ("aiofs", "--example", "selfcheck"),
@@ -27,7 +28,7 @@ fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("manifest dir"));
     let root = manifest.parent().expect("workspace root").to_path_buf();
-    for dir in ["guest", "tests/guests", "wit"] {
+    for dir in ["guest", "tests/guests", "wit", "host/wit-wasi"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let target_dir = out.join("guest-target");

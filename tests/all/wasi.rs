@@ -4,7 +4,7 @@
 
 use aiofs_cli::{RunIo, Runner, RunnerOptions, WasiFilesystem};
 use aiofs_host::{AioFsCtx, GrantQuota, Perms, Pool};
-use aiofs_tests::{MIXED, STDFS, STDFS_P1, Sandbox, run};
+use aiofs_tests::{MIXED, P3FS, STDFS, STDFS_P1, Sandbox, run};
 
 /// Run a scenario of the `stdfs` guest and require success.
 async fn stdfs(ctx: AioFsCtx, name: &str) {
@@ -174,4 +174,37 @@ async fn preview1_module_under_grant_quotas() {
     stdfs_in(STDFS_P1, ctx_with_quota(&sb, quota), "quota").await;
     assert_eq!(sb.read("data/q1.txt"), b"12345678");
     assert!(!sb.exists("data/q2.txt"));
+}
+
+/// A WASI 0.3 program on `wasi:filesystem@0.3`: stream reads and writes (3 MiB in
+/// several chunks), append, stat, listing, rename, unlink, and the refusals, under a
+/// write budget that counts every byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_p3_filesystem() {
+    let sb = Sandbox::new();
+    let ctx = ctx_with_quota(
+        &sb,
+        GrantQuota {
+            max_bytes_written: Some((3 << 20) + 8),
+            ..GrantQuota::UNLIMITED
+        },
+    );
+    let fs = ctx.fs().clone();
+    let out = run(P3FS, ctx, &[]).await;
+    assert_eq!(
+        (
+            out.exit_code,
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        ),
+        (0, "p3fs: ok\n".to_string()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let big = sb.read("data/p3/big.bin");
+    assert_eq!(big.len(), 3 << 20);
+    assert!(big.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    assert_eq!(sb.tree("data/p3"), ["big.bin"]);
+    assert_eq!(fs.grant_usage()[0].bytes_written, (3 << 20) + 8);
+    assert_eq!(fs.open_files(), 0, "descriptors left open");
+    sb.assert_untouched();
 }
