@@ -73,13 +73,16 @@ async fn memory_limit_stops_a_hog() {
     assert!(hit.wanted > 64 << 20);
 }
 
-/// 64 concurrent 1 MiB writes, on one handle (they wait for the file) and on 64 handles
-/// (they wait for the pool), under an 8 MiB budget: the host never holds more than the
-/// budget, the writes that did not fit got `quota` at once, and everything comes back.
+/// 64 concurrent 3 MiB whole-file writes under a 4 MiB budget: whatever the guest's runtime
+/// keeps in flight, the host never holds more than the budget, every write either lands
+/// whole or is refused with `quota` (nothing partial), and every byte comes back. (That a
+/// write that does not fit is refused at once, before it waits, is shown with the pool
+/// held in `host/src/fs/governance_tests.rs`; here the guest's runtime decides how many
+/// calls overlap, so the split between `ok` and `quota` is not fixed.)
 #[tokio::test(flavor = "multi_thread")]
 async fn write_flood_is_held_to_the_budget() {
     let tmp = tempfile::tempdir().unwrap();
-    let budget = 8 << 20;
+    let budget = 4 << 20;
     let ctx = ctx(
         tmp.path(),
         Limits {
@@ -88,7 +91,7 @@ async fn write_flood_is_held_to_the_budget() {
         },
     );
     let fs = ctx.fs().clone();
-    let out = run(HOSTILE, ctx, &["write_flood", "64", "1048576"]).await;
+    let out = run(HOSTILE, ctx, &["write_flood", "64", "3145728"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.exit_code,
@@ -96,30 +99,20 @@ async fn write_flood_is_held_to_the_budget() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let counts: Vec<(u64, u64)> = stdout
-        .lines()
-        .map(|l| {
-            let (ok, quota) = l.split_once(": ").unwrap().1.split_once(' ').unwrap();
-            (
-                ok.trim_start_matches("ok=").parse().unwrap(),
-                quota.trim_start_matches("quota=").parse().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(counts.len(), 2);
-    for (ok, quota) in &counts {
-        assert_eq!(ok + quota, 64);
-        assert!(*ok >= 1 && *quota >= 1, "{stdout}");
+    let (ok, quota) = stdout.trim().split_once(' ').unwrap();
+    let ok: usize = ok.trim_start_matches("ok=").parse().unwrap();
+    let quota: usize = quota.trim_start_matches("quota=").parse().unwrap();
+    assert_eq!(ok + quota, 64);
+    for entry in std::fs::read_dir(tmp.path().join("data")).unwrap() {
+        assert_eq!(entry.unwrap().metadata().unwrap().len(), 3 << 20);
     }
-    let flood = std::fs::metadata(tmp.path().join("data/flood.bin"))
-        .unwrap()
-        .len();
-    assert_eq!(flood, counts[0].0 << 20);
+    let written = std::fs::read_dir(tmp.path().join("data")).unwrap().count();
+    assert_eq!(written, ok);
     assert!(
         fs.peak_held_bytes() <= budget,
         "peak {}",
         fs.peak_held_bytes()
     );
-    assert!(fs.peak_held_bytes() >= 1 << 20);
+    assert_eq!(fs.peak_held_bytes(), 3 << 20, "one payload at a time fits");
     assert_eq!(fs.held_bytes(), 0);
 }

@@ -666,35 +666,13 @@ fn hog() {
     }
 }
 
-/// `n` writes of `size` bytes at once on one handle, then `n` at once on `n` handles:
-/// the host holds at most its budget; the rest are refused with `quota`.
+/// `n` whole-file writes of `size` bytes at once, to `n` files: the host holds at most its
+/// budget; the writes that do not fit are refused with `quota` at once.
 async fn write_flood(n: usize, size: usize) {
-    let f = files::open("/data/flood.bin".into(), "wb".into())
-        .await
-        .unwrap();
-    let writes = (0..n).map(|_| f.write(vec![7; size]));
-    let results: Vec<_> = join_all(writes)
-        .await
-        .into_iter()
-        .map(|r| r.map(drop))
-        .collect();
-    println!("one handle: {}", count(&results));
-    f.close().await.unwrap();
-    let mut handles = Vec::new();
-    for i in 0..n {
-        handles.push(
-            files::open(format!("/data/flood{i}.bin"), "wb".into())
-                .await
-                .unwrap(),
-        );
-    }
-    let writes = handles.iter().map(|f| f.write(vec![7; size]));
-    let results: Vec<_> = join_all(writes)
-        .await
-        .into_iter()
-        .map(|r| r.map(drop))
-        .collect();
-    println!("many handles: {}", count(&results));
+    let writes =
+        (0..n).map(|i| files::write_file(format!("/data/flood{i}.bin"), vec![7; size], false));
+    let results: Vec<_> = join_all(writes).await;
+    println!("{}", count(&results));
 }
 
 async fn run() -> Result<(), String> {
