@@ -59,6 +59,19 @@ impl Data {
             )?;
         }
         lines.into_inner()?.sync_all()?;
+        // The same lines ending in `\r\n`, and in a lone `\r` (universal newlines).
+        let lf = fs::read(root.join("lines.txt"))?;
+        for (name, end) in [
+            ("lines_crlf.txt", &b"\r\n"[..]),
+            ("lines_cr.txt", &b"\r"[..]),
+        ] {
+            let mut out = Vec::with_capacity(lf.len() * 2);
+            for line in lf.split_inclusive(|&b| b == b'\n') {
+                out.extend_from_slice(&line[..line.len() - 1]);
+                out.extend_from_slice(end);
+            }
+            fs::write(root.join(name), out)?;
+        }
         let chunk: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
         let mut big = File::create(root.join("big"))?;
         for _ in 0..sizes.big_bytes / chunk.len() {

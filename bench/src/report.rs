@@ -101,7 +101,7 @@ impl Row {
         match self.key {
             "big_read_stream" => "big_read",
             "big_write_stream" => "big_write",
-            "lines_raw" | "lines_each" => "lines",
+            "lines_raw" | "lines_each" | "lines_crlf" | "lines_cr" => "lines",
             "stat_concurrent" => "stat",
             key => key,
         }
@@ -321,6 +321,16 @@ fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
             "≤ 3×".into(),
             x <= 3.0,
         ));
+    }
+    for (key, ends) in [("lines_crlf", "`\\r\\n`"), ("lines_cr", "lone `\\r`")] {
+        if let Some(x) = r.ratio(key, Aiofs, "lines", Aiofs) {
+            out.push((
+                format!("100k lines ending in {ends}: aiofs `lines()` time / the same with `\\n`"),
+                format!("{x:.2}×"),
+                "≤ 1.2×".into(),
+                x <= 1.2,
+            ));
+        }
     }
     if let Some((_, t, _)) = r.respond.iter().find(|(n, _, _)| n.starts_with("aiofs")) {
         out.push((

@@ -116,8 +116,13 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
             aiofs::write_file(path("out"), buf).await?;
             len
         }
-        "lines" => {
-            let f = aiofs::open(path("lines.txt"), "r").await?;
+        "lines" | "lines_crlf" | "lines_cr" => {
+            let file = match a.workload.as_str() {
+                "lines_crlf" => "lines_crlf.txt",
+                "lines_cr" => "lines_cr.txt",
+                _ => "lines.txt",
+            };
+            let f = aiofs::open(path(file), "r").await?;
             let count = f
                 .lines()
                 .try_fold(0u64, |acc, _| async move { Ok(acc + 1) });
