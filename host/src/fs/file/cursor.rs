@@ -420,16 +420,12 @@ impl Cursor {
             let avail = self.avail();
             let end = avail.len().min(limit);
             // Validate only what this read can use: the next `n - count` characters at
-            // most (4 bytes each), and only up to the next `\r` (inclusive). Everything
-            // validated is then consumed unless the read ends, so decoding is linear in
+            // most (4 bytes each). Everything validated is then consumed (newlines
+            // translated in the same pass) unless the read ends, so decoding is linear in
             // the bytes returned, whatever the content and however small `n` is.
             let window = &avail[used..end];
             let cap = (n - count).saturating_mul(4).max(MIN_TEXT_LIMIT);
             let window = &window[..window.len().min(cap)];
-            let window = match memchr::memchr(b'\r', window) {
-                Some(i) => &window[..=i],
-                None => window,
-            };
             #[cfg(test)]
             VALIDATED.with(|v| v.set(v.get() + window.len() as u64));
             let (valid, bad) = match std::str::from_utf8(window) {
@@ -538,42 +534,65 @@ struct Took {
     cr: bool,
 }
 
-/// Append up to `need` characters of `valid` to `out`, translating `\r` to `\n`, and stop
-/// right after the first `\r` so the caller can swallow a following `\n`.
+/// Append up to `need` characters of `valid` to `out`, translating `\r\n` and a lone `\r`
+/// to `\n`, in one pass however many there are. Stops early only when a `\r` is the last
+/// byte of `valid` (`cr`: the caller looks at the next byte, a `\n` there belongs to it).
 fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
-    let cr_at = memchr::memchr(b'\r', valid.as_bytes());
-    let segment = &valid[..cr_at.unwrap_or(valid.len())];
-    // Where the `need`-th character ends: in ASCII text (checked a word at a time) that is
-    // byte `need`, with no walk over the characters.
-    let ascii = segment.as_bytes()[..need.min(segment.len())].is_ascii();
-    let cut = if ascii {
-        (segment.len() > need).then_some(need)
-    } else {
-        segment.char_indices().nth(need).map(|(cut, _)| cut)
-    };
-    if let Some(cut) = cut {
-        out.push_str(&segment[..cut]);
-        return Took {
-            bytes: cut,
-            chars: need,
-            cr: false,
-        };
-    }
-    let chars = segment.chars().count();
-    out.push_str(segment);
-    match cr_at {
-        Some(i) if chars < need => {
-            out.push('\n');
-            Took {
-                bytes: i + 1,
-                chars: chars + 1,
-                cr: true,
+    let bytes = valid.as_bytes();
+    let mut pos = 0;
+    let mut chars = 0;
+    while chars < need {
+        let rest = &valid[pos..];
+        let cr_at = memchr::memchr(b'\r', rest.as_bytes());
+        let segment = &rest[..cr_at.unwrap_or(rest.len())];
+        let want = need - chars;
+        // Where the `want`-th character ends: in ASCII text (checked a word at a time)
+        // that is byte `want`, with no walk over the characters.
+        let head = &segment.as_bytes()[..want.min(segment.len())];
+        let seg_chars = if head.is_ascii() {
+            if segment.len() > want {
+                out.push_str(&segment[..want]);
+                return Took {
+                    bytes: pos + want,
+                    chars: need,
+                    cr: false,
+                };
             }
+            segment.len()
+        } else if let Some((cut, _)) = segment.char_indices().nth(want) {
+            out.push_str(&segment[..cut]);
+            return Took {
+                bytes: pos + cut,
+                chars: need,
+                cr: false,
+            };
+        } else {
+            segment.chars().count()
+        };
+        out.push_str(segment);
+        chars += seg_chars;
+        pos += segment.len();
+        if cr_at.is_none() || chars == need {
+            break;
         }
-        _ => Took {
-            bytes: segment.len(),
-            chars,
-            cr: false,
-        },
+        out.push('\n');
+        chars += 1;
+        pos += 1;
+        match bytes.get(pos) {
+            None => {
+                return Took {
+                    bytes: pos,
+                    chars,
+                    cr: true,
+                };
+            }
+            Some(b'\n') => pos += 1,
+            Some(_) => {}
+        }
+    }
+    Took {
+        bytes: pos,
+        chars,
+        cr: false,
     }
 }
