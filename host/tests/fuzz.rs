@@ -415,109 +415,7 @@ impl Case {
 
     /// Run `op` for real.
     async fn run(&mut self, op: &Op) -> R<Out> {
-        let fs = &self.fs;
-        let s = |p: &String| p.clone();
-        Ok(match op {
-            Op::WriteFile(p, d, atomic) => {
-                fs.write_file(s(p), d.clone(), *atomic).await?;
-                Out::Unit
-            }
-            Op::ReadFile(p) => Out::Bytes(fs.read_file(s(p), 1 << 20).await?),
-            Op::OpenWrite(p, mode, d) => {
-                let f = fs.open(s(p), mode).await?;
-                f.write(d.clone()).await?;
-                f.close().await?;
-                Out::Unit
-            }
-            Op::OpenRead(p) => {
-                let f = fs.open(s(p), "rb").await?;
-                Out::Bytes(f.read_all().await?)
-            }
-            Op::Truncate(p, n) => {
-                let f = fs.open(s(p), "r+b").await?;
-                Out::Num(f.truncate(Some(*n)).await?)
-            }
-            Op::Hold(p) => {
-                let f = fs.open(s(p), "rb").await?;
-                if self.held.len() >= 4 {
-                    self.held.remove(0);
-                }
-                self.held.push(f);
-                Out::Unit
-            }
-            Op::Release => {
-                self.held.clear();
-                self.temp_dirs.clear();
-                Out::Unit
-            }
-            Op::Mkdir(p) => {
-                fs.mkdir(s(p)).await?;
-                Out::Unit
-            }
-            Op::Makedirs(p) => {
-                fs.makedirs(s(p), true).await?;
-                Out::Unit
-            }
-            Op::Remove(p) => {
-                fs.remove_file(s(p)).await?;
-                Out::Unit
-            }
-            Op::Rmdir(p) => {
-                fs.rmdir(s(p)).await?;
-                Out::Unit
-            }
-            Op::Rename(a, b) => {
-                fs.rename(s(a), s(b)).await?;
-                Out::Unit
-            }
-            Op::Link(a, b) => {
-                fs.link(s(a), s(b)).await?;
-                Out::Unit
-            }
-            Op::Symlink(t, p) => {
-                fs.symlink(t.to_string(), s(p)).await?;
-                Out::Unit
-            }
-            Op::Readlink(p) => Out::Text(fs.readlink(s(p)).await?),
-            Op::Copy(a, b) => Out::Num(fs.copy_file(s(a), s(b)).await?),
-            Op::RemoveTree(p) => {
-                fs.remove_tree(s(p)).await?;
-                Out::Unit
-            }
-            Op::Listdir(p) => {
-                let mut names = fs.listdir(s(p)).await?;
-                names.sort();
-                Out::Names(names)
-            }
-            Op::Stat(p) => {
-                let st = fs.stat(s(p), true).await?;
-                let kind = match st.file_type {
-                    aiofs_host::fs::FileType::Directory => "dir",
-                    aiofs_host::fs::FileType::RegularFile => "file",
-                    _ => "other",
-                };
-                Out::Kind(kind, if kind == "file" { st.size } else { 0 })
-            }
-            Op::Exists(p) => Out::Bool(fs.exists(s(p)).await?),
-            Op::TempFile(d) => {
-                let f = fs.temporary_file(String::new(), temp_in(d)).await?;
-                f.write(b"temp".to_vec()).await?;
-                self.held.push(f);
-                Out::Unit
-            }
-            Op::NamedTemp(d, delete) => {
-                let f = fs
-                    .named_temporary_file(String::new(), temp_in(d), *delete)
-                    .await?;
-                self.held.push(f);
-                Out::Unit
-            }
-            Op::TempDir(d) => {
-                let t = fs.temporary_directory(temp_in(d)).await?;
-                self.temp_dirs.push(t);
-                Out::Unit
-            }
-        })
+        exec(&self.fs, op, &mut self.held, &mut self.temp_dirs).await
     }
 
     /// The model's prediction for `op` (and the model updated as if it succeeded), or
@@ -883,6 +781,113 @@ fn temp_in(dir: &str) -> TempOptions {
     }
 }
 
+/// Run `op` for real on `fs`; handles it keeps go to `held` and `temp_dirs`.
+async fn exec(fs: &Fs, op: &Op, held: &mut Vec<File>, temp_dirs: &mut Vec<TempDir>) -> R<Out> {
+    let s = |p: &String| p.clone();
+
+    Ok(match op {
+        Op::WriteFile(p, d, atomic) => {
+            fs.write_file(s(p), d.clone(), *atomic).await?;
+            Out::Unit
+        }
+        Op::ReadFile(p) => Out::Bytes(fs.read_file(s(p), 1 << 20).await?),
+        Op::OpenWrite(p, mode, d) => {
+            let f = fs.open(s(p), mode).await?;
+            f.write(d.clone()).await?;
+            f.close().await?;
+            Out::Unit
+        }
+        Op::OpenRead(p) => {
+            let f = fs.open(s(p), "rb").await?;
+            Out::Bytes(f.read_all().await?)
+        }
+        Op::Truncate(p, n) => {
+            let f = fs.open(s(p), "r+b").await?;
+            Out::Num(f.truncate(Some(*n)).await?)
+        }
+        Op::Hold(p) => {
+            let f = fs.open(s(p), "rb").await?;
+            if held.len() >= 4 {
+                held.remove(0);
+            }
+            held.push(f);
+            Out::Unit
+        }
+        Op::Release => {
+            held.clear();
+            temp_dirs.clear();
+            Out::Unit
+        }
+        Op::Mkdir(p) => {
+            fs.mkdir(s(p)).await?;
+            Out::Unit
+        }
+        Op::Makedirs(p) => {
+            fs.makedirs(s(p), true).await?;
+            Out::Unit
+        }
+        Op::Remove(p) => {
+            fs.remove_file(s(p)).await?;
+            Out::Unit
+        }
+        Op::Rmdir(p) => {
+            fs.rmdir(s(p)).await?;
+            Out::Unit
+        }
+        Op::Rename(a, b) => {
+            fs.rename(s(a), s(b)).await?;
+            Out::Unit
+        }
+        Op::Link(a, b) => {
+            fs.link(s(a), s(b)).await?;
+            Out::Unit
+        }
+        Op::Symlink(t, p) => {
+            fs.symlink(t.to_string(), s(p)).await?;
+            Out::Unit
+        }
+        Op::Readlink(p) => Out::Text(fs.readlink(s(p)).await?),
+        Op::Copy(a, b) => Out::Num(fs.copy_file(s(a), s(b)).await?),
+        Op::RemoveTree(p) => {
+            fs.remove_tree(s(p)).await?;
+            Out::Unit
+        }
+        Op::Listdir(p) => {
+            let mut names = fs.listdir(s(p)).await?;
+            names.sort();
+            Out::Names(names)
+        }
+        Op::Stat(p) => {
+            let st = fs.stat(s(p), true).await?;
+            let kind = match st.file_type {
+                aiofs_host::fs::FileType::Directory => "dir",
+                aiofs_host::fs::FileType::RegularFile => "file",
+                _ => "other",
+            };
+            Out::Kind(kind, if kind == "file" { st.size } else { 0 })
+        }
+        Op::Exists(p) => Out::Bool(fs.exists(s(p)).await?),
+        Op::TempFile(d) => {
+            let f = fs.temporary_file(String::new(), temp_in(d)).await?;
+            f.write(b"temp".to_vec()).await?;
+            held.push(f);
+            Out::Unit
+        }
+        Op::NamedTemp(d, delete) => {
+            let f = fs
+                .named_temporary_file(String::new(), temp_in(d), *delete)
+                .await?;
+            held.push(f);
+            Out::Unit
+        }
+        Op::TempDir(d) => {
+            let t = fs.temporary_directory(temp_in(d)).await?;
+            temp_dirs.push(t);
+            Out::Unit
+        }
+    })
+}
+
 fn op_paths(op: &Op) -> Vec<&String> {
     match op {
         Op::WriteFile(p, ..)
@@ -909,12 +914,16 @@ fn op_paths(op: &Op) -> Vec<&String> {
     }
 }
 
+/// The fuzz tests count the process's descriptors: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 #[test]
 fn fuzz_fs_against_model() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -963,6 +972,81 @@ fn fuzz_fs_against_model() {
         ops_run.get(),
         predicted_ops.get()
     );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// Operations run several at a time (on a four-thread pool), with random budgets a third
+/// of the time: no model can say what a race gives, so this checks what must hold
+/// whatever the interleaving: nothing outside or in the read-only grant changes, nothing
+/// escapes, no operation fails with `io` (a panic), no budget or `max_file_size` is
+/// overshot, and afterwards every slot, byte of the memory budget and descriptor is back.
+#[test]
+fn fuzz_concurrent() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .map_or(64, |n| (n / 4).max(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let pool = Pool::new(4);
+    let baseline = open_fds();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        prop::collection::vec(prop::collection::vec(op(), 2..8), 1..8),
+        prop::option::weighted(0.33, quota()),
+    );
+    let idle = |fs: &Fs| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let st = fs.pool().stats();
+            if st.running == 0 && st.queued == 0 && fs.pending_ops() == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the pool never went idle"
+            );
+            std::thread::yield_now();
+        }
+    };
+    let result = runner.run(&strategy, |(batches, quota)| {
+        rt.block_on(async {
+            let mut case = Case::new(&pool, quota);
+            for batch in &batches {
+                let fs = case.fs.clone();
+                let runs = batch.iter().map(|op| {
+                    let fs = fs.clone();
+                    async move {
+                        let (mut held, mut temps) = (Vec::new(), Vec::new());
+                        exec(&fs, op, &mut held, &mut temps).await
+                    }
+                });
+                let results = futures::future::join_all(runs).await;
+                idle(&fs);
+                for (op, got) in batch.iter().zip(&results) {
+                    case.check(op, got, None)?;
+                }
+                prop_assert_eq!(fs.held_bytes(), 0, "memory budget not given back");
+            }
+            let fs = case.fs.clone();
+            drop(case);
+            idle(&fs);
+            prop_assert_eq!(fs.open_files(), 0);
+            prop_assert_eq!(fs.pending_ops(), 0);
+            prop_assert_eq!(fs.held_bytes(), 0);
+            drop(fs);
+            prop_assert_eq!(open_fds(), baseline, "descriptors leaked");
+            Ok(())
+        })
+    });
     if let Err(e) = result {
         panic!("{e}");
     }
