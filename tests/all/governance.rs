@@ -116,3 +116,30 @@ async fn write_flood_is_held_to_the_budget() {
     assert_eq!(fs.peak_held_bytes(), 3 << 20, "one payload at a time fits");
     assert_eq!(fs.held_bytes(), 0);
 }
+
+/// Streams hold open-handle slots: with four slots and one file open, three streams read
+/// and the fourth is refused with `quota`; dropping them gives the slots back.
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_count_as_open_handles() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = ctx(
+        tmp.path(),
+        Limits {
+            max_open_files: 4,
+            ..Limits::default()
+        },
+    );
+    std::fs::write(tmp.path().join("data/src.bin"), vec![5u8; 1 << 20]).unwrap();
+    let fs = ctx.fs().clone();
+    let out = run(HOSTILE, ctx, &["stream_slots"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.exit_code,
+        0,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "streams=3\nagain=4096\n");
+    aiofs_tests::wait_until("handles released", || fs.open_files() == 0).await;
+    assert_eq!(fs.held_bytes(), 0);
+}

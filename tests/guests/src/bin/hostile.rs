@@ -675,6 +675,35 @@ async fn write_flood(n: usize, size: usize) {
     println!("{}", count(&results));
 }
 
+/// Read streams on one file until one is refused: each stream holds an open-handle slot.
+/// Prints how many were open at once, then shows the slots come back.
+async fn stream_slots() {
+    let f = files::open("/data/src.bin".into(), "rb".into())
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    loop {
+        let (mut rx, result) = f.read_via_stream();
+        let (_, got) = rx.read(Vec::with_capacity(4096)).await;
+        if got.is_empty() {
+            assert_eq!(
+                result.await,
+                Err(E::Quota),
+                "a refused stream reports quota"
+            );
+            break;
+        }
+        open.push((rx, result));
+        assert!(open.len() <= 100_000, "no limit on streams");
+    }
+    println!("streams={}", open.len());
+    drop(open);
+    // The slots are back: a new stream reads again.
+    let (mut rx, _result) = f.read_via_stream();
+    let (_, got) = rx.read(Vec::with_capacity(4096)).await;
+    println!("again={}", got.len());
+}
+
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
@@ -699,6 +728,7 @@ async fn run() -> Result<(), String> {
         "atomic_loop" => atomic_loop(&text(2), num(3, 0)).await,
         "fill" => fill(&text(2), num(3, 65536) as usize).await,
         "soak" => soak(num(2, 1), num(3, 100) as usize, &text(4)).await,
+        "stream_slots" => stream_slots().await,
         "spin" => spin(),
         "hog" => hog(),
         "write_flood" => write_flood(num(2, 64) as usize, num(3, 1 << 20) as usize).await,
