@@ -2,21 +2,10 @@
 //! (`GuestLimits`: timeout, memory) and on what aiofs holds for it (the memory budget),
 //! measured with the host's own accounting.
 
-use aiofs_cli::{GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo};
+use aiofs_cli::{GuestLimits, GuestTimedOut, MemoryLimitExceeded};
 use aiofs_host::{AioFsCtx, Limits, Perms, Pool};
-use aiofs_tests::{HOSTILE, component, run, runner};
+use aiofs_tests::{HOSTILE, component, guest_io, run, runner};
 use std::time::Duration;
-
-fn io(args: &[&str]) -> RunIo {
-    RunIo {
-        args: std::iter::once("guest")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect(),
-        env: Vec::new(),
-        capture_output: true,
-    }
-}
 
 fn ctx(root: &std::path::Path, limits: Limits) -> AioFsCtx {
     std::fs::create_dir_all(root.join("data")).unwrap();
@@ -40,7 +29,7 @@ async fn timeout_stops_an_endless_loop() {
         .run_limited(
             &component(HOSTILE),
             ctx(tmp.path(), Limits::default()),
-            io(&["spin"]),
+            guest_io(&["spin"]),
             &limits,
         )
         .await
@@ -60,7 +49,7 @@ async fn memory_limit_stops_a_hog() {
         .run_limited(
             &component(HOSTILE),
             ctx(tmp.path(), Limits::default()),
-            io(&["hog"]),
+            guest_io(&["hog"]),
             &limits,
         )
         .await

@@ -166,18 +166,23 @@ impl Sandbox {
     }
 }
 
-/// Run a guest with `args` (captured output) and return the outcome.
-pub async fn run(guest: &str, ctx: AioFsCtx, args: &[&str]) -> RunOutcome {
-    let io = RunIo {
+/// What a guest run with `args` sees: argv `guest ARGS...`, no environment, output
+/// captured.
+pub fn guest_io(args: &[&str]) -> RunIo {
+    RunIo {
         args: std::iter::once("guest")
             .chain(args.iter().copied())
             .map(String::from)
             .collect(),
         env: Vec::new(),
         capture_output: true,
-    };
+    }
+}
+
+/// Run a guest with `args` (captured output) and return the outcome.
+pub async fn run(guest: &str, ctx: AioFsCtx, args: &[&str]) -> RunOutcome {
     runner()
-        .run(&component(guest), ctx, io)
+        .run(&component(guest), ctx, guest_io(args))
         .await
         .unwrap_or_else(|e| panic!("running {guest} {args:?} failed: {e:?}"))
 }
