@@ -317,6 +317,7 @@ async fn aiofiles_upstream_suite_aiofs_only() {
     let runner = Runner::new(RunnerOptions {
         cache_dir: Some(concat!(env!("OUT_DIR"), "/component-cache").into()),
         wasi_filesystem: WasiFilesystem::Off,
+        ..RunnerOptions::default()
     })
     .unwrap();
     let Some(suite) = Suite::run(&runner).await else {

@@ -77,6 +77,7 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
     use Contender::*;
     let all = &[Std, Tokio, Wasi, WasiAiofs, Aiofs][..];
     let aiofs_only = &[Aiofs][..];
+    let epochs = &[Aiofs, AiofsNoEpoch][..];
     let (small_n, reps, big_reps) = if quick { (200, 3, 2) } else { (2000, 9, 5) };
     let big = sizes.big_bytes;
     let small = (small_n * SMALL_BYTES) as u64;
@@ -90,6 +91,15 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
         contenders: who.to_vec(),
     };
     vec![
+        row(
+            "compute",
+            "compute loop in the guest, no host calls (what epoch checks cost)",
+            Unit::PerRun,
+            small_n * 10_000,
+            reps,
+            (small_n * 10_000) as u64,
+            epochs,
+        ),
         row(
             "call_sync",
             "aiofs call overhead: sync import (`file.name`)",
@@ -106,7 +116,7 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             small_n * 10,
             reps,
             (small_n * 10) as u64,
-            aiofs_only,
+            epochs,
         ),
         row(
             "small_open_read",
@@ -189,7 +199,7 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             sizes.lines,
             reps,
             sizes.lines as u64,
-            all,
+            &[Std, Tokio, Wasi, WasiAiofs, Aiofs, AiofsNoEpoch],
         ),
         row(
             "lines_crlf",
@@ -477,6 +487,14 @@ impl Bench {
                 let ctx = self.ctx(&self.pool)?;
                 self.rt.block_on(async move {
                     tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
+                })
+            }
+            Contender::AiofsNoEpoch => {
+                let args = Self::guest_args(workload, 1, reps, n, in_flight);
+                let guests = self.guests.clone();
+                let ctx = self.ctx(&self.pool)?;
+                self.rt.block_on(async move {
+                    tokio::spawn(async move { guests.run_aiofs_no_epoch(&args, ctx).await }).await?
                 })
             }
         }

@@ -303,6 +303,7 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let runner = Runner::new(RunnerOptions {
         cache_dir,
         wasi_filesystem,
+        ..RunnerOptions::default()
     })
     .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
     let component = runner

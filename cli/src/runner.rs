@@ -142,6 +142,10 @@ pub struct RunnerOptions {
     pub cache_dir: Option<PathBuf>,
     /// Who serves `wasi:filesystem` 0.2 and 0.3 (default: aiofs, over the same grants).
     pub wasi_filesystem: WasiFilesystem,
+    /// Compile guests without epoch checks (default: with). Only for measuring what the
+    /// checks cost: without them [`GuestLimits::timeout`] cannot stop a guest that never
+    /// calls the host, so `run_limited` refuses a timeout.
+    pub no_epoch_interruption: bool,
 }
 
 /// Who serves `wasi:filesystem` to the components a [`Runner`] runs.
@@ -276,6 +280,8 @@ impl AioFsView for RunState {
 /// `Runner` is `Send + Sync`; runs may proceed concurrently.
 pub struct Runner {
     engine: Engine,
+    /// Whether guests check the epoch (see [`RunnerOptions::no_epoch_interruption`]).
+    epochs: bool,
     linker: Linker<RunState>,
     cache: Option<DiskCache>,
     hits: AtomicU64,
@@ -312,20 +318,23 @@ impl Runner {
         config.wasm_component_model_async(true);
         // Guests check the epoch at function entries and loop heads, so a run with a
         // timeout can be stopped even in an endless loop (see `GuestLimits::timeout`).
-        config.epoch_interruption(true);
+        let epochs = !opts.no_epoch_interruption;
+        config.epoch_interruption(epochs);
         let engine = Engine::new(&config)?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("aiofs-epoch".into())
-            .spawn(move || {
-                // Ends with the engine (checked every tick).
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .context("cannot start the epoch thread")?;
+        if epochs {
+            let weak = engine.weak();
+            std::thread::Builder::new()
+                .name("aiofs-epoch".into())
+                .spawn(move || {
+                    // Ends with the engine (checked every tick).
+                    while let Some(engine) = weak.upgrade() {
+                        engine.increment_epoch();
+                        drop(engine);
+                        std::thread::sleep(EPOCH_TICK);
+                    }
+                })
+                .context("cannot start the epoch thread")?;
+        }
         let mut linker = Linker::new(&engine);
         // Rust std on wasm32-wasip2 imports wasi:cli 0.2 (stdio, args, env, exit) and
         // wasi:filesystem 0.2; 0.3 guests import the 0.3 interfaces. Both filesystems
@@ -343,6 +352,7 @@ impl Runner {
         aiofs_host::add_to_linker(&mut linker)?;
         Ok(Runner {
             engine,
+            epochs,
             linker,
             cache: opts.cache_dir.map(DiskCache::new),
             hits: AtomicU64::new(0),
@@ -482,9 +492,16 @@ impl Runner {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        if limits.timeout.is_some() && !self.epochs {
+            wasmtime::bail!(
+                "a timeout needs epoch interruption (RunnerOptions::no_epoch_interruption is set)"
+            );
+        }
         let result = match limits.timeout {
             None => {
-                store.set_epoch_deadline(u64::MAX / 2);
+                if self.epochs {
+                    store.set_epoch_deadline(u64::MAX / 2);
+                }
                 self.call_run(&mut store, component).await
             }
             Some(timeout) => {

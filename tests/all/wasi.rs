@@ -140,6 +140,7 @@ async fn wasi_filesystem_can_be_turned_off() {
     let off = Runner::new(RunnerOptions {
         cache_dir: None,
         wasi_filesystem: WasiFilesystem::Off,
+        ..RunnerOptions::default()
     })
     .unwrap();
     assert_eq!(probe(&off).await, "probe: NotFound\nstdfs probe: ok\n");

@@ -36,6 +36,18 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
     let t = Instant::now();
     let check = match a.workload.as_str() {
         "empty" => 0,
+        "compute" => {
+            // Pure guest work (a xorshift loop): only the epoch checks differ.
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let mut hits = 0u64;
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                hits += u64::from(std::hint::black_box(x) != 0);
+            }
+            hits
+        }
         "call_sync" => {
             // A synchronous import: the cost of crossing into the host and back.
             let f = aiofs::open(small(0), "rb").await?;
