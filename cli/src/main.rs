@@ -303,7 +303,9 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let runner = Runner::new(RunnerOptions {
         cache_dir,
         wasi_filesystem,
-        ..RunnerOptions::default()
+        // Epoch checks cost up to ~1.3x on call-heavy guest code (BENCHMARKS.md): only
+        // a run with a timeout pays for them.
+        no_epoch_interruption: args.timeout.is_none(),
     })
     .map_err(|e| Failure::Error(format!("cannot set up wasmtime: {}", one_line(&e))))?;
     let component = runner
