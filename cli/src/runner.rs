@@ -142,9 +142,10 @@ pub struct RunnerOptions {
     pub cache_dir: Option<PathBuf>,
     /// Who serves `wasi:filesystem` 0.2 and 0.3 (default: aiofs, over the same grants).
     pub wasi_filesystem: WasiFilesystem,
-    /// Compile guests without epoch checks (default: with). Only for measuring what the
-    /// checks cost: without them [`GuestLimits::timeout`] cannot stop a guest that never
-    /// calls the host, so `run_limited` refuses a timeout.
+    /// Compile guests without epoch checks (default: with). The checks cost up to ~1.3×
+    /// on call-heavy guest code (BENCHMARKS.md); without them [`GuestLimits::timeout`]
+    /// cannot stop a guest that never calls the host, so `run_limited` refuses a timeout.
+    /// `aiofs run` sets this unless `--timeout` is given.
     pub no_epoch_interruption: bool,
 }
 
