@@ -45,7 +45,7 @@ const MIN_HELD_CHUNK: u64 = 4 << 10;
 /// Charge up to `want` bytes (at least [`MIN_HELD_CHUNK`], or `want` if smaller), or arm
 /// `wait` to be woken when room is given back. `Ready(None)`: room was given back while
 /// trying, try again.
-fn charge_or_wait(
+pub(crate) fn charge_or_wait(
     mem: &Arc<MemBudget>,
     want: u64,
     wait: &mut Option<Pin<Box<OwnedNotified>>>,
@@ -64,11 +64,6 @@ fn charge_or_wait(
             Poll::Pending
         }
     }
-}
-
-/// Take an open-handle slot for a stream on `file`.
-fn stream_slot(file: &File) -> FsResult<OpenSlot> {
-    file.fs().reserve_open_slot()
 }
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
@@ -146,8 +141,7 @@ impl ReadStreamProducer {
     pub(crate) fn new(file: File) -> (Self, StreamResultFuture<()>) {
         let (mut outcome, result) = Outcome::new(&file);
         let slot = file
-            .check_stream(false)
-            .and_then(|()| stream_slot(&file))
+            .open_stream(false)
             .inspect_err(|e| outcome.finish(Err(*e)))
             .ok();
         let producer = ReadStreamProducer {
@@ -297,7 +291,7 @@ impl WriteStreamConsumer {
     /// case the future already holds the error) and the future reporting the total written.
     pub(crate) fn new(file: File) -> (Option<Self>, StreamResultFuture<u64>) {
         let (mut outcome, result) = Outcome::new(&file);
-        let slot = match file.check_stream(true).and_then(|()| stream_slot(&file)) {
+        let slot = match file.open_stream(true) {
             Ok(slot) => slot,
             Err(e) => {
                 outcome.finish(Err(e));

@@ -761,6 +761,13 @@ impl File {
         };
         self.check(!self.is_closed(), need)
     }
+    /// Stream support, for every stream surface (`aiofs:fs` and `wasi:filesystem`): check
+    /// that a stream in this direction is allowed and take the open-handle slot the
+    /// stream holds while it lives (`quota` at `max_open_files`).
+    pub(crate) fn open_stream(&self, write: bool) -> FsResult<super::OpenSlot> {
+        self.check_stream(write)?;
+        self.inner.fs.reserve_open_slot()
+    }
     /// Remember an error nobody observed (a write stream whose future was dropped);
     /// `close` reports the first such error.
     pub fn record_unobserved_error(&self, err: crate::error::ErrorCode) {

@@ -339,8 +339,8 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         offset: u64,
     ) -> HostResult<Resource<DynInputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        guest_try!(file.check_stream(false).map_err(to_wasi_error));
-        let stream: DynInputStream = Box::new(FileInput::new(file, offset));
+        let slot = guest_try!(file.open_stream(false).map_err(to_wasi_error));
+        let stream: DynInputStream = Box::new(FileInput::new(file, offset, slot));
         Ok(Ok(self.table.push(stream)?))
     }
 
@@ -350,8 +350,8 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         offset: u64,
     ) -> HostResult<Resource<DynOutputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        guest_try!(file.check_stream(true).map_err(to_wasi_error));
-        let stream: DynOutputStream = Box::new(FileOutput::new(file, Some(offset)));
+        let slot = guest_try!(file.open_stream(true).map_err(to_wasi_error));
+        let stream: DynOutputStream = Box::new(FileOutput::new(file, Some(offset), slot));
         Ok(Ok(self.table.push(stream)?))
     }
 
@@ -360,8 +360,8 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         fd: Resource<Descriptor>,
     ) -> HostResult<Resource<DynOutputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        guest_try!(file.check_stream(true).map_err(to_wasi_error));
-        let stream: DynOutputStream = Box::new(FileOutput::new(file, None));
+        let slot = guest_try!(file.open_stream(true).map_err(to_wasi_error));
+        let stream: DynOutputStream = Box::new(FileOutput::new(file, None, slot));
         Ok(Ok(self.table.push(stream)?))
     }
 

@@ -7,9 +7,14 @@
 //! (at least 64 KiB) up to 1 MiB, and as soon as a chunk is handed over the next one is
 //! queued. Neither side ever blocks the event loop: a non-blocking `read`/`check-write`
 //! that finds the pool still busy returns nothing, and the pollable waits for the pool.
+//!
+//! As every stream, each holds one of the store's open-handle slots while it lives, and
+//! the bytes a read stream has read but not handed out stay charged to the store's memory
+//! budget (a chunk that does not fit fails the stream with `quota`).
 
 use crate::error::{ErrorCode, FsResult};
-use crate::fs::File;
+use crate::fs::held::Held;
+use crate::fs::{File, OpenSlot};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -46,23 +51,30 @@ pub(crate) struct FileInput {
     next_offset: u64,
     /// Size of the next chunk; doubles up to [`MAX_CHUNK`].
     next_len: usize,
-    /// The chunk being read.
-    pending: Option<Pending<Vec<u8>>>,
+    /// The chunk being read, with its charge.
+    pending: Option<Pending<(Vec<u8>, Held)>>,
     /// Data read and not yet handed out.
     buf: Bytes,
+    /// The charge for `buf`'s allocation, held until it is all handed out.
+    held: Held,
     /// End of file reached, or an error (reported once, then closed).
     end: Option<Result<(), ErrorCode>>,
+    /// The store's open-handle slot this stream occupies.
+    _slot: OpenSlot,
 }
 
 impl FileInput {
-    pub(crate) fn new(file: File, offset: u64) -> FileInput {
+    pub(crate) fn new(file: File, offset: u64, slot: OpenSlot) -> FileInput {
+        let held = file.fs().mem().empty();
         FileInput {
             file,
             next_offset: offset,
             next_len: MIN_CHUNK,
             pending: None,
             buf: Bytes::new(),
+            held,
             end: None,
+            _slot: slot,
         }
     }
 
@@ -75,8 +87,8 @@ impl FileInput {
         let len = want.clamp(self.next_len, MAX_CHUNK);
         self.next_len = (len * 2).min(MAX_CHUNK);
         let (file, offset) = (self.file.clone(), self.next_offset);
-        let mut fut: Pending<Vec<u8>> =
-            Box::pin(async move { file.read_at(offset, len as u64).await });
+        let mut fut: Pending<(Vec<u8>, Held)> =
+            Box::pin(async move { file.read_at_held(offset, len as u64).await });
         match poll_now(&mut fut) {
             Some(r) => self.complete(r),
             None => self.pending = Some(fut),
@@ -84,11 +96,15 @@ impl FileInput {
     }
 
     /// Take in a finished chunk.
-    fn complete(&mut self, result: FsResult<Vec<u8>>) {
+    fn complete(&mut self, result: FsResult<(Vec<u8>, Held)>) {
         self.pending = None;
         match result {
-            Ok(data) if data.is_empty() => self.end = Some(Ok(())),
-            Ok(data) => {
+            Ok((data, _)) if data.is_empty() => self.end = Some(Ok(())),
+            Ok((data, chunk)) => {
+                // `buf` (joined with the chunk if needed) stays charged; the chunk's own
+                // charge is given back once `held` counts it.
+                self.held.settle((self.buf.len() + data.len()) as u64);
+                drop(chunk);
                 self.next_offset += data.len() as u64;
                 if self.buf.is_empty() {
                     self.buf = Bytes::from(data);
@@ -152,6 +168,7 @@ impl InputStream for FileInput {
         let n = size.min(self.buf.len());
         let out = self.buf.split_to(n);
         if self.buf.is_empty() {
+            self.held.settle(0);
             // Read ahead: the next chunk is on its way while the guest copies this one.
             self.start(0);
         }
@@ -169,16 +186,19 @@ pub(crate) struct FileOutput {
     /// A failed write, reported by the next call.
     error: Option<ErrorCode>,
     closed: bool,
+    /// The store's open-handle slot this stream occupies.
+    _slot: OpenSlot,
 }
 
 impl FileOutput {
-    pub(crate) fn new(file: File, offset: Option<u64>) -> FileOutput {
+    pub(crate) fn new(file: File, offset: Option<u64>, slot: OpenSlot) -> FileOutput {
         FileOutput {
             file,
             offset,
             pending: None,
             error: None,
             closed: false,
+            _slot: slot,
         }
     }
 
@@ -241,7 +261,8 @@ impl OutputStream for FileOutput {
         let len = bytes.len() as u64;
         let (file, offset) = (self.file.clone(), self.offset);
         let mut fut: Pending<u64> =
-            Box::pin(async move { file.write_at(offset, bytes.to_vec()).await });
+            // The payload moves into the write (no second copy beside the charged one).
+            Box::pin(async move { file.write_at(offset, Vec::from(bytes)).await });
         if let Some(at) = &mut self.offset {
             *at += len;
         }

@@ -258,15 +258,15 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
         offset: u64,
     ) -> wasmtime::Result<(StreamReader<u8>, FutureReader<Result<(), ErrorCode>>)> {
         let d = store.get().table.get(&fd)?.clone();
-        let file = match file_of(d).and_then(|f| f.check_stream(false).map(|()| f)) {
-            Ok(f) => f,
+        let (file, slot) = match file_of(d).and_then(|f| f.open_stream(false).map(|s| (f, s))) {
+            Ok(opened) => opened,
             Err(e) => {
                 let stream = StreamReader::new(&mut store, std::iter::empty())?;
                 return Ok((stream, failed_future(&mut store, e)?));
             }
         };
         let (tx, rx) = oneshot::channel();
-        let stream = StreamReader::new(&mut store, ReadProducer::new(file, offset, tx))?;
+        let stream = StreamReader::new(&mut store, ReadProducer::new(file, offset, slot, tx))?;
         Ok((stream, result_future(&mut store, rx)?))
     }
 
@@ -612,10 +612,10 @@ impl AioFs {
         offset: Option<u64>,
     ) -> wasmtime::Result<FutureReader<Result<(), ErrorCode>>> {
         let d = store.get().table.get(&fd)?.clone();
-        match file_of(d).and_then(|f| f.check_stream(true).map(|()| f)) {
-            Ok(file) => {
+        match file_of(d).and_then(|f| f.open_stream(true).map(|s| (f, s))) {
+            Ok((file, slot)) => {
                 let (tx, rx) = oneshot::channel();
-                data.pipe(&mut *store, WriteConsumer::new(file, offset, tx))?;
+                data.pipe(&mut *store, WriteConsumer::new(file, offset, slot, tx))?;
                 result_future(store, rx)
             }
             Err(e) => {

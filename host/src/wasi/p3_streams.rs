@@ -4,14 +4,20 @@
 //! [`File::write_at`], [`Fs::scandir`](crate::fs::Fs::scandir)) on the pool, with the same
 //! limits and budgets; read streams read ahead in chunks growing from 64 KiB to 1 MiB. A
 //! chunk that has started is always awaited, so what the guest sees matches the file.
+//! As every file stream, each holds one of the store's open-handle slots, and its chunks
+//! are charged to the store's memory budget (a read chunk until the reader takes it; a
+//! write chunk before it is copied out of the guest, waiting for room if need be).
 
 use super::p2::DirState;
 use super::p3::{WasiDirEntry, WasiError, dir_entry, to_wasi_error};
 use crate::error::FsResult;
-use crate::fs::{self, Directory, File};
+use crate::fs::held::Held;
+use crate::fs::{self, Directory, File, OpenSlot};
+use crate::stream::charge_or_wait;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::oneshot;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{
@@ -50,27 +56,38 @@ pub(crate) struct ReadProducer {
     file: File,
     offset: u64,
     next: usize,
-    read: Option<Pending<Vec<u8>>>,
+    read: Option<Pending<(Vec<u8>, Held)>>,
+    /// The charge of the chunk last handed to the reader, held until it asks for more.
+    handed: Option<Held>,
     outcome: Outcome,
+    /// The store's open-handle slot this stream occupies.
+    _slot: OpenSlot,
 }
 
 impl ReadProducer {
-    pub(crate) fn new(file: File, offset: u64, tx: oneshot::Sender<Result<(), WasiError>>) -> Self {
+    pub(crate) fn new(
+        file: File,
+        offset: u64,
+        slot: OpenSlot,
+        tx: oneshot::Sender<Result<(), WasiError>>,
+    ) -> Self {
         ReadProducer {
             file,
             offset,
             next: MIN_CHUNK,
             read: None,
+            handed: None,
             outcome: Outcome(Some(tx)),
+            _slot: slot,
         }
     }
 
     /// Start reading the chunk at the current offset.
-    fn start(&mut self, want: Option<usize>) -> Pending<Vec<u8>> {
+    fn start(&mut self, want: Option<usize>) -> Pending<(Vec<u8>, Held)> {
         let n = want.unwrap_or(0).clamp(self.next, MAX_CHUNK);
         self.next = (n * 2).min(MAX_CHUNK);
         let (file, offset) = (self.file.clone(), self.offset);
-        Box::pin(async move { file.read_at(offset, n as u64).await })
+        Box::pin(async move { file.read_at_held(offset, n as u64).await })
     }
 }
 
@@ -99,15 +116,18 @@ impl<D> StreamProducer<D> for ReadProducer {
             }
             me.read = Some(me.start(want));
         }
+        // The reader is back for more: it has taken the last chunk.
+        me.handed = None;
         let result = ready!(me.read.as_mut().expect("set above").as_mut().poll(cx));
         me.read = None;
         Poll::Ready(Ok(match result {
-            Ok(buf) if buf.is_empty() => {
+            Ok((buf, _)) if buf.is_empty() => {
                 me.outcome.finish(Ok(()));
                 StreamResult::Dropped
             }
-            Ok(buf) => {
+            Ok((buf, held)) => {
                 me.offset += buf.len() as u64;
+                me.handed = Some(held);
                 dst.set_buffer(VecBuffer::from(buf));
                 // Read ahead: queue the next chunk while the guest takes this one.
                 let mut next = me.start(None);
@@ -131,12 +151,17 @@ pub(crate) struct WriteConsumer {
     offset: Option<u64>,
     write: Option<(usize, Pending<u64>)>,
     outcome: Outcome,
+    /// Armed while waiting for room in the memory budget.
+    wait: Option<Pin<Box<OwnedNotified>>>,
+    /// The store's open-handle slot this stream occupies.
+    _slot: OpenSlot,
 }
 
 impl WriteConsumer {
     pub(crate) fn new(
         file: File,
         offset: Option<u64>,
+        slot: OpenSlot,
         tx: oneshot::Sender<Result<(), WasiError>>,
     ) -> Self {
         WriteConsumer {
@@ -144,6 +169,8 @@ impl WriteConsumer {
             offset,
             write: None,
             outcome: Outcome(Some(tx)),
+            wait: None,
+            _slot: slot,
         }
     }
 }
@@ -172,12 +199,21 @@ impl<D> StreamConsumer<D> for WriteConsumer {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
             let limit = usize::try_from(me.file.write_limit()).unwrap_or(usize::MAX);
-            let n = remaining.len().min(MAX_CHUNK).min(limit.max(1));
+            let want = remaining.len().min(MAX_CHUNK).min(limit.max(1)) as u64;
+            // Charge the chunk before copying it out of the guest (shrinking it, or
+            // waiting, when the budget is nearly spent).
+            let mem = me.file.fs().mem().clone();
+            let held = loop {
+                if let Some(held) = ready!(charge_or_wait(&mem, want, &mut me.wait, cx)) {
+                    break held;
+                }
+            };
+            let n = held.bytes() as usize;
             let chunk = remaining[..n].to_vec();
             let (file, offset) = (me.file.clone(), me.offset);
             me.write = Some((
                 n,
-                Box::pin(async move { file.write_at(offset, chunk).await }),
+                Box::pin(async move { file.write_at_held(offset, chunk, Some(held)).await }),
             ));
         }
         // The guest's write completes once its bytes are in the file (backpressure), so a

@@ -6,6 +6,7 @@
 use super::{File, Need, Place};
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::SetTime;
+use crate::fs::held::Held;
 use std::os::unix::fs::FileExt;
 
 impl File {
@@ -13,12 +14,18 @@ impl File {
     /// the grant's read budget: `quota` when nothing is). Fewer bytes, or none, means the
     /// end of the file came first.
     pub async fn read_at(&self, offset: u64, n: u64) -> FsResult<Vec<u8>> {
+        Ok(self.read_at_held(offset, n).await?.0)
+    }
+
+    /// [`read_at`](File::read_at), handing back the result's charge to the memory budget
+    /// with it: a stream keeps it while the bytes wait for the reader.
+    pub(crate) async fn read_at_held(&self, offset: u64, n: u64) -> FsResult<(Vec<u8>, Held)> {
         let (slot, guard) = self.enter(Need::ReadBytes).await?;
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), self.inner.fs.mem().empty()));
         }
         // Capped by the read and memory budgets (`run_read`); pays for what it returns.
-        self.run_read(
+        self.run_read_held(
             slot,
             guard,
             n,
@@ -51,13 +58,27 @@ impl File {
     /// written when it exceeds `max_write_bytes` or the write budget (`quota`) or would
     /// make the file larger than `max_file_size` (`file-too-large`).
     pub async fn write_at(&self, offset: Option<u64>, data: Vec<u8>) -> FsResult<u64> {
+        self.write_at_held(offset, data, None).await
+    }
+
+    /// [`write_at`](File::write_at) for a payload already charged to the memory budget
+    /// (`preset`: a stream charges before it copies the bytes out of the guest).
+    pub(crate) async fn write_at_held(
+        &self,
+        offset: Option<u64>,
+        data: Vec<u8>,
+        preset: Option<Held>,
+    ) -> FsResult<u64> {
         self.check(!self.is_closed(), Need::WriteBytes)?;
         self.check_write_len(data.len())?;
         let len = data.len() as u64;
         self.inner.budget.precheck_write(len)?;
         // The payload is charged before waiting; growth, size and write budgets are
         // checked and paid on the pool (`run_write`).
-        let held = self.inner.fs.charge(len)?;
+        let held = match preset {
+            Some(held) => held,
+            None => self.inner.fs.charge(len)?,
+        };
         let place = offset.map_or(Place::End, Place::At);
         let budget = self.inner.budget.clone();
         let (slot, guard) = self.enter(Need::WriteBytes).await?;
