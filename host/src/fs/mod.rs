@@ -611,14 +611,22 @@ impl Fs {
         T: Send + 'static,
         F: FnOnce(&mut Held) -> FsResult<T> + Send + 'static,
     {
+        Ok(self.blocking_charged(f).await?.0)
+    }
+
+    /// [`blocking_held`](Fs::blocking_held), handing the charge back with the result, for
+    /// a caller that keeps the result (a directory stream handing out its entries).
+    pub(crate) async fn blocking_charged<T, F>(&self, f: F) -> FsResult<(T, Held)>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Held) -> FsResult<T> + Send + 'static,
+    {
         let mut held = self.mem().empty();
-        let (out, _held) = self
-            .blocking(move || {
-                let out = f(&mut held)?;
-                Ok((out, held))
-            })
-            .await?;
-        Ok(out)
+        self.blocking(move || {
+            let out = f(&mut held)?;
+            Ok((out, held))
+        })
+        .await
     }
 
     /// Queue `f` on the pool in this store's turn, without waiting (closes, removals).
@@ -821,9 +829,19 @@ impl Fs {
     }
 
     pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> {
+        Ok(self.scandir_held(path, with_stat).await?.0)
+    }
+
+    /// [`scandir`](Fs::scandir), handing back the listing's charge to the memory budget
+    /// with it, for a caller that keeps the listing.
+    pub(crate) async fn scandir_held(
+        &self,
+        path: String,
+        with_stat: bool,
+    ) -> FsResult<(Vec<DirEntry>, Held)> {
         let r = self.resolve(&path)?;
         let max = self.limits.max_dir_entries;
-        self.blocking_held(move |held| {
+        self.blocking_charged(move |held| {
             let dir = &r.grant.dir;
             let mut out = Vec::new();
             for entry in dir.read_dir(&r.rel)? {

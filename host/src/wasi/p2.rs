@@ -4,7 +4,10 @@
 use super::p2_streams::{FileInput, FileOutput};
 use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
 use crate::error::{ErrorCode as DomainError, FsResult};
-use crate::fs::{self, Directory, File, OpenRequest, Opened, SetTime, Stat, Timestamp};
+use crate::fs::held::Held;
+use crate::fs::{
+    self, Directory, File, Fs, OpenRequest, OpenSlot, Opened, SetTime, Stat, Timestamp,
+};
 use crate::grant::Perms;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,7 +52,8 @@ pub enum Descriptor {
 #[derive(Clone, Default)]
 pub struct DirState {
     mutate: bool,
-    listed: Arc<Mutex<Option<Ids>>>,
+    /// The identities, with their charge to the store's memory budget.
+    listed: Arc<Mutex<Option<(Ids, Held)>>>,
 }
 
 /// A directory's device and the inode of each name in it.
@@ -69,20 +73,44 @@ impl DirState {
         self.mutate
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Option<Ids>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Ids, Held)>> {
         self.listed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember the identities a listing of the directory (on `device`) saw, charged to
+    /// `fs`'s memory budget; without room for them nothing is remembered (each
+    /// `metadata-hash-at` then stats, as it would without a listing).
+    pub(crate) fn remember(&self, store: &Fs, device: u64, entries: &[fs::DirEntry]) {
+        let cost = entries
+            .iter()
+            .map(|e| e.name.len() as u64 + ID_ENTRY_BYTES)
+            .sum();
+        let mut guard = self.lock();
+        *guard = None;
+        if let Ok(held) = store.charge(cost) {
+            let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
+            *guard = Some(((device, ids), held));
+        }
     }
 
     /// The identity of `name` from the last listing, once.
     pub(crate) fn take(&self, name: &str) -> Option<(u64, u64)> {
         let mut guard = self.lock();
-        let (device, names) = guard.as_mut()?;
+        let ((device, names), _) = guard.as_mut()?;
         names.remove(name).map(|inode| (*device, inode))
     }
 }
 
-/// The entries of one `read-directory` call, handed out one by one.
-pub struct DirEntries(std::vec::IntoIter<fs::DirEntry>);
+/// What one remembered identity costs besides its name (map entry, key and value).
+const ID_ENTRY_BYTES: u64 = 64;
+
+/// The entries of one `read-directory` call, handed out one by one. Like a file stream it
+/// holds an open-handle slot, and the listing stays charged to the memory budget.
+pub struct DirEntries {
+    entries: std::vec::IntoIter<fs::DirEntry>,
+    _held: Held,
+    _slot: OpenSlot,
+}
 
 /// Add aiofs' `wasi:filesystem/types` and `wasi:filesystem/preopens` (0.2) to `linker`:
 /// the store's grants become the preopens. Link wasi:io from wasmtime-wasi (or
@@ -484,16 +512,20 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
             Descriptor::Dir(d, l) => (d.clone(), l.clone()),
             Descriptor::File(..) => return Ok(Err(ErrorCode::NotDirectory)),
         };
+        let slot = guest_try!(dir.fs().reserve_open_slot().map_err(to_wasi_error));
         let here = guest_try!(dir.fs().stat(".".into(), true).await.map_err(to_wasi_error));
-        let entries = guest_try!(
+        let (entries, held) = guest_try!(
             dir.fs()
-                .scandir(".".into(), false)
+                .scandir_held(".".into(), false)
                 .await
                 .map_err(to_wasi_error)
         );
-        let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
-        *listed.lock() = Some((here.device, ids));
-        Ok(Ok(self.table.push(DirEntries(entries.into_iter()))?))
+        listed.remember(dir.fs(), here.device, &entries);
+        Ok(Ok(self.table.push(DirEntries {
+            entries: entries.into_iter(),
+            _held: held,
+            _slot: slot,
+        })?))
     }
 
     async fn create_directory_at(
@@ -702,7 +734,7 @@ impl types::HostDirectoryEntryStream for AioFsCtxView<'_> {
         stream: Resource<DirEntries>,
     ) -> HostResult<Option<types::DirectoryEntry>> {
         let entries = self.table.get_mut(&stream)?;
-        Ok(Ok(entries.0.next().map(|e| types::DirectoryEntry {
+        Ok(Ok(entries.entries.next().map(|e| types::DirectoryEntry {
             type_: descriptor_type(e.file_type),
             name: e.name,
         })))

@@ -383,8 +383,15 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
                 ));
             }
         };
+        let slot = match dir.fs().reserve_open_slot() {
+            Ok(slot) => slot,
+            Err(e) => {
+                let stream = StreamReader::new(&mut store, std::iter::empty())?;
+                return Ok((stream, failed_future(&mut store, e)?));
+            }
+        };
         let (tx, rx) = oneshot::channel();
-        let stream = StreamReader::new(&mut store, DirProducer::new(dir, listed, tx))?;
+        let stream = StreamReader::new(&mut store, DirProducer::new(dir, listed, slot, tx))?;
         Ok((stream, result_future(&mut store, rx)?))
     }
 

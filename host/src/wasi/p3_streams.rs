@@ -240,28 +240,38 @@ impl<D> StreamConsumer<D> for WriteConsumer {
 
 /// The host end of `read-directory`: one listing (one pool trip), then its entries.
 pub(crate) struct DirProducer {
-    list: Option<Pending<(fs::Stat, Vec<fs::DirEntry>)>>,
+    dir: Directory,
+    list: Option<Pending<(fs::Stat, Vec<fs::DirEntry>, Held)>>,
     listed: DirState,
     done: bool,
     outcome: Outcome,
+    /// The listing's charge to the memory budget, held while the reader takes it.
+    listing: Option<Held>,
+    /// The open-handle slot a directory stream occupies, as a file stream does.
+    _slot: OpenSlot,
 }
 
 impl DirProducer {
     pub(crate) fn new(
         dir: Directory,
         listed: DirState,
+        slot: OpenSlot,
         tx: oneshot::Sender<Result<(), WasiError>>,
     ) -> Self {
-        let list: Pending<(fs::Stat, Vec<fs::DirEntry>)> = Box::pin(async move {
-            let here = dir.fs().stat(".".into(), true).await?;
-            let entries = dir.fs().scandir(".".into(), false).await?;
-            Ok((here, entries))
+        let lister = dir.clone();
+        let list: Pending<(fs::Stat, Vec<fs::DirEntry>, Held)> = Box::pin(async move {
+            let here = lister.fs().stat(".".into(), true).await?;
+            let (entries, held) = lister.fs().scandir_held(".".into(), false).await?;
+            Ok((here, entries, held))
         });
         DirProducer {
+            dir,
             list: Some(list),
             listed,
             done: false,
             outcome: Outcome(Some(tx)),
+            listing: None,
+            _slot: slot,
         }
     }
 }
@@ -292,9 +302,9 @@ impl<D> StreamProducer<D> for DirProducer {
         };
         me.list = None;
         Poll::Ready(Ok(match result {
-            Ok((here, entries)) => {
-                let ids = entries.iter().map(|e| (e.name.clone(), e.inode)).collect();
-                *me.listed.lock() = Some((here.device, ids));
+            Ok((here, entries, held)) => {
+                me.listed.remember(me.dir.fs(), here.device, &entries);
+                me.listing = Some(held);
                 let entries: Vec<WasiDirEntry> = entries.into_iter().map(dir_entry).collect();
                 me.done = true;
                 if entries.is_empty() {
