@@ -415,3 +415,25 @@ fn overlapping_grants_are_refused() {
         }
     }
 }
+
+/// `remove-tree` holds two host descriptors per level: a tree deeper than 64 levels is
+/// refused with `quota` instead of taking the host's descriptors; 64 levels (the top and
+/// 63 below it) are removed.
+#[tokio::test]
+async fn remove_tree_depth_is_bounded() {
+    let env = Env::new();
+    let fs = &env.fs;
+    for (depth, want) in [(63, Ok(())), (64, Err(ErrorCode::Quota))] {
+        let mut p = env.host(&format!("data/t{depth}"));
+        for _ in 0..depth {
+            p.push("d");
+        }
+        stdfs::create_dir_all(&p).unwrap();
+        assert_eq!(
+            fs.remove_tree(format!("/data/t{depth}")).await,
+            want,
+            "{depth}"
+        );
+        assert_eq!(env.host(&format!("data/t{depth}")).exists(), want.is_err());
+    }
+}

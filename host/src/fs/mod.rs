@@ -263,10 +263,17 @@ fn read_limited(
     Ok(out)
 }
 
+/// Deepest tree `remove_tree_chunked` descends: it holds two descriptors per level, and a
+/// guest can build trees of any depth (opening directories relative to deep ones), so the
+/// host's descriptors are not the guest's to exhaust.
+const MAX_TREE_DEPTH: usize = 64;
+
 /// Remove the directory `rel` and everything beneath it, one entry at a time with a
 /// [`checkpoint`](crate::pool::checkpoint) every [`LISTING_CHUNK`] entries, so a huge tree
 /// can be stopped (`interrupted`; what was removed stays removed). Symlinks are removed,
-/// never followed. Holds two descriptors per directory level being emptied.
+/// never followed. Holds two descriptors per directory level being emptied; a tree deeper
+/// than [`MAX_TREE_DEPTH`] fails with `quota` once its deepest reachable levels are gone
+/// (remove the deep part first).
 pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
     use cap_fs_ext::DirExt;
     let top = root.open_dir_nofollow(rel)?;
@@ -274,7 +281,9 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
     // (directory, its listing, its name in its parent)
     let mut stack = vec![(top, entries, None::<std::ffi::OsString>)];
     let mut work = 0usize;
-    while let Some((dir, entries, _)) = stack.last_mut() {
+    while !stack.is_empty() {
+        let depth = stack.len();
+        let (dir, entries, _) = stack.last_mut().expect("not empty");
         work += 1;
         if work.is_multiple_of(LISTING_CHUNK) {
             crate::pool::checkpoint()?;
@@ -284,6 +293,9 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
                 let entry = entry?;
                 let name = entry.file_name();
                 if entry.file_type()?.is_dir() {
+                    if depth >= MAX_TREE_DEPTH {
+                        return Err(ErrorCode::Quota);
+                    }
                     let child = dir.open_dir_nofollow(&name)?;
                     let listing = child.entries()?;
                     stack.push((child, listing, Some(name)));
