@@ -44,6 +44,7 @@
 //! * [`os`] — `stat`, `listdir`, `scandir`, `rename`, `makedirs`, `remove_tree`, `walk`, ...;
 //! * [`path`] — `exists`, `is_file`, `get_size`, `get_mtime`, ..., and `join`;
 //! * [`tempfile`] — temporary files and directories;
+//! * [`batch`] — many small operations (`stat`, `exists`, `read_file`, `mkdir`, ...) in one host call;
 //! * [`bindings`] — the raw generated bindings, for calling a WIT function directly.
 //!
 //! # Cancellation
@@ -81,6 +82,7 @@ pub mod bindings {
     });
 }
 
+pub mod batch;
 mod error;
 mod file;
 mod metadata;

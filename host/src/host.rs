@@ -5,7 +5,7 @@
 //! (never holding the store across an `.await`), and convert the result. The only
 //! domain-to-WIT error mapping is [`to_wit_error`].
 
-use crate::bindings::{files, grants, os, path, tempfile, types};
+use crate::bindings::{batch, files, grants, os, path, tempfile, types};
 use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::{self, File, Fs, TempDir};
@@ -29,6 +29,7 @@ pub fn add_to_linker<T: AioFsView + 'static>(linker: &mut Linker<T>) -> wasmtime
     os::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
     path::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
     tempfile::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
+    batch::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
     grants::add_to_linker::<T, AioFs>(linker, getter::<T>)?;
     Ok(())
 }
@@ -326,6 +327,58 @@ impl<T> files::HostWithStore<T> for AioFs {
         atomic: bool,
     ) -> HostResult<()> {
         done(fs_of(acc).write_file(path, data, atomic).await)
+    }
+}
+
+// ---- aiofs:fs/batch ----
+
+impl From<batch::Op> for fs::batch::BatchOp {
+    fn from(op: batch::Op) -> Self {
+        use batch::Op as W;
+        use fs::batch::BatchOp as B;
+        match op {
+            W::Stat(p) => B::Stat(p),
+            W::Lstat(p) => B::Lstat(p),
+            W::Exists(p) => B::Exists(p),
+            W::IsFile(p) => B::IsFile(p),
+            W::IsDir(p) => B::IsDir(p),
+            W::ReadFile((path, max)) => B::ReadFile { path, max },
+            W::WriteFile((path, data)) => B::WriteFile { path, data },
+            W::Remove(p) => B::Remove(p),
+            W::Mkdir(p) => B::Mkdir(p),
+            W::Makedirs((path, exist_ok)) => B::Makedirs { path, exist_ok },
+            W::Rmdir(p) => B::Rmdir(p),
+            W::Rename((src, dst)) => B::Rename { src, dst },
+        }
+    }
+}
+
+impl From<fs::batch::BatchOutcome> for batch::Outcome {
+    fn from(o: fs::batch::BatchOutcome) -> Self {
+        use fs::batch::BatchOutcome as B;
+        match o {
+            B::Stat(st) => Self::Stat(st.into()),
+            B::Flag(b) => Self::Flag(b),
+            B::Data(d) => Self::Data(d),
+            B::Done => Self::Done,
+        }
+    }
+}
+
+impl batch::Host for AioFsCtxView<'_> {}
+
+impl<T> batch::HostWithStore<T> for AioFs {
+    async fn run(
+        acc: &Accessor<T, Self>,
+        ops: Vec<batch::Op>,
+    ) -> HostResult<Vec<Result<batch::Outcome, types::ErrorCode>>> {
+        let ops = ops.into_iter().map(Into::into).collect();
+        done_with(fs_of(acc).batch(ops).await, |items| {
+            items
+                .into_iter()
+                .map(|r| r.map(Into::into).map_err(to_wit_error))
+                .collect()
+        })
     }
 }
 

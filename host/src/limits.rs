@@ -30,6 +30,13 @@ pub struct Limits {
     /// `remove-tree`, big reads and writes, directory listings) work in bounded chunks and
     /// stop with `interrupted` at the first chunk boundary past this; `None`: no limit.
     pub max_op_duration: Option<std::time::Duration>,
+    /// Most operations one `batch.run` call may carry; a longer list fails with `quota`
+    /// as a whole, before anything is queued.
+    pub max_batch_items: usize,
+    /// Most bytes one `batch.run` call may carry in (its paths plus its `write-file`
+    /// payloads; more fails with `quota` as a whole, before anything is queued) and hand
+    /// back (its `read-file` results; an item that would go past it fails with `quota`).
+    pub max_batch_bytes: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +51,8 @@ impl Default for Limits {
             max_lines_per_call: 65_536,
             max_inflight_bytes: 128 << 20,
             max_op_duration: Some(std::time::Duration::from_secs(60)),
+            max_batch_items: 1024,
+            max_batch_bytes: 16 << 20,
         }
     }
 }

@@ -189,6 +189,36 @@ struct Current {
 
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// Set while a job runs the items of a batch ([`run_inline`]): jobs submitted from
+    /// this thread then run at once, right here, as part of the running job.
+    static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` on this pool thread with every [`Pool::run_for`] (or [`Pool::run`]) called
+/// from inside it run inline: the closure runs at once on this thread, inside the job
+/// that called `run_inline`, instead of being queued. Used by a batch, whose items go
+/// through the same domain methods as single operations (the same checks, budgets and
+/// counters) while the whole batch costs one trip to the pool. The running job's
+/// [`checkpoint`] state (dropped future, tenant cancelled, time limit) applies to every
+/// inline closure. Outside a pool job it only runs `f`.
+pub(crate) fn run_inline<R>(f: impl FnOnce() -> R) -> R {
+    let on_worker = CURRENT.with(|c| c.borrow().is_some());
+    if !on_worker {
+        return f();
+    }
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            INLINE.with(|i| i.set(self.0));
+        }
+    }
+    let _reset = Reset(INLINE.with(|i| i.replace(true)));
+    f()
+}
+
+/// Whether a job submitted now runs inline (see [`run_inline`]).
+fn inline_now() -> bool {
+    INLINE.with(std::cell::Cell::get)
 }
 
 /// Called by long jobs between chunks: `Err(interrupted)` if the job should stop now
@@ -297,6 +327,13 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        if inline_now() {
+            // Part of a running batch job: run here, no queue, no hand-off.
+            return std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
+                tracing::error!("an inline aiofs pool job panicked");
+                ErrorCode::Io
+            });
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let slot = self.submit(
             tenant,

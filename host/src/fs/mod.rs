@@ -6,6 +6,7 @@
 //! enforces the per-store `max_pending_ops` cap.
 
 mod at;
+pub mod batch;
 mod file;
 #[cfg(test)]
 mod governance_tests;
