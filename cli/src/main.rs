@@ -132,7 +132,7 @@ struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<std::time::Duration>,
 
-    /// Arguments for the guest (after `--`); its program name is COMPONENT.
+    /// Arguments for the guest (after `--`); its program name is COMPONENT's file name.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
 }
@@ -314,8 +314,13 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     drop(wasm);
 
     let aiofs = builder.limits(limits).pool(Pool::new(threads)).build();
+    // The program name is the component's file name, as `wasmtime run` gives it.
+    let argv0 = args
+        .component
+        .file_name()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
     let mut argv = Vec::with_capacity(args.args.len() + 1);
-    argv.push(name);
+    argv.push(argv0);
     argv.extend(args.args);
     let io = RunIo {
         args: argv,
