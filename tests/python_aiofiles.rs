@@ -110,6 +110,20 @@ async fn os_functions() {
     }
 }
 
+/// aiofiles.batch: many operations per host call, in order, each failing on its own with
+/// the OSError the single call raises; stat_many/exists_many split past the host's item
+/// limit; a call over the limit is refused as a whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch() {
+    let sb = Sandbox::new();
+    if check(sb.ctx(), "batch").await {
+        assert_eq!(sb.tree("data/b"), ["c", "c/one.txt", "c/two.txt"]);
+        assert_eq!(sb.read("data/b/c/two.txt"), b"two");
+        assert!(!sb.exists("data/q"));
+        sb.assert_untouched();
+    }
+}
+
 /// TemporaryFile, NamedTemporaryFile (delete on close, or at the end of `async with`),
 /// TemporaryDirectory, SpooledTemporaryFile rolling over into the grant; nothing left.
 #[tokio::test(flavor = "multi_thread")]

@@ -306,7 +306,61 @@ async def stdio():
     check(await aiofiles.stdin.read(), "", "stdin is empty")
 
 
+async def batch():
+    import aiofiles.batch
+    import stat as pystat
+    got = await aiofiles.batch.run([
+        ("makedirs", "/data/b/c", True),
+        ("write_file", "/data/b/c/one.txt", b"one"),
+        ("write_file", "/data/b/two.txt", "two"),
+        ("stat", "/data/b/c/one.txt"),
+        ("exists", "/data/b/nope"),
+        ("isdir", "/data/b/c"),
+        ("read_file", "/data/b/two.txt"),
+        ("read_file", "/data/b/two.txt", 2),
+        ("mkdir", "/data/b"),
+        ("write_file", "/ro/no.txt", b"x"),
+        ("stat", "/data/../outside/canary.txt"),
+        ("rename", "/data/b/two.txt", "/data/b/c/two.txt"),
+        ("remove", "/data/b/missing"),
+        ("rmdir", "/data/b/c"),
+    ])
+    check(len(got), 14, "one result per item")
+    check(got[:3], [None, None, None], "makedirs, writes")
+    check((got[3].st_size, pystat.S_ISREG(got[3].st_mode)), (3, True), "stat")
+    check(got[4:7], [False, True, b"two"], "exists, isdir, read_file")
+    for i, exc, num, fn in [
+        (7, OSError, errno.EFBIG, "/data/b/two.txt"),
+        (8, FileExistsError, errno.EEXIST, "/data/b"),
+        (9, OSError, errno.EROFS, "/ro/no.txt"),
+        (10, PermissionError, errno.EPERM, "/data/../outside/canary.txt"),
+        (12, FileNotFoundError, errno.ENOENT, "/data/b/missing"),
+        (13, OSError, errno.ENOTEMPTY, "/data/b/c"),
+    ]:
+        e = got[i]
+        check((type(e), e.errno, e.filename), (exc, num, fn), f"item {i}")
+    check(got[11], None, "rename")
+    # Longer than one host call's worth: split in order.
+    paths = [f"/data/b/c/{n}" for n in ("one.txt", "two.txt", "zzz")] * 700
+    sts = await aiofiles.batch.stat_many(paths)
+    check(len(sts), 2100, "stat_many length")
+    check([s.st_size for s in sts[:2]], [3, 3], "stat_many values")
+    check(type(sts[2]), FileNotFoundError, "stat_many failure")
+    check((await aiofiles.batch.exists_many(paths))[:3], [True, True, False], "exists_many")
+    # Past the host's item limit as a whole: quota, nothing done.
+    from wit_world.imports import batch as raw
+    from wit_world.imports.types import ErrorCode
+    try:
+        await raw.run([raw.Op_Mkdir("/data/q")] * 1025)
+    except Err as e:
+        check(e.value, ErrorCode.QUOTA, "over the item limit")
+    else:
+        raise AssertionError("a batch over the item limit ran")
+    check(await aiofiles.os.path.exists("/data/q"), False, "nothing of it ran")
+
+
 CHECKS = {
+    "batch": batch,
     "stdio": stdio,
     "cancel": cancel,
     "errors": errors,

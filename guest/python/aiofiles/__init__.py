@@ -17,6 +17,7 @@ from . import _timers
 
 _timers.install()
 
+from . import batch as batch  # noqa: E402
 from . import os as os  # noqa: E402
 from . import tempfile as tempfile  # noqa: E402
 from . import threadpool as threadpool  # noqa: E402
@@ -32,6 +33,7 @@ from .threadpool import (  # noqa: E402
 
 __all__ = [
     "open",
+    "batch",
     "tempfile",
     "stdin",
     "stdout",
