@@ -3,6 +3,7 @@
 use crate::fs::Fs;
 use crate::grant::{Grant, Grants, Perms, normalize_mount};
 use crate::limits::{GrantQuota, Limits};
+use crate::obs::Audit;
 use crate::pool::Pool;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +40,11 @@ impl AioFsCtx {
     pub fn fs(&self) -> &Fs {
         &self.fs
     }
+
+    /// What this store did so far, per grant, and its gauges now (see [`crate::obs`]).
+    pub fn stats(&self) -> crate::StoreStats {
+        self.fs.stats()
+    }
 }
 
 /// Builds an [`AioFsCtx`].
@@ -56,6 +62,9 @@ pub struct AioFsCtxBuilder {
     grants: Grants,
     limits: Limits,
     pool: Option<Pool>,
+    label: Option<String>,
+    audit: Option<Audit>,
+    no_metrics: bool,
 }
 
 impl AioFsCtxBuilder {
@@ -171,12 +180,38 @@ impl AioFsCtxBuilder {
         self
     }
 
+    /// Name this store in stats, metrics (label `store`), spans and audit records, e.g.
+    /// after the plugin it runs (default: `store-N`, numbered in creation order).
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Send an [`AuditRecord`](crate::AuditRecord) for every refused operation of this
+    /// store (and every successful mutation, if the channel asks for them) to `audit`.
+    /// One channel may serve many stores; sending never blocks (see [`Audit`]).
+    pub fn audit(mut self, audit: Audit) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// Export this store's counters through the [`metrics`] facade (default: on). With no
+    /// recorder installed the export costs a few no-op calls per operation; install the
+    /// recorder before building stores, which register their handles as they go.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.no_metrics = !on;
+        self
+    }
+
     /// Finish.
     pub fn build(self) -> AioFsCtx {
-        let fs = Fs::new(
+        let fs = Fs::build(
             self.grants,
             self.limits,
             self.pool.unwrap_or_else(Pool::shared),
+            self.label,
+            self.audit,
+            !self.no_metrics,
         );
         AioFsCtx {
             _cancel: Arc::new(CancelOnDrop(fs.tenant().clone())),

@@ -64,6 +64,104 @@ pub enum ErrorCode {
 /// Result of a domain operation.
 pub type FsResult<T> = Result<T, ErrorCode>;
 
+impl ErrorCode {
+    /// Every code, in declaration order (`code as usize` indexes it).
+    pub const ALL: [ErrorCode; 25] = [
+        ErrorCode::Access,
+        ErrorCode::BadDescriptor,
+        ErrorCode::Busy,
+        ErrorCode::CrossDevice,
+        ErrorCode::Exist,
+        ErrorCode::FileTooLarge,
+        ErrorCode::IllegalByteSequence,
+        ErrorCode::InsufficientSpace,
+        ErrorCode::InsufficientMemory,
+        ErrorCode::Interrupted,
+        ErrorCode::Invalid,
+        ErrorCode::InvalidSeek,
+        ErrorCode::Io,
+        ErrorCode::IsDirectory,
+        ErrorCode::Loop,
+        ErrorCode::NameTooLong,
+        ErrorCode::NoEntry,
+        ErrorCode::NotDirectory,
+        ErrorCode::NotEmpty,
+        ErrorCode::NotPermitted,
+        ErrorCode::Overflow,
+        ErrorCode::Quota,
+        ErrorCode::ReadOnly,
+        ErrorCode::TooManyLinks,
+        ErrorCode::Unsupported,
+    ];
+
+    /// The WIT name of the code (`read-only`, `not-permitted`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Access => "access",
+            ErrorCode::BadDescriptor => "bad-descriptor",
+            ErrorCode::Busy => "busy",
+            ErrorCode::CrossDevice => "cross-device",
+            ErrorCode::Exist => "exist",
+            ErrorCode::FileTooLarge => "file-too-large",
+            ErrorCode::IllegalByteSequence => "illegal-byte-sequence",
+            ErrorCode::InsufficientSpace => "insufficient-space",
+            ErrorCode::InsufficientMemory => "insufficient-memory",
+            ErrorCode::Interrupted => "interrupted",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::InvalidSeek => "invalid-seek",
+            ErrorCode::Io => "io",
+            ErrorCode::IsDirectory => "is-directory",
+            ErrorCode::Loop => "loop",
+            ErrorCode::NameTooLong => "name-too-long",
+            ErrorCode::NoEntry => "no-entry",
+            ErrorCode::NotDirectory => "not-directory",
+            ErrorCode::NotEmpty => "not-empty",
+            ErrorCode::NotPermitted => "not-permitted",
+            ErrorCode::Overflow => "overflow",
+            ErrorCode::Quota => "quota",
+            ErrorCode::ReadOnly => "read-only",
+            ErrorCode::TooManyLinks => "too-many-links",
+            ErrorCode::Unsupported => "unsupported",
+        }
+    }
+
+    /// What kind of refusal this code is, if it is one: the sandbox or a permission said
+    /// no (`not-permitted`, `read-only`, `access`), or a limit or quota did (`quota`,
+    /// `file-too-large`, `insufficient-memory` from the byte budget, `interrupted` from
+    /// `max_op_duration`). Ordinary failures (`no-entry`, `exist`, ...) are `None`.
+    pub fn refusal(self) -> Option<Refusal> {
+        match self {
+            ErrorCode::NotPermitted | ErrorCode::ReadOnly | ErrorCode::Access => {
+                Some(Refusal::Denied)
+            }
+            ErrorCode::Quota
+            | ErrorCode::FileTooLarge
+            | ErrorCode::InsufficientMemory
+            | ErrorCode::Interrupted => Some(Refusal::Limited),
+            _ => None,
+        }
+    }
+}
+
+/// Why an operation was refused (see [`ErrorCode::refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Outside every grant, a read-only grant, or the host's own permissions.
+    Denied,
+    /// A limit, quota or budget.
+    Limited,
+}
+
+impl Refusal {
+    /// `denied` or `limited`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Denied => "denied",
+            Refusal::Limited => "limited",
+        }
+    }
+}
+
 impl From<io::Error> for ErrorCode {
     fn from(err: io::Error) -> Self {
         from_io_error(&err)

@@ -221,6 +221,8 @@ pub struct Budget {
     written: AtomicU64,
     read: AtomicU64,
     created: AtomicU64,
+    /// What the grant's operations did (`written` and `read` are its byte counts).
+    stats: crate::obs::GrantCounters,
 }
 
 /// Which counter of a [`Budget`] a [`Lease`] was taken from.
@@ -238,6 +240,11 @@ impl Budget {
             quota,
             ..Budget::default()
         }
+    }
+
+    /// The grant's operation counters.
+    pub(crate) fn counters(&self) -> &crate::obs::GrantCounters {
+        &self.stats
     }
 
     /// The budgets.
@@ -405,6 +412,11 @@ impl Lease {
                 counter.fetch_add(used - self.charged, Ordering::AcqRel);
             }
             std::cmp::Ordering::Equal => {}
+        }
+        match self.which {
+            Counter::Read => self.budget.stats.settled(true, used),
+            Counter::Written => self.budget.stats.settled(false, used),
+            Counter::Created => {}
         }
         self.charged = 0;
     }

@@ -59,6 +59,7 @@ pub mod grant;
 
 mod host;
 mod limits;
+pub mod obs;
 pub mod pool;
 mod stream;
 pub mod wasi;
@@ -68,6 +69,7 @@ pub use error::ErrorCode;
 pub use grant::Perms;
 pub use host::add_to_linker;
 pub use limits::{GrantQuota, GrantUsage, Limits};
+pub use obs::{Audit, AuditReceiver, AuditRecord, GrantStats, OpKind, StoreStats};
 pub use pool::{Pool, PoolStats, Tenant};
 #[doc(no_inline)]
 pub use wasmtime::component::ResourceTable;

@@ -14,6 +14,7 @@ use super::{
 };
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Budget, Grant, Grants, Perms, Resolved};
+use crate::obs::OpKind;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use std::sync::Arc;
 
@@ -180,75 +181,80 @@ impl Fs {
     /// a FIFO, socket or device is `unsupported`. Files and directories opened here count
     /// against `max_open_files`; creations count against the grant's `max_created`.
     pub async fn open_at(&self, path: String, req: OpenRequest) -> FsResult<Opened> {
-        if req.directory && (req.create || req.truncate) {
-            return Err(ErrorCode::Invalid);
-        }
-        let r = if req.writes() {
-            self.resolve_rw(&path)?
-        } else {
-            self.resolve(&path)?
-        };
-        let mode = OpenMode {
-            read: req.read || !req.write,
-            write: req.writes(),
-            append: false,
-            create: req.create,
-            exclusive: req.create && req.exclusive,
-            truncate: req.truncate,
-            text: false,
-        };
-        let create = if mode.exclusive {
-            r.budget.precheck_create()?;
-            Create::New
-        } else if mode.create {
-            Create::IfMissing
-        } else {
-            Create::No
-        };
-        let slot = self.reserve_open_slot()?;
-        let fs = self.clone();
-        self.blocking(move || {
-            let mut opts = open_options(&mode);
-            opts.follow(if req.follow_symlinks {
-                FollowSymlinks::Yes
-            } else {
-                FollowSymlinks::No
-            });
-            let file = open_counted(&r, &opts, create)?;
-            let md = file.metadata()?;
-            if md.is_dir() {
-                if mode.write {
-                    return Err(ErrorCode::IsDirectory);
+        self.op(OpKind::Open, &path)
+            .mutation(req.writes())
+            .run(async {
+                if req.directory && (req.create || req.truncate) {
+                    return Err(ErrorCode::Invalid);
                 }
-                let grant = Arc::new(Grant {
-                    dir: Arc::new(cap_std::fs::Dir::from_std_file(file.into_std())),
-                    guest_path: guest_of(&r),
-                    perms: r.grant.perms,
-                });
-                return Ok(Opened::Dir(Directory {
-                    fs: fs.view(grant, r.budget.clone()),
-                    _slot: Some(Arc::new(slot)),
-                }));
-            }
-            if req.directory {
-                return Err(ErrorCode::NotDirectory);
-            }
-            if !md.is_file() {
-                return Err(ErrorCode::Unsupported);
-            }
-            let name = guest_of(&r);
-            let budget = r.budget.clone();
-            Ok(Opened::File(File::new_in(
-                &fs,
-                budget,
-                file.into_std(),
-                name,
-                mode,
-                slot,
-                None,
-            )))
-        })
-        .await
+                let r = if req.writes() {
+                    self.resolve_rw(&path)?
+                } else {
+                    self.resolve(&path)?
+                };
+                let mode = OpenMode {
+                    read: req.read || !req.write,
+                    write: req.writes(),
+                    append: false,
+                    create: req.create,
+                    exclusive: req.create && req.exclusive,
+                    truncate: req.truncate,
+                    text: false,
+                };
+                let create = if mode.exclusive {
+                    r.budget.precheck_create()?;
+                    Create::New
+                } else if mode.create {
+                    Create::IfMissing
+                } else {
+                    Create::No
+                };
+                let slot = self.reserve_open_slot()?;
+                let fs = self.clone();
+                self.blocking(move || {
+                    let mut opts = open_options(&mode);
+                    opts.follow(if req.follow_symlinks {
+                        FollowSymlinks::Yes
+                    } else {
+                        FollowSymlinks::No
+                    });
+                    let file = open_counted(&r, &opts, create)?;
+                    let md = file.metadata()?;
+                    if md.is_dir() {
+                        if mode.write {
+                            return Err(ErrorCode::IsDirectory);
+                        }
+                        let grant = Arc::new(Grant {
+                            dir: Arc::new(cap_std::fs::Dir::from_std_file(file.into_std())),
+                            guest_path: guest_of(&r),
+                            perms: r.grant.perms,
+                        });
+                        return Ok(Opened::Dir(Directory {
+                            fs: fs.view(grant, r.budget.clone()),
+                            _slot: Some(Arc::new(slot)),
+                        }));
+                    }
+                    if req.directory {
+                        return Err(ErrorCode::NotDirectory);
+                    }
+                    if !md.is_file() {
+                        return Err(ErrorCode::Unsupported);
+                    }
+                    let name = guest_of(&r);
+                    let budget = r.budget.clone();
+                    Ok(Opened::File(File::new_in(
+                        &fs,
+                        budget,
+                        file.into_std(),
+                        name,
+                        mode,
+                        slot,
+                        None,
+                    )))
+                })
+                .await
+            })
+            .await
     }
 
     /// Set the access and modification times of `path` (of the link itself unless
@@ -260,57 +266,75 @@ impl Fs {
         accessed: SetTime,
         modified: SetTime,
     ) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        let (atime, mtime) = (accessed.spec()?, modified.spec()?);
-        self.blocking(move || {
-            let dir = &r.grant.dir;
-            if follow_symlinks {
-                dir.set_times(&r.rel, atime, mtime)?;
-            } else {
-                dir.set_symlink_times(&r.rel, atime, mtime)?;
-            }
-            Ok(())
-        })
-        .await
+        self.op(OpKind::SetTimes, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                let (atime, mtime) = (accessed.spec()?, modified.spec()?);
+                self.blocking(move || {
+                    let dir = &r.grant.dir;
+                    if follow_symlinks {
+                        dir.set_times(&r.rel, atime, mtime)?;
+                    } else {
+                        dir.set_symlink_times(&r.rel, atime, mtime)?;
+                    }
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     /// Flush a directory's entries to the device (`fsync` on the directory).
     pub async fn sync_dir(&self, path: String) -> FsResult<()> {
-        let r = self.resolve(&path)?;
-        self.blocking(move || {
-            let dir = r.grant.dir.open_dir(&r.rel)?;
-            Ok(dir.open(".")?.sync_all()?)
-        })
-        .await
+        self.op(OpKind::Sync, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                self.blocking(move || {
+                    let dir = r.grant.dir.open_dir(&r.rel)?;
+                    Ok(dir.open(".")?.sync_all()?)
+                })
+                .await
+            })
+            .await
     }
 
     /// Rename `src` (beneath this store's grants) to `dst` beneath `to`'s (another
     /// directory of the same store, or the same). Both must be writable and in the same
     /// grant (`cross-device` otherwise, as for `rename`).
     pub async fn rename_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
-        let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
-        writable_pair(&s, &d)?;
-        same_grant(&s, &d)?;
-        not_root(&s)?;
-        not_root(&d)?;
-        self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+        self.op(OpKind::Rename, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
+                writable_pair(&s, &d)?;
+                same_grant(&s, &d)?;
+                not_root(&s)?;
+                not_root(&d)?;
+                self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+                    .await
+            })
             .await
     }
 
     /// Hard-link `src` (beneath this store's grants) as `dst` beneath `to`'s. Both must
     /// be writable and in the same grant; the link counts against `max_created`.
     pub async fn link_to(&self, src: String, to: &Fs, dst: String) -> FsResult<()> {
-        let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
-        writable_pair(&s, &d)?;
-        same_grant(&s, &d)?;
-        d.budget.precheck_create()?;
-        self.blocking(move || {
-            let lease = d.budget.create(1)?;
-            s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
-            lease.keep();
-            Ok(())
-        })
-        .await
+        self.op(OpKind::Link, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
+                writable_pair(&s, &d)?;
+                same_grant(&s, &d)?;
+                d.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = d.budget.create(1)?;
+                    s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 }
 

@@ -29,6 +29,7 @@ use super::{Fs, OpenMode, PendingSlot, Stat, Whence};
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::Budget;
 use crate::limits::Limits;
+use crate::obs::OpKind;
 use std::fs::File as StdFile;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -508,204 +509,294 @@ impl File {
     }
 
     pub async fn read(&self, n: u64) -> FsResult<Vec<u8>> {
-        self.read_op(Need::ReadBytes, n, move |cur, file, limits| {
-            Ok(cur.read_bytes(file, clamp(n, limits.max_read_bytes))?)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadBytes, n, move |cur, file, limits| {
+                    Ok(cur.read_bytes(file, clamp(n, limits.max_read_bytes))?)
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_all(&self) -> FsResult<Vec<u8>> {
-        self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
-            let data = cur.peek_all(file, limits.max_read_bytes)?;
-            cur.skip_all(data.len());
-            Ok(data)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
+                    let data = cur.peek_all(file, limits.max_read_bytes)?;
+                    cur.skip_all(data.len());
+                    Ok(data)
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_line(&self) -> FsResult<Vec<u8>> {
-        self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
-            Ok(cur.read_line_bytes(file, clamp(u64::MAX, limits.max_read_bytes))?)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadBytes, u64::MAX, |cur, file, limits| {
+                    Ok(cur.read_line_bytes(file, clamp(u64::MAX, limits.max_read_bytes))?)
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_lines(&self, max: u32) -> FsResult<Vec<Vec<u8>>> {
-        self.read_op(Need::ReadBytes, u64::MAX, move |cur, file, limits| {
-            let max = max.min(limits.max_lines_per_call) as usize;
-            cur.read_lines_bytes(file, max, clamp(u64::MAX, limits.max_read_bytes))
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadBytes, u64::MAX, move |cur, file, limits| {
+                    let max = max.min(limits.max_lines_per_call) as usize;
+                    cur.read_lines_bytes(file, max, clamp(u64::MAX, limits.max_read_bytes))
+                })
+                .await
+            })
+            .await
     }
     pub async fn write(&self, data: Vec<u8>) -> FsResult<u64> {
-        self.write_bytes(Need::WriteBytes, data, None).await
+        self.observe(OpKind::Write)
+            .bytes(data.len() as u64)
+            .run(async { self.write_bytes(Need::WriteBytes, data, None).await })
+            .await
     }
     pub async fn write_lines(&self, lines: Vec<Vec<u8>>) -> FsResult<u64> {
-        let len = lines.iter().map(Vec::len).sum();
-        self.check_write_len(len)?;
-        let held = self.inner.fs.charge(lines.heap_size())?;
-        let append = self.inner.mode.append;
-        self.write_op(Need::WriteBytes, len, Some(held), move |cur, file, _| {
-            let data = lines.concat();
-            cur.write(file, &data, append)?;
-            Ok(data.len() as u64)
-        })
-        .await
+        self.observe(OpKind::Write)
+            .bytes(lines.iter().map(|l| l.len() as u64).sum())
+            .run(async {
+                let len = lines.iter().map(Vec::len).sum();
+                self.check_write_len(len)?;
+                let held = self.inner.fs.charge(lines.heap_size())?;
+                let append = self.inner.mode.append;
+                self.write_op(Need::WriteBytes, len, Some(held), move |cur, file, _| {
+                    let data = lines.concat();
+                    cur.write(file, &data, append)?;
+                    Ok(data.len() as u64)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn read_text(&self, n: u64) -> FsResult<String> {
-        let hint = n.saturating_mul(4);
-        self.read_op(Need::ReadText, hint, move |cur, file, limits| {
-            let limit = clamp(u64::MAX, limits.max_read_bytes);
-            cur.read_chars(file, clamp(n, limits.max_read_bytes), limit)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                let hint = n.saturating_mul(4);
+                self.read_op(Need::ReadText, hint, move |cur, file, limits| {
+                    let limit = clamp(u64::MAX, limits.max_read_bytes);
+                    cur.read_chars(file, clamp(n, limits.max_read_bytes), limit)
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_all_text(&self) -> FsResult<String> {
-        self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
-            let mut data = cur.peek_all(file, limits.max_read_bytes)?;
-            let len = data.len();
-            // Translating first is safe: `\r` and `\n` never occur inside a character.
-            translate_newlines(&mut data);
-            let text = String::from_utf8(data).map_err(|_| ErrorCode::IllegalByteSequence)?;
-            cur.skip_all(len);
-            Ok(text)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
+                    let mut data = cur.peek_all(file, limits.max_read_bytes)?;
+                    let len = data.len();
+                    // Translating first is safe: `\r` and `\n` never occur inside a character.
+                    translate_newlines(&mut data);
+                    let text =
+                        String::from_utf8(data).map_err(|_| ErrorCode::IllegalByteSequence)?;
+                    cur.skip_all(len);
+                    Ok(text)
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_line_text(&self) -> FsResult<String> {
-        self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
-            cur.read_line_text(file, clamp(u64::MAX, limits.max_read_bytes))
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadText, u64::MAX, |cur, file, limits| {
+                    cur.read_line_text(file, clamp(u64::MAX, limits.max_read_bytes))
+                })
+                .await
+            })
+            .await
     }
     pub async fn read_lines_text(&self, max: u32) -> FsResult<Vec<String>> {
-        self.read_op(Need::ReadText, u64::MAX, move |cur, file, limits| {
-            let max = max.min(limits.max_lines_per_call) as usize;
-            cur.read_lines_text(file, max, clamp(u64::MAX, limits.max_read_bytes))
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadText, u64::MAX, move |cur, file, limits| {
+                    let max = max.min(limits.max_lines_per_call) as usize;
+                    cur.read_lines_text(file, max, clamp(u64::MAX, limits.max_read_bytes))
+                })
+                .await
+            })
+            .await
     }
     pub async fn write_text(&self, text: String) -> FsResult<u64> {
-        let append = self.inner.mode.append;
-        self.write_op(Need::WriteText, text.len(), None, move |cur, file, _| {
-            cur.write(file, text.as_bytes(), append)?;
-            Ok(text.chars().count() as u64)
-        })
-        .await
+        self.observe(OpKind::Write)
+            .bytes(text.len() as u64)
+            .run(async {
+                let append = self.inner.mode.append;
+                self.write_op(Need::WriteText, text.len(), None, move |cur, file, _| {
+                    cur.write(file, text.as_bytes(), append)?;
+                    Ok(text.chars().count() as u64)
+                })
+                .await
+            })
+            .await
     }
     pub async fn write_lines_text(&self, lines: Vec<String>) -> FsResult<u64> {
-        let len = lines.iter().map(String::len).sum();
-        self.check_write_len(len)?;
-        let held = self.inner.fs.charge(lines.heap_size())?;
-        let append = self.inner.mode.append;
-        self.write_op(Need::WriteText, len, Some(held), move |cur, file, _| {
-            let text = lines.concat();
-            cur.write(file, text.as_bytes(), append)?;
-            Ok(text.chars().count() as u64)
-        })
-        .await
+        self.observe(OpKind::Write)
+            .bytes(lines.iter().map(|l| l.len() as u64).sum())
+            .run(async {
+                let len = lines.iter().map(String::len).sum();
+                self.check_write_len(len)?;
+                let held = self.inner.fs.charge(lines.heap_size())?;
+                let append = self.inner.mode.append;
+                self.write_op(Need::WriteText, len, Some(held), move |cur, file, _| {
+                    let text = lines.concat();
+                    cur.write(file, text.as_bytes(), append)?;
+                    Ok(text.chars().count() as u64)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn seek(&self, offset: i64, whence: Whence) -> FsResult<u64> {
-        let (slot, mut guard) = self.enter(Need::Open).await?;
-        // Without the end of the file in play the new position is pure arithmetic.
-        match whence {
-            Whence::Start => return guard.cur.seek_to(0, offset),
-            Whence::Current if !guard.cur.at_end_pending => {
-                let base = guard.cur.pos;
-                return guard.cur.seek_to(base, offset);
-            }
-            _ => {}
-        }
-        self.run(slot, guard, move |cur, file, _| {
-            let base = match whence {
-                Whence::Start => 0,
-                Whence::Current => cur.resolve(file)?,
-                Whence::End => file.metadata()?.len(),
-            };
-            cur.seek_to(base, offset)
-        })
-        .await
+        self.observe(OpKind::Seek)
+            .bytes(0)
+            .run(async {
+                let (slot, mut guard) = self.enter(Need::Open).await?;
+                // Without the end of the file in play the new position is pure arithmetic.
+                match whence {
+                    Whence::Start => return guard.cur.seek_to(0, offset),
+                    Whence::Current if !guard.cur.at_end_pending => {
+                        let base = guard.cur.pos;
+                        return guard.cur.seek_to(base, offset);
+                    }
+                    _ => {}
+                }
+                self.run(slot, guard, move |cur, file, _| {
+                    let base = match whence {
+                        Whence::Start => 0,
+                        Whence::Current => cur.resolve(file)?,
+                        Whence::End => file.metadata()?.len(),
+                    };
+                    cur.seek_to(base, offset)
+                })
+                .await
+            })
+            .await
     }
     pub async fn tell(&self) -> FsResult<u64> {
-        let (slot, guard) = self.enter(Need::Open).await?;
-        if !guard.cur.at_end_pending {
-            return Ok(guard.cur.pos);
-        }
-        self.run(slot, guard, |cur, file, _| Ok(cur.resolve(file)?))
+        self.observe(OpKind::Seek)
+            .bytes(0)
+            .run(async {
+                let (slot, guard) = self.enter(Need::Open).await?;
+                if !guard.cur.at_end_pending {
+                    return Ok(guard.cur.pos);
+                }
+                self.run(slot, guard, |cur, file, _| Ok(cur.resolve(file)?))
+                    .await
+            })
             .await
     }
     pub async fn truncate(&self, size: Option<u64>) -> FsResult<u64> {
-        let budget = self.inner.budget.clone();
-        let counters = self.inner.fs.counters.clone();
-        self.op(Need::Write, move |cur, file, _| {
-            let size = match size {
-                Some(size) => size,
-                None => cur.resolve(file)?,
-            };
-            budget.check_size(size)?;
-            // Counted as growth to `size` while it runs (see `run_write`).
-            let _growth = match budget.quota().max_file_size {
-                Some(max) => Some(counters.growth.reserve(file, max, size, |_| size)?),
-                None => None,
-            };
-            cur.invalidate();
-            file.set_len(size)?;
-            Ok(size)
-        })
-        .await
+        self.observe(OpKind::Truncate)
+            .bytes(0)
+            .run(async {
+                let budget = self.inner.budget.clone();
+                let counters = self.inner.fs.counters.clone();
+                self.op(Need::Write, move |cur, file, _| {
+                    let size = match size {
+                        Some(size) => size,
+                        None => cur.resolve(file)?,
+                    };
+                    budget.check_size(size)?;
+                    // Counted as growth to `size` while it runs (see `run_write`).
+                    let _growth = match budget.quota().max_file_size {
+                        Some(max) => Some(counters.growth.reserve(file, max, size, |_| size)?),
+                        None => None,
+                    };
+                    cur.invalidate();
+                    file.set_len(size)?;
+                    Ok(size)
+                })
+                .await
+            })
+            .await
     }
     pub async fn flush(&self) -> FsResult<()> {
-        self.enter(Need::Open).await.map(drop)
+        self.observe(OpKind::Flush)
+            .run(async { self.enter(Need::Open).await.map(drop) })
+            .await
     }
     pub async fn sync(&self) -> FsResult<()> {
-        self.op(Need::Open, |_, file, _| Ok(file.sync_all()?)).await
+        self.observe(OpKind::Sync)
+            .run(async { self.op(Need::Open, |_, file, _| Ok(file.sync_all()?)).await })
+            .await
     }
     pub async fn sync_data(&self) -> FsResult<()> {
-        self.op(Need::Open, |_, file, _| Ok(file.sync_data()?))
+        self.observe(OpKind::Sync)
+            .run(async {
+                self.op(Need::Open, |_, file, _| Ok(file.sync_data()?))
+                    .await
+            })
             .await
     }
     pub async fn stat(&self) -> FsResult<Stat> {
-        self.op(Need::Open, |_, file, _| {
-            Ok(super::meta::stat(&cap_std::fs::Metadata::from_file(file)?))
-        })
-        .await
+        self.observe(OpKind::Fstat)
+            .run(async {
+                self.op(Need::Open, |_, file, _| {
+                    Ok(super::meta::stat(&cap_std::fs::Metadata::from_file(file)?))
+                })
+                .await
+            })
+            .await
     }
     pub async fn close(&self) -> FsResult<()> {
-        let slot = self.inner.fs.admit()?;
-        let mut guard = self.inner.state.clone().lock_owned().await;
-        if guard.open.is_some() {
-            let closed = self.inner.closed.clone();
-            self.inner
-                .fs
-                .blocking_admitted(slot, move || {
-                    if let Some(open) = guard.open.take() {
-                        closed.store(true, Ordering::Release);
-                        guard.cur.invalidate();
-                        open.close();
-                    }
-                    Ok(())
-                })
-                .await?;
-        }
-        match self.take_unobserved() {
-            Some(err) => Err(err),
-            None => Ok(()),
-        }
+        self.observe(OpKind::Close)
+            .run(async {
+                let slot = self.inner.fs.admit()?;
+                let mut guard = self.inner.state.clone().lock_owned().await;
+                if guard.open.is_some() {
+                    let closed = self.inner.closed.clone();
+                    self.inner
+                        .fs
+                        .blocking_admitted(slot, move || {
+                            if let Some(open) = guard.open.take() {
+                                closed.store(true, Ordering::Release);
+                                guard.cur.invalidate();
+                                open.close();
+                            }
+                            Ok(())
+                        })
+                        .await?;
+                }
+                match self.take_unobserved() {
+                    Some(err) => Err(err),
+                    None => Ok(()),
+                }
+            })
+            .await
     }
 
     /// Stream support: read the next chunk (at most `max` bytes, capped by the per-read
     /// limit) from the current position and advance it; empty at end of file. Binary only.
     pub async fn read_chunk(&self, max: usize) -> FsResult<Vec<u8>> {
-        self.read_op(Need::ReadBytes, max as u64, move |cur, file, limits| {
-            Ok(cur.read_bytes(file, clamp(max as u64, limits.max_read_bytes))?)
-        })
-        .await
+        self.observe(OpKind::Read)
+            .run(async {
+                self.read_op(Need::ReadBytes, max as u64, move |cur, file, limits| {
+                    Ok(cur.read_bytes(file, clamp(max as u64, limits.max_read_bytes))?)
+                })
+                .await
+            })
+            .await
     }
     /// Stream support: [`read_chunk`](File::read_chunk) with its result already charged
     /// to the memory budget (`held`, which also caps the chunk); the charge is handed back
     /// with the chunk, to be held until the reader has taken it.
     pub(crate) async fn read_chunk_held(&self, held: Held) -> FsResult<(Vec<u8>, Held)> {
-        let (slot, guard) = self.enter(Need::ReadBytes).await?;
-        self.read_chunk_locked(slot, guard, held).await
+        self.observe(OpKind::Read)
+            .run(async {
+                let (slot, guard) = self.enter(Need::ReadBytes).await?;
+                self.read_chunk_locked(slot, guard, held).await
+            })
+            .await
     }
     async fn read_chunk_locked(
         &self,
@@ -736,20 +827,30 @@ impl File {
         let guard = self.inner.state.clone().try_lock_owned().ok()?;
         let file = self.clone();
         Some(async move {
-            file.check(guard.open.is_some(), Need::ReadBytes)?;
-            let slot = file.inner.fs.admit()?;
-            file.read_chunk_locked(slot, guard, held).await
+            file.observe(OpKind::Read)
+                .run(async {
+                    file.check(guard.open.is_some(), Need::ReadBytes)?;
+                    let slot = file.inner.fs.admit()?;
+                    file.read_chunk_locked(slot, guard, held).await
+                })
+                .await
         })
     }
     /// Stream support: write `data` at the current position (end in append mode), advance,
     /// and return the bytes written. Binary only.
     pub async fn write_chunk(&self, data: Vec<u8>) -> FsResult<u64> {
-        self.write_bytes(Need::WriteBytes, data, None).await
+        self.observe(OpKind::Write)
+            .bytes(data.len() as u64)
+            .run(async { self.write_bytes(Need::WriteBytes, data, None).await })
+            .await
     }
     /// Stream support: [`write_chunk`](File::write_chunk) for a chunk already charged to
     /// the memory budget.
     pub(crate) async fn write_chunk_held(&self, data: Vec<u8>, held: Held) -> FsResult<u64> {
-        self.write_bytes(Need::WriteBytes, data, Some(held)).await
+        self.observe(OpKind::Write)
+            .bytes(data.len() as u64)
+            .run(async { self.write_bytes(Need::WriteBytes, data, Some(held)).await })
+            .await
     }
     /// Stream support: check up front that a stream in this direction is allowed
     /// (open, binary, readable/writable), so the stream can fail fast.
@@ -781,6 +882,14 @@ impl File {
 }
 
 impl File {
+    /// One guest operation of `kind` on this file, counted under its grant.
+    fn observe(&self, kind: OpKind) -> crate::obs::Op<'_> {
+        self.inner
+            .fs
+            .op(kind, &self.inner.name)
+            .budget(&self.inner.budget)
+    }
+
     /// Take the first unobserved error, if any.
     fn take_unobserved(&self) -> Option<ErrorCode> {
         self.inner

@@ -15,6 +15,8 @@ pub(crate) mod held;
 mod meta;
 mod mode;
 #[cfg(test)]
+mod obs_tests;
+#[cfg(test)]
 mod quota_tests;
 mod temp;
 #[cfg(test)]
@@ -29,6 +31,7 @@ use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Grant, Grants, Perms, Resolved};
 use crate::limits::GrantQuota;
 use crate::limits::{GrantUsage, Limits};
+use crate::obs::{Audit, GrantStats, Obs, Op, OpKind, StoreStats};
 use crate::pool::{Pool, Tenant};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use held::{HeapSize, Held, MemBudget};
@@ -130,6 +133,8 @@ pub(crate) struct StoreCounters {
     pub(crate) mem: Arc<MemBudget>,
     /// Writes in flight per file, so `max_file_size` holds under concurrent writers.
     pub(crate) growth: growth::Growth,
+    /// Label, audit channel, metrics switch, and counters of paths under no grant.
+    pub(crate) obs: Obs,
 }
 
 /// Take one unit of `counter` unless it is at `max` already.
@@ -494,8 +499,28 @@ struct TempPlace {
     reason = "each method is documented in wit/aiofs.wit under the same name"
 )]
 impl Fs {
-    /// Build from parts.
+    /// Build from parts, labelled `store-N`, exporting metrics, without audit.
     pub fn new(grants: Grants, limits: Limits, pool: Pool) -> Fs {
+        Fs::build(grants, limits, pool, None, None, true)
+    }
+
+    /// Build from parts with observation settings (see [`crate::AioFsCtxBuilder`]).
+    pub(crate) fn build(
+        grants: Grants,
+        limits: Limits,
+        pool: Pool,
+        label: Option<String>,
+        audit: Option<Audit>,
+        metrics: bool,
+    ) -> Fs {
+        static STORES: AtomicUsize = AtomicUsize::new(0);
+        let label: Arc<str> = match label {
+            Some(l) => l.into(),
+            None => format!("store-{}", STORES.fetch_add(1, Ordering::Relaxed) + 1).into(),
+        };
+        for (grant, budget) in grants.iter_with_budgets() {
+            budget.counters().bind(&label, &grant.guest_path, metrics);
+        }
         Fs {
             grants: Arc::new(grants),
             tenant: Tenant::new(limits.max_op_duration),
@@ -504,9 +529,65 @@ impl Fs {
                 open_files: AtomicUsize::new(0),
                 mem: MemBudget::new(limits.max_inflight_bytes),
                 growth: growth::Growth::default(),
+                obs: Obs::new(label, audit, metrics),
             }),
             limits: Arc::new(limits),
             pool,
+        }
+    }
+
+    /// This store's label.
+    pub fn label(&self) -> &str {
+        &self.counters.obs.label
+    }
+
+    /// Observation settings and store-level counters.
+    pub(crate) fn obs(&self) -> &Obs {
+        &self.counters.obs
+    }
+
+    /// One guest operation of `kind` on `path`: wrap its body with `.run(async { .. })`
+    /// (see [`crate::obs`]). Every public operation of the domain layer goes through this
+    /// once, whichever surface called it.
+    pub(crate) fn op<'a>(&'a self, kind: OpKind, path: &'a str) -> Op<'a> {
+        Op {
+            fs: self,
+            kind,
+            path,
+            target: None,
+            budget: None,
+            bytes: None,
+            mutation: false,
+        }
+    }
+
+    /// What this store did so far, per grant, and its gauges now.
+    pub fn stats(&self) -> StoreStats {
+        let mut grants: Vec<GrantStats> = self
+            .grants
+            .iter_with_budgets()
+            .map(|(g, b)| {
+                let usage = b.usage(&g.guest_path);
+                let mut s = b.counters().snapshot(Some(g.guest_path.clone()));
+                s.perms = Some(g.perms);
+                s.bytes_read = usage.bytes_read;
+                s.bytes_written = usage.bytes_written;
+                s
+            })
+            .collect();
+        let outside = self.counters.obs.outside.snapshot(None);
+        if !outside.ops.is_empty() {
+            grants.push(outside);
+        }
+        StoreStats {
+            label: self.label().to_owned(),
+            grants,
+            pending_ops: self.pending_ops(),
+            open_handles: self.open_files(),
+            held_bytes: self.held_bytes(),
+            peak_held_bytes: self.peak_held_bytes(),
+            pool: self.pool.stats(),
+            audit_dropped: self.counters.obs.audit.as_ref().map_or(0, Audit::dropped),
         }
     }
 
@@ -611,9 +692,23 @@ impl Fs {
         T: Send + 'static,
         F: FnOnce() -> FsResult<T> + Send + 'static,
     {
-        let out = self.pool.run_for(&self.tenant, f).await;
+        if !crate::obs::in_op() {
+            let out = self.pool.run_for(&self.tenant, f).await;
+            drop(slot);
+            return out?;
+        }
+        let out = self
+            .pool
+            .run_for(&self.tenant, move || {
+                let start = std::time::Instant::now();
+                let out = f();
+                (out, start.elapsed())
+            })
+            .await;
         drop(slot);
-        out?
+        let (out, ran) = out?;
+        crate::obs::note_run(ran);
+        out
     }
 
     /// [`blocking`](Fs::blocking) for an operation whose result is held in host memory
@@ -649,7 +744,9 @@ impl Fs {
 
     /// Resolve a guest path under this store's grants and path-length limit.
     fn resolve(&self, path: &str) -> FsResult<Resolved> {
-        self.grants.resolve(path, self.limits.max_path_len)
+        let r = self.grants.resolve(path, self.limits.max_path_len)?;
+        crate::obs::note_budget(&r.budget);
+        Ok(r)
     }
 
     /// Resolve a guest path that is about to be written: `read-only` under a read-only grant.
@@ -662,7 +759,17 @@ impl Fs {
     }
 
     pub async fn open(&self, path: String, mode: &str) -> FsResult<File> {
-        let mode = OpenMode::parse(mode)?;
+        let name = path.clone();
+        let parsed = OpenMode::parse(mode);
+        let writes = parsed.as_ref().is_ok_and(|m| m.write);
+        self.op(OpKind::Open, &name)
+            .mutation(writes)
+            .run(self.open_parsed(path, parsed))
+            .await
+    }
+
+    async fn open_parsed(&self, path: String, mode: FsResult<OpenMode>) -> FsResult<File> {
+        let mode = mode?;
         let r = if mode.write {
             self.resolve_rw(&path)?
         } else {
@@ -687,158 +794,184 @@ impl Fs {
     }
 
     pub async fn read_file(&self, path: String, max: u64) -> FsResult<Vec<u8>> {
-        let r = self.resolve(&path)?;
-        r.budget.precheck_read()?;
-        let quota = self.limits.max_read_bytes;
-        self.blocking_held(move |held| {
-            let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
-            let md = file.metadata()?;
-            let (limit, too_big) = if max <= quota {
-                (max, ErrorCode::FileTooLarge)
-            } else {
-                (quota, ErrorCode::Quota)
-            };
-            if md.len() > max {
-                return Err(ErrorCode::FileTooLarge);
-            }
-            if md.len() > quota {
-                return Err(ErrorCode::Quota);
-            }
-            let lease = r.budget.read_exact(md.len())?;
-            held.grow(md.len())?;
-            let data = read_limited(file, md.len(), limit, too_big)?;
-            lease.settle(data.len() as u64);
-            held.settle(data.len() as u64);
-            Ok(data)
-        })
-        .await
+        self.op(OpKind::ReadFile, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                r.budget.precheck_read()?;
+                let quota = self.limits.max_read_bytes;
+                self.blocking_held(move |held| {
+                    let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
+                    let md = file.metadata()?;
+                    let (limit, too_big) = if max <= quota {
+                        (max, ErrorCode::FileTooLarge)
+                    } else {
+                        (quota, ErrorCode::Quota)
+                    };
+                    if md.len() > max {
+                        return Err(ErrorCode::FileTooLarge);
+                    }
+                    if md.len() > quota {
+                        return Err(ErrorCode::Quota);
+                    }
+                    let lease = r.budget.read_exact(md.len())?;
+                    held.grow(md.len())?;
+                    let data = read_limited(file, md.len(), limit, too_big)?;
+                    lease.settle(data.len() as u64);
+                    held.settle(data.len() as u64);
+                    Ok(data)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn write_file(&self, path: String, data: Vec<u8>, atomic: bool) -> FsResult<()> {
-        if data.len() as u64 > self.limits.max_write_bytes {
-            return Err(ErrorCode::Quota);
-        }
-        let r = self.resolve_rw(&path)?;
-        if is_root(&r.rel) || has_trailing_slash(&r.rel) {
-            return Err(ErrorCode::IsDirectory);
-        }
-        let len = data.len() as u64;
-        r.budget.precheck_write(len)?;
-        // The payload is the guest's from here on: charged before it waits for anything.
-        let payload = self.charge(len)?;
-        let counters = self.counters.clone();
-        self.blocking(move || {
-            let _payload = payload;
-            let dir = &r.grant.dir;
-            let paid = r.budget.write(len)?;
-            if !atomic {
-                let mut file = regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
-                let _growth = reserve_growth(&counters, &r, &file, len)?;
-                write_chunked(&mut file, &data)?;
-                paid.keep();
-                return Ok(());
-            }
-            let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
-            let parent = r.rel.parent().unwrap_or(Path::new(""));
-            // Everything happens in one opened parent directory: if the directory is
-            // renamed meanwhile, the temporary file is still renamed over the target
-            // beside it, or removed, and never left behind.
-            let opened;
-            let parent_dir = if parent.as_os_str().is_empty() {
-                &**dir
-            } else {
-                opened = dir.open_dir(parent)?;
-                &opened
-            };
-            // The rename creates the target if it is missing.
-            let created = if r.budget.limits_creates() && parent_dir.symlink_metadata(name).is_err()
-            {
-                Some(r.budget.create(1)?)
-            } else {
-                None
-            };
-            // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
-            let stem = name.to_string_lossy();
-            let prefix = format!(".{}.", &stem[..stem.floor_char_boundary(TEMP_STEM_MAX)]);
-            let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
-                parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
-            })?;
-            let written = write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
-            drop(file);
-            if let Err(e) = written.and_then(|()| Ok(parent_dir.rename(&tmp, parent_dir, name)?)) {
-                let _ = parent_dir.remove_file(&tmp);
-                return Err(e);
-            }
-            paid.keep();
-            if let Some(created) = created {
-                created.keep();
-            }
-            Ok(())
-        })
-        .await
+        self.op(OpKind::WriteFile, &path)
+            .bytes(data.len() as u64)
+            .run(async {
+                if data.len() as u64 > self.limits.max_write_bytes {
+                    return Err(ErrorCode::Quota);
+                }
+                let r = self.resolve_rw(&path)?;
+                if is_root(&r.rel) || has_trailing_slash(&r.rel) {
+                    return Err(ErrorCode::IsDirectory);
+                }
+                let len = data.len() as u64;
+                r.budget.precheck_write(len)?;
+                // The payload is the guest's from here on: charged before it waits for anything.
+                let payload = self.charge(len)?;
+                let counters = self.counters.clone();
+                self.blocking(move || {
+                    let _payload = payload;
+                    let dir = &r.grant.dir;
+                    let paid = r.budget.write(len)?;
+                    if !atomic {
+                        let mut file =
+                            regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
+                        let _growth = reserve_growth(&counters, &r, &file, len)?;
+                        write_chunked(&mut file, &data)?;
+                        paid.keep();
+                        return Ok(());
+                    }
+                    let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
+                    let parent = r.rel.parent().unwrap_or(Path::new(""));
+                    // Everything happens in one opened parent directory: if the directory is
+                    // renamed meanwhile, the temporary file is still renamed over the target
+                    // beside it, or removed, and never left behind.
+                    let opened;
+                    let parent_dir = if parent.as_os_str().is_empty() {
+                        &**dir
+                    } else {
+                        opened = dir.open_dir(parent)?;
+                        &opened
+                    };
+                    // The rename creates the target if it is missing.
+                    let created = if r.budget.limits_creates()
+                        && parent_dir.symlink_metadata(name).is_err()
+                    {
+                        Some(r.budget.create(1)?)
+                    } else {
+                        None
+                    };
+                    // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
+                    let stem = name.to_string_lossy();
+                    let prefix = format!(".{}.", &stem[..stem.floor_char_boundary(TEMP_STEM_MAX)]);
+                    let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
+                        parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
+                    })?;
+                    let written =
+                        write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
+                    drop(file);
+                    if let Err(e) =
+                        written.and_then(|()| Ok(parent_dir.rename(&tmp, parent_dir, name)?))
+                    {
+                        let _ = parent_dir.remove_file(&tmp);
+                        return Err(e);
+                    }
+                    paid.keep();
+                    if let Some(created) = created {
+                        created.keep();
+                    }
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn stat(&self, path: String, follow_symlinks: bool) -> FsResult<Stat> {
-        let r = self.resolve(&path)?;
-        self.blocking(move || {
-            let md = if follow_symlinks {
-                r.grant.dir.metadata(&r.rel)?
-            } else {
-                r.grant.dir.symlink_metadata(&r.rel)?
-            };
-            Ok(meta::stat(&md))
-        })
-        .await
+        self.op(OpKind::Stat, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                self.blocking(move || {
+                    let md = if follow_symlinks {
+                        r.grant.dir.metadata(&r.rel)?
+                    } else {
+                        r.grant.dir.symlink_metadata(&r.rel)?
+                    };
+                    Ok(meta::stat(&md))
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn access(&self, path: String, mode: AccessMode) -> FsResult<bool> {
-        use cap_fs_ext::{AccessType, DirExt};
-        use cap_primitives::fs::AccessModes;
-        let r = self.resolve(&path)?;
-        if mode.write && !r.grant.perms.can_write() {
-            return Ok(false);
-        }
-        self.blocking(move || {
-            let ty = if mode.read || mode.write || mode.execute {
-                AccessType::Access(AccessModes {
-                    readable: mode.read,
-                    writable: mode.write,
-                    executable: mode.execute,
+        self.op(OpKind::Access, &path)
+            .run(async {
+                use cap_fs_ext::{AccessType, DirExt};
+                use cap_primitives::fs::AccessModes;
+                let r = self.resolve(&path)?;
+                if mode.write && !r.grant.perms.can_write() {
+                    return Ok(false);
+                }
+                self.blocking(move || {
+                    let ty = if mode.read || mode.write || mode.execute {
+                        AccessType::Access(AccessModes {
+                            readable: mode.read,
+                            writable: mode.write,
+                            executable: mode.execute,
+                        })
+                    } else {
+                        AccessType::Exists
+                    };
+                    match r.grant.dir.access(&r.rel, ty) {
+                        Ok(()) => Ok(true),
+                        Err(e) => match ErrorCode::from(e) {
+                            // Outside every grant is an error, not "no access".
+                            ErrorCode::NotPermitted => Err(ErrorCode::NotPermitted),
+                            _ => Ok(false),
+                        },
+                    }
                 })
-            } else {
-                AccessType::Exists
-            };
-            match r.grant.dir.access(&r.rel, ty) {
-                Ok(()) => Ok(true),
-                Err(e) => match ErrorCode::from(e) {
-                    // Outside every grant is an error, not "no access".
-                    ErrorCode::NotPermitted => Err(ErrorCode::NotPermitted),
-                    _ => Ok(false),
-                },
-            }
-        })
-        .await
+                .await
+            })
+            .await
     }
 
     pub async fn listdir(&self, path: String) -> FsResult<Vec<String>> {
-        let r = self.resolve(&path)?;
-        let max = self.limits.max_dir_entries;
-        self.blocking_held(move |held| {
-            let mut names: Vec<String> = Vec::new();
-            for entry in r.grant.dir.read_dir(&r.rel)? {
-                if names.len() == max {
-                    return Err(ErrorCode::Quota);
-                }
-                if names.len().is_multiple_of(LISTING_CHUNK) {
-                    crate::pool::checkpoint()?;
-                }
-                let name = utf8_name(entry?.file_name())?;
-                held.grow(name.heap_size() + size_of::<String>() as u64)?;
-                names.push(name);
-            }
-            Ok(names)
-        })
-        .await
+        self.op(OpKind::Listdir, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                let max = self.limits.max_dir_entries;
+                self.blocking_held(move |held| {
+                    let mut names: Vec<String> = Vec::new();
+                    for entry in r.grant.dir.read_dir(&r.rel)? {
+                        if names.len() == max {
+                            return Err(ErrorCode::Quota);
+                        }
+                        if names.len().is_multiple_of(LISTING_CHUNK) {
+                            crate::pool::checkpoint()?;
+                        }
+                        let name = utf8_name(entry?.file_name())?;
+                        held.grow(name.heap_size() + size_of::<String>() as u64)?;
+                        names.push(name);
+                    }
+                    Ok(names)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> {
@@ -852,304 +985,382 @@ impl Fs {
         path: String,
         with_stat: bool,
     ) -> FsResult<(Vec<DirEntry>, Held)> {
-        let r = self.resolve(&path)?;
-        let max = self.limits.max_dir_entries;
-        self.blocking_charged(move |held| {
-            let dir = &r.grant.dir;
-            let mut out = Vec::new();
-            for entry in dir.read_dir(&r.rel)? {
-                if out.len() == max {
-                    return Err(ErrorCode::Quota);
-                }
-                if out.len().is_multiple_of(LISTING_CHUNK) {
-                    crate::pool::checkpoint()?;
-                }
-                let entry = entry?;
-                let name = utf8_name(entry.file_name())?;
-                held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
-                let file_type = meta::file_type(entry.file_type()?);
-                let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
-                // Following symlinks from the grant root, so a link to a sibling directory
-                // works and a link out of the grant yields no stat.
-                let stat = if with_stat {
-                    dir.metadata(r.rel.join(&name))
-                        .ok()
-                        .map(|md| meta::stat(&md))
-                } else {
-                    None
-                };
-                out.push(DirEntry {
-                    name,
-                    file_type,
-                    stat,
-                    inode,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.op(OpKind::Scandir, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                let max = self.limits.max_dir_entries;
+                self.blocking_charged(move |held| {
+                    let dir = &r.grant.dir;
+                    let mut out = Vec::new();
+                    for entry in dir.read_dir(&r.rel)? {
+                        if out.len() == max {
+                            return Err(ErrorCode::Quota);
+                        }
+                        if out.len().is_multiple_of(LISTING_CHUNK) {
+                            crate::pool::checkpoint()?;
+                        }
+                        let entry = entry?;
+                        let name = utf8_name(entry.file_name())?;
+                        held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
+                        let file_type = meta::file_type(entry.file_type()?);
+                        let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
+                        // Following symlinks from the grant root, so a link to a sibling directory
+                        // works and a link out of the grant yields no stat.
+                        let stat = if with_stat {
+                            dir.metadata(r.rel.join(&name))
+                                .ok()
+                                .map(|md| meta::stat(&md))
+                        } else {
+                            None
+                        };
+                        out.push(DirEntry {
+                            name,
+                            file_type,
+                            stat,
+                            inode,
+                        });
+                    }
+                    Ok(out)
+                })
+                .await
+            })
+            .await
     }
 
     /// `os.rename` and `os.replace` (identical on POSIX).
     pub async fn rename(&self, src: String, dst: String) -> FsResult<()> {
-        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
-        not_root(&s)?;
-        not_root(&d)?;
-        same_grant(&s, &d)?;
-        self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+        self.op(OpKind::Rename, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                not_root(&s)?;
+                not_root(&d)?;
+                same_grant(&s, &d)?;
+                self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+                    .await
+            })
             .await
     }
 
     pub async fn renames(&self, src: String, dst: String) -> FsResult<()> {
-        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
-        not_root(&s)?;
-        not_root(&d)?;
-        same_grant(&s, &d)?;
-        self.blocking(move || {
-            if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
-                && !d.grant.dir.exists(parent)
-            {
-                create_dirs_counted(&d, parent)?;
-            }
-            s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
-            prune(&s.grant.dir, &prunable_parents(&s.rel));
-            Ok(())
-        })
-        .await
+        self.op(OpKind::Rename, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                not_root(&s)?;
+                not_root(&d)?;
+                same_grant(&s, &d)?;
+                self.blocking(move || {
+                    if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
+                        && !d.grant.dir.exists(parent)
+                    {
+                        create_dirs_counted(&d, parent)?;
+                    }
+                    s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
+                    prune(&s.grant.dir, &prunable_parents(&s.rel));
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     /// `os.remove` / `os.unlink`.
     pub async fn remove_file(&self, path: String) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        not_root(&r)?;
-        self.blocking(move || Ok(r.grant.dir.remove_file(&r.rel)?))
+        self.op(OpKind::Remove, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || Ok(r.grant.dir.remove_file(&r.rel)?))
+                    .await
+            })
             .await
     }
 
     pub async fn mkdir(&self, path: String) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        if is_root(&r.rel) {
-            return Err(ErrorCode::Exist);
-        }
-        r.budget.precheck_create()?;
-        self.blocking(move || {
-            let lease = r.budget.create(1)?;
-            r.grant.dir.create_dir(&r.rel)?;
-            lease.keep();
-            Ok(())
-        })
-        .await
+        self.op(OpKind::Mkdir, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                if is_root(&r.rel) {
+                    return Err(ErrorCode::Exist);
+                }
+                r.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = r.budget.create(1)?;
+                    r.grant.dir.create_dir(&r.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn makedirs(&self, path: String, exist_ok: bool) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        self.blocking(move || {
-            let dir = &r.grant.dir;
-            match dir.metadata(&r.rel) {
-                Ok(md) if md.is_dir() && exist_ok => return Ok(()),
-                Ok(_) => return Err(ErrorCode::Exist),
-                Err(_) => {}
-            }
-            match create_dirs_counted(&r, &r.rel) {
-                Ok(()) => Ok(()),
-                // Created concurrently by someone else: same as finding it there.
-                Err(_) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => Ok(()),
-                Err(e) => Err(e),
-            }
-        })
-        .await
+        self.op(OpKind::Makedirs, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                self.blocking(move || {
+                    let dir = &r.grant.dir;
+                    match dir.metadata(&r.rel) {
+                        Ok(md) if md.is_dir() && exist_ok => return Ok(()),
+                        Ok(_) => return Err(ErrorCode::Exist),
+                        Err(_) => {}
+                    }
+                    match create_dirs_counted(&r, &r.rel) {
+                        Ok(()) => Ok(()),
+                        // Created concurrently by someone else: same as finding it there.
+                        Err(_) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => {
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn rmdir(&self, path: String) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        not_root(&r)?;
-        self.blocking(move || Ok(r.grant.dir.remove_dir(&r.rel)?))
+        self.op(OpKind::Rmdir, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || Ok(r.grant.dir.remove_dir(&r.rel)?))
+                    .await
+            })
             .await
     }
 
     pub async fn removedirs(&self, path: String) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        not_root(&r)?;
-        self.blocking(move || {
-            r.grant.dir.remove_dir(&r.rel)?;
-            prune(&r.grant.dir, &prunable_parents(&r.rel));
-            Ok(())
-        })
-        .await
+        self.op(OpKind::Removedirs, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || {
+                    r.grant.dir.remove_dir(&r.rel)?;
+                    prune(&r.grant.dir, &prunable_parents(&r.rel));
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
-        let (s, d) = self.resolve_pair_rw(&src, &dst)?;
-        same_grant(&s, &d)?;
-        d.budget.precheck_create()?;
-        self.blocking(move || {
-            let lease = d.budget.create(1)?;
-            s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
-            lease.keep();
-            Ok(())
-        })
-        .await
+        self.op(OpKind::Link, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                same_grant(&s, &d)?;
+                d.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = d.budget.create(1)?;
+                    s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
-        if target.contains('\0') {
-            return Err(ErrorCode::Invalid);
-        }
-        if target.is_empty() {
-            return Err(ErrorCode::NoEntry);
-        }
-        if target.len() > self.limits.max_path_len {
-            return Err(ErrorCode::NameTooLong);
-        }
-        let r = self.resolve_rw(&link_path)?;
-        if target.starts_with('/') {
-            return Err(ErrorCode::NotPermitted);
-        }
-        r.budget.precheck_create()?;
-        self.blocking(move || {
-            let lease = r.budget.create(1)?;
-            r.grant.dir.symlink(&target, &r.rel)?;
-            lease.keep();
-            Ok(())
-        })
-        .await
+        let shown = target.clone();
+        self.op(OpKind::Symlink, &link_path)
+            .target(&shown)
+            .run(async {
+                if target.contains('\0') {
+                    return Err(ErrorCode::Invalid);
+                }
+                if target.is_empty() {
+                    return Err(ErrorCode::NoEntry);
+                }
+                if target.len() > self.limits.max_path_len {
+                    return Err(ErrorCode::NameTooLong);
+                }
+                let r = self.resolve_rw(&link_path)?;
+                if target.starts_with('/') {
+                    return Err(ErrorCode::NotPermitted);
+                }
+                r.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = r.budget.create(1)?;
+                    r.grant.dir.symlink(&target, &r.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
     }
 
     /// The link's content. An absolute target (made by the host, never by a guest) is a
     /// host path with no meaning in the guest: `not-permitted`.
     pub async fn readlink(&self, path: String) -> FsResult<String> {
-        let r = self.resolve(&path)?;
-        self.blocking(move || {
-            let target = r.grant.dir.read_link(&r.rel)?;
-            utf8_name(target.into_os_string())
-        })
-        .await
+        self.op(OpKind::Readlink, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                self.blocking(move || {
+                    let target = r.grant.dir.read_link(&r.rel)?;
+                    utf8_name(target.into_os_string())
+                })
+                .await
+            })
+            .await
     }
 
     /// Copy content only (not permissions), like `shutil.copyfile`; copying a file onto
     /// itself (same device and inode) fails with `invalid` and leaves it intact.
     pub async fn copy_file(&self, src: String, dst: String) -> FsResult<u64> {
-        use cap_std::fs::MetadataExt;
-        let s = self.resolve(&src)?;
-        let d = self.resolve_rw(&dst)?;
-        s.budget.precheck_read()?;
-        let counters = self.counters.clone();
-        self.blocking(move || {
-            let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
-            // Truncating the destination must not destroy the source (`shutil.SameFileError`).
-            let src_md = from.metadata()?;
-            if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
-                && (dst_md.dev(), dst_md.ino())
-                    == (
-                        std::os::unix::fs::MetadataExt::dev(&src_md),
-                        std::os::unix::fs::MetadataExt::ino(&src_md),
-                    )
-            {
-                return Err(ErrorCode::Invalid);
-            }
-            let len = src_md.len();
-            d.budget.check_size(len)?;
-            let read = s.budget.read_exact(len)?;
-            let written = d.budget.write(len)?;
-            let mut to = regular(open_counted(&d, &write_options(), Create::IfMissing)?)?;
-            let _growth = reserve_growth(&counters, &d, &to, len)?;
-            // Under a budget, copy what was paid for (the size when the copy started).
-            let budgeted = *s.budget.quota() != GrantQuota::UNLIMITED
-                || *d.budget.quota() != GrantQuota::UNLIMITED;
-            let cap = if budgeted { len } else { u64::MAX };
-            // In chunks (the kernel copies each without a buffer here), stopping at a
-            // checkpoint between them: a huge or sparse source cannot hold a thread.
-            let mut copied = 0u64;
-            let result = loop {
-                if let Err(e) = crate::pool::checkpoint() {
-                    break Err(e);
-                }
-                let want = (CHUNK as u64).min(cap - copied);
-                match std::io::copy(&mut (&from).take(want), &mut to) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => copied += n,
-                    Err(e) => break Err(e.into()),
-                }
-                if copied == cap {
-                    break Ok(());
-                }
-            };
-            read.settle(copied);
-            written.settle(copied);
-            result.map(|()| copied)
-        })
-        .await
+        self.op(OpKind::CopyFile, &src)
+            .target(&dst)
+            .run(async {
+                use cap_std::fs::MetadataExt;
+                let s = self.resolve(&src)?;
+                let d = self.resolve_rw(&dst)?;
+                s.budget.precheck_read()?;
+                let counters = self.counters.clone();
+                self.blocking(move || {
+                    let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
+                    // Truncating the destination must not destroy the source (`shutil.SameFileError`).
+                    let src_md = from.metadata()?;
+                    if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
+                        && (dst_md.dev(), dst_md.ino())
+                            == (
+                                std::os::unix::fs::MetadataExt::dev(&src_md),
+                                std::os::unix::fs::MetadataExt::ino(&src_md),
+                            )
+                    {
+                        return Err(ErrorCode::Invalid);
+                    }
+                    let len = src_md.len();
+                    d.budget.check_size(len)?;
+                    let read = s.budget.read_exact(len)?;
+                    let written = d.budget.write(len)?;
+                    let mut to = regular(open_counted(&d, &write_options(), Create::IfMissing)?)?;
+                    let _growth = reserve_growth(&counters, &d, &to, len)?;
+                    // Under a budget, copy what was paid for (the size when the copy started).
+                    let budgeted = *s.budget.quota() != GrantQuota::UNLIMITED
+                        || *d.budget.quota() != GrantQuota::UNLIMITED;
+                    let cap = if budgeted { len } else { u64::MAX };
+                    // In chunks (the kernel copies each without a buffer here), stopping at a
+                    // checkpoint between them: a huge or sparse source cannot hold a thread.
+                    let mut copied = 0u64;
+                    let result = loop {
+                        if let Err(e) = crate::pool::checkpoint() {
+                            break Err(e);
+                        }
+                        let want = (CHUNK as u64).min(cap - copied);
+                        match std::io::copy(&mut (&from).take(want), &mut to) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => copied += n,
+                            Err(e) => break Err(e.into()),
+                        }
+                        if copied == cap {
+                            break Ok(());
+                        }
+                    };
+                    read.settle(copied);
+                    written.settle(copied);
+                    result.map(|()| copied)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn remove_tree(&self, path: String) -> FsResult<()> {
-        let r = self.resolve_rw(&path)?;
-        not_root(&r)?;
-        self.blocking(move || {
-            // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
-            if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
-                return Err(ErrorCode::NotDirectory);
-            }
-            remove_tree_chunked(&r.grant.dir, &r.rel)
-        })
-        .await
+        self.op(OpKind::RemoveTree, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || {
+                    // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
+                    if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
+                        return Err(ErrorCode::NotDirectory);
+                    }
+                    remove_tree_chunked(&r.grant.dir, &r.rel)
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn exists(&self, path: String) -> FsResult<bool> {
-        self.probe(path, true, |_| true).await
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |_| true).await })
+            .await
     }
 
     pub async fn is_file(&self, path: String) -> FsResult<bool> {
-        self.probe(path, true, |md| md.is_file()).await
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |md| md.is_file()).await })
+            .await
     }
 
     pub async fn is_dir(&self, path: String) -> FsResult<bool> {
-        self.probe(path, true, |md| md.is_dir()).await
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |md| md.is_dir()).await })
+            .await
     }
 
     pub async fn is_link(&self, path: String) -> FsResult<bool> {
-        self.probe(path, false, |md| md.is_symlink()).await
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, false, |md| md.is_symlink()).await })
+            .await
     }
 
     pub async fn samefile(&self, a: String, b: String) -> FsResult<bool> {
-        use cap_std::fs::MetadataExt;
-        let ra = self.resolve(&a)?;
-        let rb = self.resolve(&b)?;
-        self.blocking(move || {
-            let ma = ra.grant.dir.metadata(&ra.rel)?;
-            let mb = rb.grant.dir.metadata(&rb.rel)?;
-            Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino())
-        })
-        .await
+        self.op(OpKind::Samefile, &a)
+            .target(&b)
+            .run(async {
+                use cap_std::fs::MetadataExt;
+                let ra = self.resolve(&a)?;
+                let rb = self.resolve(&b)?;
+                self.blocking(move || {
+                    let ma = ra.grant.dir.metadata(&ra.rel)?;
+                    let mb = rb.grant.dir.metadata(&rb.rel)?;
+                    Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino())
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> {
-        let mode = temp_mode(&mode)?;
-        let place = self.temp_place(options)?;
-        place.at.budget.precheck_create()?;
-        let slot = self.reserve_open_slot()?;
-        let fs = self.clone();
-        self.blocking(move || {
-            let dir = &place.at.grant.dir;
-            let lease = place.at.budget.create(1)?;
-            let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
-                dir.open_with(place.at.rel.join(n), &temp_options(&mode))
-            })?;
-            lease.keep();
-            // Unlink at once: the file lives only as long as its descriptor.
-            dir.remove_file(place.at.rel.join(&name))?;
-            let guest = guest_join(&place.at, &name);
-            let budget = place.at.budget.clone();
-            Ok(File::new_in(
-                &fs,
-                budget,
-                file.into_std(),
-                guest,
-                mode,
-                slot,
-                None,
-            ))
-        })
-        .await
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempfile, &at)
+            .run(async {
+                let mode = temp_mode(&mode)?;
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                let slot = self.reserve_open_slot()?;
+                let fs = self.clone();
+                self.blocking(move || {
+                    let dir = &place.at.grant.dir;
+                    let lease = place.at.budget.create(1)?;
+                    let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                        dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+                    })?;
+                    lease.keep();
+                    // Unlink at once: the file lives only as long as its descriptor.
+                    dir.remove_file(place.at.rel.join(&name))?;
+                    let guest = guest_join(&place.at, &name);
+                    let budget = place.at.budget.clone();
+                    Ok(File::new_in(
+                        &fs,
+                        budget,
+                        file.into_std(),
+                        guest,
+                        mode,
+                        slot,
+                        None,
+                    ))
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn named_temporary_file(
@@ -1158,67 +1369,78 @@ impl Fs {
         options: TempOptions,
         delete: bool,
     ) -> FsResult<File> {
-        let mode = temp_mode(&mode)?;
-        let place = self.temp_place(options)?;
-        place.at.budget.precheck_create()?;
-        let slot = self.reserve_open_slot()?;
-        let fs = self.clone();
-        self.blocking(move || {
-            let dir = place.at.grant.dir.clone();
-            let lease = place.at.budget.create(1)?;
-            let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
-                dir.open_with(place.at.rel.join(n), &temp_options(&mode))
-            })?;
-            lease.keep();
-            let rel = place.at.rel.join(&name);
-            let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
-                Box::new(move || {
-                    // Gone already (renamed or removed by the guest) is fine.
-                    let _ = dir.remove_file(&rel);
-                }) as Box<dyn FnOnce() + Send>
-            });
-            let guest = guest_join(&place.at, &name);
-            let budget = place.at.budget.clone();
-            Ok(File::new_in(
-                &fs,
-                budget,
-                file.into_std(),
-                guest,
-                mode,
-                slot,
-                on_close,
-            ))
-        })
-        .await
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempfile, &at)
+            .run(async {
+                let mode = temp_mode(&mode)?;
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                let slot = self.reserve_open_slot()?;
+                let fs = self.clone();
+                self.blocking(move || {
+                    let dir = place.at.grant.dir.clone();
+                    let lease = place.at.budget.create(1)?;
+                    let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                        dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+                    })?;
+                    lease.keep();
+                    let rel = place.at.rel.join(&name);
+                    let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
+                        Box::new(move || {
+                            // Gone already (renamed or removed by the guest) is fine.
+                            let _ = dir.remove_file(&rel);
+                        }) as Box<dyn FnOnce() + Send>
+                    });
+                    let guest = guest_join(&place.at, &name);
+                    let budget = place.at.budget.clone();
+                    Ok(File::new_in(
+                        &fs,
+                        budget,
+                        file.into_std(),
+                        guest,
+                        mode,
+                        slot,
+                        on_close,
+                    ))
+                })
+                .await
+            })
+            .await
     }
 
     pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> {
-        let place = self.temp_place(options)?;
-        place.at.budget.precheck_create()?;
-        // A temporary directory is a handle too: it counts against `max_open_files`.
-        let slot = self.reserve_open_slot()?;
-        let (name, ()) = self
-            .blocking({
-                let place_dir = place.at.grant.dir.clone();
-                let rel = place.at.rel.clone();
-                let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
-                let budget = place.at.budget.clone();
-                move || {
-                    let lease = budget.create(1)?;
-                    let made =
-                        with_temp_name(&prefix, &suffix, |n| place_dir.create_dir(rel.join(n)))?;
-                    lease.keep();
-                    Ok(made)
-                }
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempdir, &at)
+            .run(async {
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                // A temporary directory is a handle too: it counts against `max_open_files`.
+                let slot = self.reserve_open_slot()?;
+                let (name, ()) = self
+                    .blocking({
+                        let place_dir = place.at.grant.dir.clone();
+                        let rel = place.at.rel.clone();
+                        let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
+                        let budget = place.at.budget.clone();
+                        move || {
+                            let lease = budget.create(1)?;
+                            let made = with_temp_name(&prefix, &suffix, |n| {
+                                place_dir.create_dir(rel.join(n))
+                            })?;
+                            lease.keep();
+                            Ok(made)
+                        }
+                    })
+                    .await?;
+                Ok(TempDir::new(
+                    self.clone(),
+                    place.at.grant.clone(),
+                    place.at.rel.join(&name),
+                    guest_join(&place.at, &name),
+                    slot,
+                ))
             })
-            .await?;
-        Ok(TempDir::new(
-            self.clone(),
-            place.at.grant.clone(),
-            place.at.rel.join(&name),
-            guest_join(&place.at, &name),
-            slot,
-        ))
+            .await
     }
 
     /// Resolve two paths that are both written (rename, link): `read-only` unless both
@@ -1234,11 +1456,11 @@ impl Fs {
     /// `false` for a path that does not resolve to anything.
     async fn probe(
         &self,
-        path: String,
+        path: &str,
         follow: bool,
         pred: fn(&cap_std::fs::Metadata) -> bool,
     ) -> FsResult<bool> {
-        let r = self.resolve(&path)?;
+        let r = self.resolve(path)?;
         self.blocking(move || {
             let md = if follow {
                 r.grant.dir.metadata(&r.rel)

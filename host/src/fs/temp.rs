@@ -55,11 +55,18 @@ impl TempDir {
         }
         let dir = self.grant.dir.clone();
         let rel = self.rel.clone();
-        match self
+        let removed = self
             .fs
-            .blocking(move || super::remove_tree_chunked(&dir, &rel))
-            .await
-        {
+            .op(crate::obs::OpKind::RemoveTree, &self.guest_path)
+            .run(
+                self.fs
+                    .blocking(move || match super::remove_tree_chunked(&dir, &rel) {
+                        Err(ErrorCode::NoEntry) => Ok(()),
+                        other => other,
+                    }),
+            )
+            .await;
+        match removed {
             Ok(()) | Err(ErrorCode::NoEntry) => {
                 self.removed.store(true, Ordering::Release);
                 Ok(())

@@ -7,6 +7,7 @@ use super::{File, Need, Place};
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::SetTime;
 use crate::fs::held::Held;
+use crate::obs::OpKind;
 use std::os::unix::fs::FileExt;
 
 impl File {
@@ -20,37 +21,41 @@ impl File {
     /// [`read_at`](File::read_at), handing back the result's charge to the memory budget
     /// with it: a stream keeps it while the bytes wait for the reader.
     pub(crate) async fn read_at_held(&self, offset: u64, n: u64) -> FsResult<(Vec<u8>, Held)> {
-        let (slot, guard) = self.enter(Need::ReadBytes).await?;
-        if n == 0 {
-            return Ok((Vec::new(), self.inner.fs.mem().empty()));
-        }
-        // Capped by the read and memory budgets (`run_read`); pays for what it returns.
-        self.run_read_held(
-            slot,
-            guard,
-            n,
-            Some(offset),
-            None,
-            move |_, file, limits| {
-                let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
-                let mut buf = Vec::new();
-                buf.try_reserve_exact(want)
-                    .map_err(|_| ErrorCode::InsufficientMemory)?;
-                buf.resize(want, 0);
-                let mut got = 0;
-                while got < want {
-                    match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
-                        Ok(0) => break,
-                        Ok(k) => got += k,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e.into()),
-                    }
+        self.observe(OpKind::Read)
+            .run(async {
+                let (slot, guard) = self.enter(Need::ReadBytes).await?;
+                if n == 0 {
+                    return Ok((Vec::new(), self.inner.fs.mem().empty()));
                 }
-                buf.truncate(got);
-                Ok(buf)
-            },
-        )
-        .await
+                // Capped by the read and memory budgets (`run_read`); pays for what it returns.
+                self.run_read_held(
+                    slot,
+                    guard,
+                    n,
+                    Some(offset),
+                    None,
+                    move |_, file, limits| {
+                        let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
+                        let mut buf = Vec::new();
+                        buf.try_reserve_exact(want)
+                            .map_err(|_| ErrorCode::InsufficientMemory)?;
+                        buf.resize(want, 0);
+                        let mut got = 0;
+                        while got < want {
+                            match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
+                                Ok(0) => break,
+                                Ok(k) => got += k,
+                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                                Err(e) => return Err(e.into()),
+                            }
+                        }
+                        buf.truncate(got);
+                        Ok(buf)
+                    },
+                )
+                .await
+            })
+            .await
     }
 
     /// Write all of `data` at `offset` (`None`: at the end of the file, as it is when
@@ -69,48 +74,57 @@ impl File {
         data: Vec<u8>,
         preset: Option<Held>,
     ) -> FsResult<u64> {
-        self.check(!self.is_closed(), Need::WriteBytes)?;
-        self.check_write_len(data.len())?;
-        let len = data.len() as u64;
-        self.inner.budget.precheck_write(len)?;
-        // The payload is charged before waiting; growth, size and write budgets are
-        // checked and paid on the pool (`run_write`).
-        let held = match preset {
-            Some(held) => held,
-            None => self.inner.fs.charge(len)?,
-        };
-        let place = offset.map_or(Place::End, Place::At);
-        let budget = self.inner.budget.clone();
-        let (slot, guard) = self.enter(Need::WriteBytes).await?;
-        self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
-            let start = match offset {
-                Some(at) => at,
-                None => file.metadata()?.len(),
-            };
-            let end = start.checked_add(len).ok_or(ErrorCode::FileTooLarge)?;
-            budget.check_size(end)?;
-            cur.invalidate();
-            file.write_all_at(&data, start)?;
-            Ok(end)
-        })
-        .await
+        self.observe(OpKind::Write)
+            .bytes(data.len() as u64)
+            .run(async {
+                self.check(!self.is_closed(), Need::WriteBytes)?;
+                self.check_write_len(data.len())?;
+                let len = data.len() as u64;
+                self.inner.budget.precheck_write(len)?;
+                // The payload is charged before waiting; growth, size and write budgets are
+                // checked and paid on the pool (`run_write`).
+                let held = match preset {
+                    Some(held) => held,
+                    None => self.inner.fs.charge(len)?,
+                };
+                let place = offset.map_or(Place::End, Place::At);
+                let budget = self.inner.budget.clone();
+                let (slot, guard) = self.enter(Need::WriteBytes).await?;
+                self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
+                    let start = match offset {
+                        Some(at) => at,
+                        None => file.metadata()?.len(),
+                    };
+                    let end = start.checked_add(len).ok_or(ErrorCode::FileTooLarge)?;
+                    budget.check_size(end)?;
+                    cur.invalidate();
+                    file.write_all_at(&data, start)?;
+                    Ok(end)
+                })
+                .await
+            })
+            .await
     }
 
     /// Set the file's access and modification times (any open file: the permission to
     /// change them is the grant's, which the caller checks).
     pub async fn set_times(&self, accessed: SetTime, modified: SetTime) -> FsResult<()> {
-        let (atime, mtime) = (accessed.std()?, modified.std()?);
-        self.op(Need::Open, move |_, file, _| {
-            let mut times = std::fs::FileTimes::new();
-            if let Some(t) = atime {
-                times = times.set_accessed(t);
-            }
-            if let Some(t) = mtime {
-                times = times.set_modified(t);
-            }
-            Ok(file.set_times(times)?)
-        })
-        .await
+        self.observe(OpKind::SetTimes)
+            .run(async {
+                let (atime, mtime) = (accessed.std()?, modified.std()?);
+                self.op(Need::Open, move |_, file, _| {
+                    let mut times = std::fs::FileTimes::new();
+                    if let Some(t) = atime {
+                        times = times.set_accessed(t);
+                    }
+                    if let Some(t) = mtime {
+                        times = times.set_modified(t);
+                    }
+                    Ok(file.set_times(times)?)
+                })
+                .await
+            })
+            .await
     }
 
     /// Most bytes one write may carry (the store's `max_write_bytes`).

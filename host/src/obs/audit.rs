@@ -1,0 +1,192 @@
+//! The audit channel: a structured record of every refused operation (and, if asked, of
+//! every successful mutation), delivered without ever making a guest wait.
+
+use crate::error::ErrorCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+/// One audited operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// When it finished.
+    pub time: SystemTime,
+    /// The store's label ([`AioFsCtxBuilder::label`](crate::AioFsCtxBuilder::label)).
+    pub store: String,
+    /// The guest mount path of the grant it fell under; `None` if it matched no grant.
+    pub grant: Option<String>,
+    /// What it was ([`OpKind::name`](super::OpKind::name)).
+    pub op: &'static str,
+    /// The guest path as the guest gave it (relative to the directory for
+    /// `wasi:filesystem`'s `*-at` calls); empty for operations on an open handle
+    /// without a name.
+    pub path: String,
+    /// The second path of a two-path operation (`rename`, `link`, `symlink`,
+    /// `copy-file`): the destination.
+    pub target: Option<String>,
+    /// The failure code, `None` for a successful mutation.
+    pub code: Option<ErrorCode>,
+}
+
+impl AuditRecord {
+    /// `denied`, `limited` or `mutation` (a successful change).
+    pub fn outcome(&self) -> &'static str {
+        match self.code.and_then(ErrorCode::refusal) {
+            Some(r) => r.name(),
+            None if self.code.is_none() => "mutation",
+            None => "failed",
+        }
+    }
+
+    /// The record as one line of JSON (no trailing newline): `time` (seconds since the
+    /// Unix epoch, with fractions), `store`, `grant`, `op`, `path`, `target`, `outcome`,
+    /// `code`.
+    pub fn to_json(&self) -> String {
+        let time = self
+            .time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        serde_json::json!({
+            "time": time,
+            "store": self.store,
+            "grant": self.grant,
+            "op": self.op,
+            "path": self.path,
+            "target": self.target,
+            "outcome": self.outcome(),
+            "code": self.code.map(ErrorCode::name),
+        })
+        .to_string()
+    }
+}
+
+/// The sending side of an audit channel, registered on stores with
+/// [`AioFsCtxBuilder::audit`](crate::AioFsCtxBuilder::audit). Cheap to clone; one channel
+/// may serve many stores (each record names its store).
+///
+/// Sending never blocks: when the channel is full the record is dropped and counted
+/// ([`Audit::dropped`]), so a slow or stuck reader costs guests nothing.
+#[derive(Clone)]
+pub struct Audit {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: Mutex<Option<SyncSender<AuditRecord>>>,
+    mutations: bool,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("mutations", &self.inner.mutations)
+            .field("sent", &self.sent())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl Audit {
+    /// A channel holding up to `capacity` unread records (at least 1), recording refusals
+    /// only.
+    pub fn channel(capacity: usize) -> (Audit, AuditReceiver) {
+        Audit::build(capacity, false)
+    }
+
+    /// Like [`channel`](Audit::channel), also recording every successful mutation
+    /// (see [`OpKind::is_mutation`](super::OpKind::is_mutation)).
+    pub fn channel_with_mutations(capacity: usize) -> (Audit, AuditReceiver) {
+        Audit::build(capacity, true)
+    }
+
+    fn build(capacity: usize, mutations: bool) -> (Audit, AuditReceiver) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity.max(1));
+        let audit = Audit {
+            inner: Arc::new(Inner {
+                tx: Mutex::new(Some(tx)),
+                mutations,
+                sent: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+            }),
+        };
+        (audit, AuditReceiver { rx })
+    }
+
+    /// Whether successful mutations are recorded too.
+    pub fn records_mutations(&self) -> bool {
+        self.inner.mutations
+    }
+
+    /// Records handed to the channel.
+    pub fn sent(&self) -> u64 {
+        self.inner.sent.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped because the channel was full.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Stop sending: the reader sees the end of the channel once it has read what was
+    /// sent, even while stores holding this `Audit` live on. Later records are dropped
+    /// silently (not counted).
+    pub fn close(&self) {
+        self.inner
+            .tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Hand `record` over without waiting.
+    pub(crate) fn send(&self, record: AuditRecord) {
+        let tx = self.inner.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = tx.as_ref() else { return };
+        match tx.try_send(record) {
+            Ok(()) => {
+                self.inner.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) => {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+/// The reading side of an audit channel. It ends when every [`Audit`] clone is dropped
+/// or [`Audit::close`] is called.
+#[derive(Debug)]
+pub struct AuditReceiver {
+    rx: Receiver<AuditRecord>,
+}
+
+impl AuditReceiver {
+    /// Wait for the next record; `None` once the channel has ended.
+    pub fn recv(&self) -> Option<AuditRecord> {
+        self.rx.recv().ok()
+    }
+
+    /// Wait up to `timeout`: `Ok(None)` if nothing came, `Err(())` once ended.
+    #[allow(clippy::result_unit_err, reason = "the only error is the end")]
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<AuditRecord>, ()> {
+        match self.rx.recv_timeout(timeout) {
+            Ok(r) => Ok(Some(r)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        }
+    }
+
+    /// The next record if one is waiting.
+    pub fn try_recv(&self) -> Option<AuditRecord> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every record waiting now.
+    pub fn drain(&self) -> Vec<AuditRecord> {
+        std::iter::from_fn(|| self.try_recv()).collect()
+    }
+}
