@@ -745,3 +745,7 @@ impl types::HostDirectoryEntryStream for AioFsCtxView<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "p2_tests.rs"]
+mod tests;

@@ -1,0 +1,256 @@
+//! Direct tests of the `wasi:filesystem@0.2` host methods (no guest): they call the trait
+//! methods the linker would, on a real directory.
+
+use super::*;
+use crate::Limits;
+use wasmtime_wasi_io::poll::Pollable as _;
+use wasmtime_wasi_io::streams::StreamError;
+
+/// A store's worth of state: one read-write grant at `/data` over `dir`.
+struct Host {
+    ctx: crate::AioFsCtx,
+    table: ResourceTable,
+}
+
+impl Host {
+    fn new(dir: &std::path::Path, limits: Limits) -> Host {
+        let ctx = crate::AioFsCtx::builder()
+            .grant(dir, "/data", Perms::ReadWrite)
+            .unwrap()
+            .limits(limits)
+            // One thread: pool jobs of the store run in order (see `settle`).
+            .pool(crate::Pool::new(1))
+            .build();
+        Host {
+            ctx,
+            table: ResourceTable::new(),
+        }
+    }
+
+    fn view(&mut self) -> AioFsCtxView<'_> {
+        AioFsCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+
+    /// The `/data` preopen.
+    async fn root(&mut self) -> Resource<Descriptor> {
+        let mut dirs = preopens::Host::get_directories(&mut self.view())
+            .await
+            .unwrap();
+        assert_eq!(dirs.len(), 1);
+        assert_eq!(dirs[0].1, "/data");
+        dirs.remove(0).0
+    }
+
+    /// `open-at` of `path` beneath `dir` for reading.
+    async fn open(
+        &mut self,
+        dir: &Resource<Descriptor>,
+        path: &str,
+    ) -> Result<Resource<Descriptor>, ErrorCode> {
+        types::HostDescriptor::open_at(
+            &mut self.view(),
+            borrow(dir),
+            types::PathFlags::empty(),
+            path.into(),
+            types::OpenFlags::empty(),
+            types::DescriptorFlags::READ,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn open_files(&self) -> usize {
+        self.ctx.fs().open_files()
+    }
+
+    /// Wait until every pool job queued so far (a dropped stream's read-ahead) has run
+    /// and dropped its result: one more job of the store, on its one-thread pool, runs
+    /// after them.
+    async fn settle(&self) {
+        self.ctx.fs().stat(".".into(), true).await.unwrap();
+    }
+}
+
+/// A metadata hash as a comparable pair.
+fn pair(h: types::MetadataHashValue) -> (u64, u64) {
+    (h.lower, h.upper)
+}
+
+/// A borrow of `r`, as the guest passes it.
+fn borrow<T: 'static>(r: &Resource<T>) -> Resource<T> {
+    Resource::new_borrow(r.rep())
+}
+
+/// WASI 0.2 streams hold open-handle slots as aiofs streams do: with four slots and one
+/// file open, three `read-via-stream`s succeed and the fourth, a `read-directory` too,
+/// fail with `quota`; a stream that is dropped gives its slot back (even with read-ahead
+/// in flight), so another can be opened, and every slot is free once all are dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn p2_streams_hold_open_handle_slots() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("src.bin"), vec![7u8; 300 << 10]).unwrap();
+    let mut host = Host::new(
+        tmp.path(),
+        Limits {
+            max_open_files: 4,
+            ..Limits::default()
+        },
+    );
+    let root = host.root().await;
+    assert_eq!(host.open_files(), 0, "a preopen holds no slot");
+    let fd = host.open(&root, "src.bin").await.unwrap();
+    assert_eq!(host.open_files(), 1);
+
+    let mut streams = Vec::new();
+    for offset in [0, 4096, 200 << 10] {
+        let s = types::HostDescriptor::read_via_stream(&mut host.view(), borrow(&fd), offset)
+            .await
+            .unwrap()
+            .expect("a stream within the limit");
+        streams.push(s);
+    }
+    assert_eq!(host.open_files(), 4);
+    let refused = types::HostDescriptor::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap();
+    assert!(matches!(refused, Err(ErrorCode::Quota)), "{refused:?}");
+    let listing = types::HostDescriptor::read_directory(&mut host.view(), borrow(&root))
+        .await
+        .unwrap();
+    assert!(
+        matches!(listing, Err(ErrorCode::Quota)),
+        "listing took a slot"
+    );
+    assert!(
+        matches!(host.open(&root, "src.bin").await, Err(ErrorCode::Quota)),
+        "a fourth descriptor"
+    );
+
+    // The streams read what they should while they hold their slots.
+    let first = host.table.get_mut(&streams[0]).unwrap();
+    first.ready().await;
+    let chunk = first.read(4096).unwrap();
+    assert_eq!(&chunk[..], &[7u8; 4096][..]);
+    let last = host.table.get_mut(&streams[2]).unwrap();
+    let mut total = 0;
+    loop {
+        last.ready().await;
+        match last.read(64 << 10) {
+            Ok(bytes) => total += bytes.len(),
+            Err(StreamError::Closed) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(total, 100 << 10, "read from 200 KiB to the end");
+
+    // Dropping one stream (its read-ahead possibly still queued) frees one slot.
+    let dropped = streams.remove(1);
+    host.table.delete(dropped).unwrap();
+    assert_eq!(host.open_files(), 3);
+    let again = types::HostDescriptor::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .expect("the freed slot");
+    streams.push(again);
+    assert_eq!(host.open_files(), 4);
+
+    for s in streams {
+        host.table.delete(s).unwrap();
+    }
+    assert_eq!(host.open_files(), 1, "only the descriptor is left");
+    // With slots free again, a listing holds one while it lives.
+    let listing = types::HostDescriptor::read_directory(&mut host.view(), borrow(&root))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(host.open_files(), 2);
+    host.table.delete(listing).unwrap();
+    types::HostDescriptor::drop(&mut host.view(), fd)
+        .await
+        .unwrap();
+    assert_eq!(host.open_files(), 0);
+    // The preopen keeps the identities its listing saw (charged) until it is dropped.
+    types::HostDescriptor::drop(&mut host.view(), root)
+        .await
+        .unwrap();
+    host.settle().await;
+    assert_eq!(
+        host.ctx.fs().held_bytes(),
+        0,
+        "read-ahead charges given back"
+    );
+}
+
+/// Through a symlink: `stat-at` and `metadata-hash-at` with `symlink-follow` answer for the
+/// target (the same hash as the target's own descriptor), without it for the link itself,
+/// also after a listing (whose remembered identities serve only the no-follow case).
+///
+/// (Programs on wasi-libc for WASI 0.2/0.3 still see the link's inode from `stat`:
+/// wasi-libc's `fstatat` asks `metadata-hash-at` never to follow; wasmtime-wasi answers
+/// that call the same way. Through preview1 the adapter passes the flag on.)
+#[tokio::test(flavor = "multi_thread")]
+async fn stat_and_hash_through_a_symlink() {
+    use types::HostDescriptor as D;
+    use types::PathFlags as P;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("target.txt"), b"target").unwrap();
+    std::os::unix::fs::symlink("target.txt", tmp.path().join("link")).unwrap();
+    let mut host = Host::new(tmp.path(), Limits::default());
+    let root = host.root().await;
+    let file = host.open(&root, "target.txt").await.unwrap();
+    let own = pair(
+        D::metadata_hash(&mut host.view(), borrow(&file))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+
+    for listed in [false, true] {
+        if listed {
+            let l = D::read_directory(&mut host.view(), borrow(&root))
+                .await
+                .unwrap()
+                .unwrap();
+            host.table.delete(l).unwrap();
+        }
+        let hash = async |host: &mut Host, flags, path: &str| {
+            pair(
+                D::metadata_hash_at(&mut host.view(), borrow(&root), flags, path.into())
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            )
+        };
+        // Follow first: a no-follow answer taken from the listing must not stand in.
+        let followed = hash(&mut host, P::SYMLINK_FOLLOW, "link").await;
+        let link = hash(&mut host, P::empty(), "link").await;
+        let target = hash(&mut host, P::SYMLINK_FOLLOW, "target.txt").await;
+        assert_eq!(followed, own, "listed={listed}");
+        assert_eq!(target, own);
+        assert_ne!(link, own, "listed={listed}");
+        let link_ino = std::fs::symlink_metadata(tmp.path().join("link")).unwrap();
+        assert_eq!(
+            link,
+            pair(hash_identity(
+                std::os::unix::fs::MetadataExt::dev(&link_ino),
+                std::os::unix::fs::MetadataExt::ino(&link_ino)
+            ))
+        );
+
+        let stat = async |host: &mut Host, flags| {
+            D::stat_at(&mut host.view(), borrow(&root), flags, "link".into())
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let via = stat(&mut host, P::SYMLINK_FOLLOW).await;
+        assert_eq!(via.type_, types::DescriptorType::RegularFile);
+        assert_eq!(via.size, 6);
+        let of_link = stat(&mut host, P::empty()).await;
+        assert_eq!(of_link.type_, types::DescriptorType::SymbolicLink);
+        assert_eq!(of_link.size, 10, "the link's own size: its target's name");
+    }
+}
