@@ -4,7 +4,7 @@
 
 use aiofs_cli::{RunIo, Runner, RunnerOptions, WasiFilesystem};
 use aiofs_host::{AioFsCtx, GrantQuota, Perms, Pool};
-use aiofs_tests::{MIXED, P3FS, STDFS, STDFS_P1, Sandbox, run};
+use aiofs_tests::{C_STDIO, MIXED, P3FS, STDFS, STDFS_P1, Sandbox, run};
 
 /// Run a scenario of the `stdfs` guest and require success.
 async fn stdfs(ctx: AioFsCtx, name: &str) {
@@ -23,6 +23,24 @@ async fn stdfs_in(guest: &str, ctx: AioFsCtx, name: &str) {
         text(&out.stderr)
     );
     assert_eq!(text(&out.stdout), format!("stdfs {name}: ok\n"));
+}
+
+/// Run a scenario of the plain C stdio program and require success; `false` when the
+/// polyglot guests were not built (`AIOFS_POLYGLOT=skip`).
+async fn c_stdio(ctx: AioFsCtx, name: &str) -> bool {
+    if C_STDIO.is_empty() {
+        eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+        return false;
+    }
+    let out = run(C_STDIO, ctx, &[name]).await;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(
+        (out.exit_code, text(&out.stdout)),
+        (0, format!("stdio {name}: ok\n")),
+        "stderr:\n{}",
+        text(&out.stderr)
+    );
+    true
 }
 
 /// The standard grants, `/data` with `quota`.
@@ -206,6 +224,75 @@ async fn wasi_p3_filesystem() {
     assert!(big.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
     assert_eq!(sb.tree("data/p3"), ["big.bin"]);
     assert_eq!(fs.grant_usage()[0].bytes_written, (3 << 20) + 8);
+    assert_eq!(fs.open_files(), 0, "descriptors left open");
+    sb.assert_untouched();
+}
+
+/// A C program on wasi-libc (fopen/fprintf/fwrite/fread/fseek, append, mkdir, stat,
+/// readdir, rename, remove, symlink) under a grant with quotas it stays within: its bytes
+/// land on disk as written, every byte is counted, read-only and escapes are refused, and
+/// no descriptor stays open.
+#[tokio::test(flavor = "multi_thread")]
+async fn c_stdio_program() {
+    let sb = Sandbox::new();
+    let ctx = ctx_with_quota(
+        &sb,
+        GrantQuota {
+            max_file_size: Some(1 << 20),
+            max_created: Some(16),
+            max_bytes_written: Some(1 << 20),
+            ..GrantQuota::UNLIMITED
+        },
+    );
+    let fs = ctx.fs().clone();
+    if !c_stdio(ctx, "basic").await {
+        return;
+    }
+    let mut notes = b"line 1\npiPI03.1\na\0b\n".to_vec();
+    notes.extend_from_slice(b"tail\n");
+    assert_eq!(sb.read("data/c/notes.txt"), notes);
+    let big = sb.read("data/c/sub/moved.bin");
+    assert_eq!(big.len(), 100_000);
+    assert!(big.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    assert_eq!(
+        std::fs::read_link(sb.path("data/c/link")).unwrap(),
+        std::path::Path::new("notes.txt")
+    );
+    assert_eq!(
+        sb.tree("data/c"),
+        ["link", "notes.txt", "sub", "sub/moved.bin"]
+    );
+    assert!(!sb.exists("ro/new.txt") && !sb.exists("ro/d"));
+    let usage = &fs.grant_usage()[0];
+    // Created: two directories, notes, big, gone.txt, the link.
+    assert_eq!(usage.created, 6);
+    // notes.txt (20 + "PI" rewritten + "tail\n") and big.bin, nothing else.
+    assert_eq!(usage.bytes_written, 20 + 2 + 5 + 100_000);
+    assert_eq!(fs.open_files(), 0, "descriptors left open");
+    sb.assert_untouched();
+}
+
+/// The same C program against a file-size limit (its ninth byte fails with EFBIG when
+/// stdio flushes it) and a creation budget (the third creation fails with EDQUOT).
+#[tokio::test(flavor = "multi_thread")]
+async fn c_stdio_under_grant_quotas() {
+    let sb = Sandbox::new();
+    let ctx = ctx_with_quota(
+        &sb,
+        GrantQuota {
+            max_file_size: Some(8),
+            max_created: Some(2),
+            ..GrantQuota::UNLIMITED
+        },
+    );
+    let fs = ctx.fs().clone();
+    if !c_stdio(ctx, "quota").await {
+        return;
+    }
+    assert_eq!(sb.read("data/q1.txt"), b"12345678");
+    assert!(sb.path("data/qdir").is_dir());
+    assert!(!sb.exists("data/q2.txt"));
+    assert_eq!(fs.grant_usage()[0].created, 2);
     assert_eq!(fs.open_files(), 0, "descriptors left open");
     sb.assert_untouched();
 }

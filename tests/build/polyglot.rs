@@ -1,4 +1,5 @@
-//! Builds the polyglot guests (guest/python, guest/c, guest/go) for the end-to-end tests.
+//! Builds the polyglot guests (guest/python, guest/c, guest/go, and the plain C program
+//! tests/guests/c/stdio.c) for the end-to-end tests.
 //! (guest/js needs no outside toolchain: tests/js_guests.rs builds it at test time with
 //! aiofs-jsgen, a crate of this workspace.)
 //!
@@ -46,6 +47,7 @@ const LANGUAGES: &[(&str, &str, &str, Builder)] = &[
         build_python_suite,
     ),
     ("c", "c", "C_SCENARIOS", build_c),
+    ("c-stdio", "c", "C_STDIO", build_c_stdio),
     ("go", "go", "GO_SCENARIOS", build_go),
 ];
 
@@ -146,6 +148,8 @@ fn build_one(ctx: &Ctx, name: &str, lang: &str, builder: Builder) -> Result<Path
     let wasm = work.join("scenarios.wasm");
     let mut hasher = DefaultHasher::new();
     hash_tree(&src, &mut hasher);
+    // Plain test programs of the language (tests/guests/c: no aiofs bindings).
+    hash_tree(&ctx.root.join("tests/guests").join(lang), &mut hasher);
     hash_tree(&ctx.wit(), &mut hasher);
     hasher.write(toolchain_version(ctx, lang).as_bytes());
     // A change to these build steps rebuilds too.
@@ -354,6 +358,32 @@ fn build_c(ctx: &Ctx, work: &Path) -> Result<(), String> {
     )?;
     let module = std::fs::read(&core).map_err(|e| e.to_string())?;
     let component = aiofs_witgen::componentize(&module, None, aiofs_witgen::Adapter::Reactor)
+        .map_err(|e| format!("componentize: {e:#}"))?;
+    std::fs::write(work.join("scenarios.wasm"), component).map_err(|e| e.to_string())
+}
+
+/// A plain C program (tests/guests/c/stdio.c: stdio, dirent, stat; no aiofs header)
+/// compiled by clang-19 for wasm32-wasi as a command, then a component with the preview1
+/// command adapter, so its file calls reach `wasi:filesystem` through the adapter.
+fn build_c_stdio(ctx: &Ctx, work: &Path) -> Result<(), String> {
+    let core = work.join("core.wasm");
+    run(
+        Command::new(clang())
+            .args([
+                "--target=wasm32-wasi",
+                "-O2",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fuse-ld=lld",
+            ])
+            .arg(ctx.root.join("tests/guests/c/stdio.c"))
+            .arg("-o")
+            .arg(&core),
+        "clang",
+    )?;
+    let module = std::fs::read(&core).map_err(|e| e.to_string())?;
+    let component = aiofs_witgen::componentize(&module, None, aiofs_witgen::Adapter::Command)
         .map_err(|e| format!("componentize: {e:#}"))?;
     std::fs::write(work.join("scenarios.wasm"), component).map_err(|e| e.to_string())
 }
