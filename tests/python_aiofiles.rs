@@ -274,8 +274,8 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
     ),
     (
         "tests/test_os.py::test_symlink",
-        "builtin os.stat through a symlink reports the link's st_ino (wasi:filesystem \
-         metadata-hash-at does not follow it)",
+        "builtin os.stat through a symlink reports the link's st_ino: wasi-libc's fstatat \
+         asks metadata-hash-at not to follow (wasmtime-wasi answers the same; see README)",
     ),
 ];
 /// Items the suite has; and those skipped on the guest's Python 3.14
