@@ -8,6 +8,7 @@
 //!   them) and [`aiofs_host`], loads components through an on-disk
 //!   cache of compiled artifacts, and calls their `wasi:cli/run`.
 //! * [`DirSpec`] parses `--dir HOST[::GUEST[:ro]]`.
+//! * [`stats_table`] and [`AuditWriter`] are what `--stats` and `--audit FILE` print.
 //! * [`default_cache_dir`] and [`cache_key`] say where and under which name compiled
 //!   components are kept.
 //!
@@ -36,11 +37,13 @@
 
 mod cache;
 mod dirspec;
+mod observe;
 mod runner;
 mod wasm;
 
 pub use cache::{cache_key, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
+pub use observe::{AUDIT_CAPACITY, AuditWriter, fmt_bytes, stats_table};
 pub use runner::{
     CAPTURE_LIMIT, CacheStats, CapturedOutput, EPOCH_TICK, GuestLimits, GuestTimedOut,
     MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions, WasiFilesystem,

@@ -17,8 +17,8 @@
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
 use aiofs_cli::{
-    DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo, Runner, RunnerOptions,
-    WasiFilesystem, default_cache_dir, ensure_runnable,
+    AuditWriter, DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo, Runner,
+    RunnerOptions, WasiFilesystem, default_cache_dir, ensure_runnable, stats_table,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -132,6 +132,27 @@ struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<std::time::Duration>,
 
+    /// On exit, print a summary per grant to stderr: operations, failures, refusals,
+    /// bytes read and written, p50/p99 queue and run times, operations by kind.
+    #[arg(long)]
+    stats: bool,
+
+    /// Write an audit record for every refused operation (outside the grants, read-only,
+    /// quota, limits) to FILE as JSON lines (`-`: stderr).
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
+
+    /// With --audit: also record every successful change (writes of whole files, opens
+    /// for writing, creations, removals, renames, links).
+    #[arg(long, requires = "audit")]
+    audit_mutations: bool,
+
+    /// What to log to stderr, as `target=level` lists like RUST_LOG (which it overrides):
+    /// `aiofs=debug` logs every guest operation with its grant, path, bytes, result and
+    /// times; `aiofs=info` only refusals.
+    #[arg(long, value_name = "SPEC")]
+    log: Option<String>,
+
     /// Arguments for the guest (after `--`); its program name is COMPONENT's file name.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
@@ -154,7 +175,13 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return clap_failure(e),
     };
-    init_tracing();
+    let log = match &cli.command {
+        Command::Run(args) => args.log.clone(),
+    };
+    if let Err(msg) = init_tracing(log.as_deref()) {
+        eprintln!("aiofs: error: {msg}");
+        std::process::exit(2);
+    }
     let code = match cli.command {
         Command::Run(args) => match run(args) {
             Ok(code) => code,
@@ -208,25 +235,37 @@ fn clap_failure(e: clap::Error) -> ExitCode {
     }
 }
 
-/// `RUST_LOG` takes `target=level` lists (`debug`, `aiofs_host=trace,wasmtime=info`);
-/// without it only aiofs' own warnings are shown.
-fn init_tracing() {
+/// `--log`, else `RUST_LOG`, takes `target=level` lists (`debug`, `aiofs=debug,wasmtime=info`);
+/// without either only aiofs' own warnings are shown. Guest operations are spans of target
+/// `aiofs` at `debug`, printed when they close, with their fields.
+fn init_tracing(spec: Option<&str>) -> Result<(), String> {
     use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::fmt::format::FmtSpan;
     use tracing_subscriber::prelude::*;
 
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|spec| spec.parse::<Targets>().ok())
-        .unwrap_or_else(|| {
-            Targets::new()
-                .with_target("aiofs", LevelFilter::WARN)
-                .with_target("aiofs_cli", LevelFilter::WARN)
-                .with_target("aiofs_host", LevelFilter::WARN)
-        });
+    let filter = match spec {
+        Some(spec) => spec
+            .parse::<Targets>()
+            .map_err(|e| format!("bad --log {spec:?}: {e} (expected target=level,...)"))?,
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|spec| spec.parse::<Targets>().ok())
+            .unwrap_or_else(|| {
+                Targets::new()
+                    .with_target("aiofs", LevelFilter::WARN)
+                    .with_target("aiofs_cli", LevelFilter::WARN)
+                    .with_target("aiofs_host", LevelFilter::WARN)
+            }),
+    };
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_span_events(FmtSpan::CLOSE),
+        )
         .with(filter)
         .init();
+    Ok(())
 }
 
 fn run(args: RunArgs) -> Result<i32, Failure> {
@@ -313,7 +352,26 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::Error(one_line(&e)))?;
     drop(wasm);
 
+    let label = args
+        .component
+        .file_name()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+    let audit = match &args.audit {
+        Some(path) => Some(
+            AuditWriter::create(path, args.audit_mutations).map_err(|e| {
+                Failure::Error(format!("cannot create audit file {}: {e}", path.display()))
+            })?,
+        ),
+        None => None,
+    };
+    let mut builder = builder.label(label);
+    if let Some((a, _)) = &audit {
+        builder = builder.audit(a.clone());
+    }
     let aiofs = builder.limits(limits).pool(Pool::new(threads)).build();
+    // The counters outlive the store (a clone of the domain layer does not keep the
+    // store's work alive).
+    let observed = aiofs.fs().clone();
     // The program name is the component's file name, as `wasmtime run` gives it.
     let argv0 = args
         .component
@@ -335,6 +393,19 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     let outcome = rt.block_on(runner.run_limited(&component, aiofs, io, &guest_limits));
     // Do not wait for blocking work left behind (a stdin reader the guest abandoned).
     rt.shutdown_background();
+    if args.stats {
+        let _ = std::io::stdout().flush();
+        eprint!("{}", stats_table(&observed.stats()));
+    }
+    if let Some((_, writer)) = audit {
+        match writer.finish() {
+            Ok((_, 0)) => {}
+            Ok((written, dropped)) => eprintln!(
+                "aiofs: warning: {dropped} audit records dropped ({written} written): the writer fell behind"
+            ),
+            Err(e) => return Err(Failure::Error(format!("cannot write the audit file: {e}"))),
+        }
+    }
     match outcome {
         Ok(outcome) => Ok(outcome.exit_code),
         Err(e) if e.downcast_ref::<GuestTimedOut>().is_some() => Err(Failure::Limit(

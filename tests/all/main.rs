@@ -4,6 +4,7 @@ mod crash;
 mod escape;
 mod examples;
 mod governance;
+mod observe;
 mod quota;
 mod wasi;
 mod wasi_escape;

@@ -561,6 +561,20 @@ impl Fs {
         }
     }
 
+    /// `path` as an absolute guest path, for records: a relative one is shown under the
+    /// first grant, where it resolves (for a directory's view, the directory).
+    pub(crate) fn guest_display(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            return path.to_owned();
+        }
+        match self.grants.iter().next() {
+            Some(g) if g.guest_path == "/" => format!("/{path}"),
+            Some(g) if path.is_empty() || path == "." => g.guest_path.clone(),
+            Some(g) => format!("{}/{path}", g.guest_path),
+            None => path.to_owned(),
+        }
+    }
+
     /// What this store did so far, per grant, and its gauges now.
     pub fn stats(&self) -> StoreStats {
         let mut grants: Vec<GrantStats> = self

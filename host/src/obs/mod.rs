@@ -256,7 +256,8 @@ pub struct StoreStats {
     pub peak_held_bytes: u64,
     /// The pool this store runs on (shared with other stores, if so configured).
     pub pool: PoolStats,
-    /// Audit records this store could not send because the channel was full.
+    /// Audit records dropped because the store's audit channel was full (counted per
+    /// channel: a channel shared by several stores reports the same number in each).
     pub audit_dropped: u64,
 }
 

@@ -265,36 +265,40 @@ impl<'a> Op<'a> {
             span.record("queued_us", queued.as_micros() as u64);
             span.record("run_us", run.as_micros() as u64);
         }
+        if let Some(gauges) = obs.gauges() {
+            gauges.update(self.fs);
+        }
         let refusal = result.err().and_then(|c| c.refusal().map(|r| (c, r)));
+        let audit = obs.audit.as_ref().filter(|audit| match result {
+            Err(_) => refusal.is_some(),
+            Ok(()) => audit.records_mutations() && (self.mutation || self.kind.is_mutation()),
+        });
+        if refusal.is_none() && audit.is_none() {
+            return;
+        }
+        let path = self.fs.guest_display(self.path);
+        let target = self.target.map(|t| self.fs.guest_display(t));
         if let Some((code, refusal)) = refusal {
             tracing::info!(
                 target: "aiofs",
                 store = %obs.label,
                 grant = grant.map(|g| &**g),
                 op = self.kind.name(),
-                path = self.path,
+                path = %path,
                 code = code.name(),
                 "{} {}",
                 self.kind.name(),
                 refusal.name(),
             );
         }
-        if let Some(gauges) = obs.gauges() {
-            gauges.update(self.fs);
-        }
-        let Some(audit) = &obs.audit else { return };
-        let wanted = match result {
-            Err(_) => refusal.is_some(),
-            Ok(()) => audit.records_mutations() && (self.mutation || self.kind.is_mutation()),
-        };
-        if wanted {
+        if let Some(audit) = audit {
             audit.send(AuditRecord {
                 time: SystemTime::now(),
                 store: obs.label.to_string(),
                 grant: grant.map(|g| g.to_string()),
                 op: self.kind.name(),
-                path: self.path.to_owned(),
-                target: self.target.map(str::to_owned),
+                path,
+                target,
                 code: result.err(),
             });
         }

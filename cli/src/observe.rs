@@ -1,0 +1,161 @@
+//! What `aiofs run --stats` and `--audit FILE` print: a per-grant summary table and the
+//! audit records as JSON lines. Both read the store's own counters and audit channel
+//! ([`aiofs_host::obs`]); `main.rs` only wires them to the flags.
+
+use aiofs_host::obs::{Audit, AuditReceiver, GrantStats, StoreStats, fmt_duration};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::thread::JoinHandle;
+
+/// Unread audit records `aiofs run --audit` lets wait before it drops (and counts) more.
+pub const AUDIT_CAPACITY: usize = 4096;
+
+/// The summary table of one store: a row per grant (and one for paths under no grant)
+/// with operations, failures, refusals, bytes, and p50/p99 queue and run times, each row
+/// followed by its operations by kind and its failures by code.
+pub fn stats_table(stats: &StoreStats) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "aiofs: stats for {}: {} operations",
+        stats.label,
+        stats.total_ops()
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>8} {:>7} {:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+        "grant",
+        "ops",
+        "failed",
+        "refused",
+        "read",
+        "written",
+        "queue50",
+        "queue99",
+        "run50",
+        "run99"
+    );
+    for g in &stats.grants {
+        let failed: u64 = g.ops.iter().map(|c| c.failed).sum();
+        let _ = writeln!(
+            out,
+            "{:<16} {:>8} {:>7} {:>7} {:>10} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            grant_name(g),
+            g.total_ops(),
+            failed,
+            g.refusals(),
+            fmt_bytes(g.bytes_read),
+            fmt_bytes(g.bytes_written),
+            fmt_duration(g.queued.quantile(0.5)),
+            fmt_duration(g.queued.quantile(0.99)),
+            fmt_duration(g.run.quantile(0.5)),
+            fmt_duration(g.run.quantile(0.99)),
+        );
+        let ops: Vec<String> = g
+            .ops
+            .iter()
+            .map(|c| format!("{} {}", c.op.name(), c.total))
+            .collect();
+        if !ops.is_empty() {
+            let _ = writeln!(out, "  ops: {}", ops.join(", "));
+        }
+        let errors: Vec<String> = g
+            .errors
+            .iter()
+            .map(|(c, n)| format!("{} {n}", c.name()))
+            .collect();
+        if !errors.is_empty() {
+            let _ = writeln!(out, "  errors: {}", errors.join(", "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "peak host memory held {}, audit records dropped {}",
+        fmt_bytes(stats.peak_held_bytes),
+        stats.audit_dropped
+    );
+    out
+}
+
+/// `/data (rw)`, `/assets (ro)`, or `(no grant)`.
+fn grant_name(g: &GrantStats) -> String {
+    match (&g.guest_path, g.perms) {
+        (Some(p), Some(perms)) => {
+            let short = if perms.can_write() { "rw" } else { "ro" };
+            format!("{p} ({short})")
+        }
+        _ => "(no grant)".to_owned(),
+    }
+}
+
+/// Bytes in B, KiB, MiB or GiB with one decimal.
+pub fn fmt_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// A thread writing one store's audit records to a file (or stderr for `-`) as JSON
+/// lines, one per record, flushed as they come.
+pub struct AuditWriter {
+    audit: Audit,
+    thread: JoinHandle<std::io::Result<u64>>,
+}
+
+impl AuditWriter {
+    /// Create (truncate) `path` and start writing. Returns the [`Audit`] to give the
+    /// store ([`AioFsCtxBuilder::audit`](aiofs_host::AioFsCtxBuilder::audit)).
+    ///
+    /// # Errors
+    /// The file cannot be created.
+    pub fn create(path: &Path, mutations: bool) -> std::io::Result<(Audit, AuditWriter)> {
+        let (audit, rx) = if mutations {
+            Audit::channel_with_mutations(AUDIT_CAPACITY)
+        } else {
+            Audit::channel(AUDIT_CAPACITY)
+        };
+        let sink: Box<dyn std::io::Write + Send> = if path == Path::new("-") {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::fs::File::create(path)?)
+        };
+        let thread = std::thread::Builder::new()
+            .name("aiofs-audit".into())
+            .spawn(move || write_all(&rx, sink))?;
+        Ok((audit.clone(), AuditWriter { audit, thread }))
+    }
+
+    /// Close the channel, write what is left, and return how many records were written
+    /// and how many were dropped because the writer fell behind.
+    ///
+    /// # Errors
+    /// Writing the file failed.
+    pub fn finish(self) -> std::io::Result<(u64, u64)> {
+        self.audit.close();
+        let written = self
+            .thread
+            .join()
+            .map_err(|_| std::io::Error::other("the audit writer panicked"))??;
+        Ok((written, self.audit.dropped()))
+    }
+}
+
+fn write_all(rx: &AuditReceiver, mut sink: Box<dyn std::io::Write + Send>) -> std::io::Result<u64> {
+    let mut n = 0;
+    while let Some(record) = rx.recv() {
+        writeln!(sink, "{}", record.to_json())?;
+        sink.flush()?;
+        n += 1;
+    }
+    Ok(n)
+}
