@@ -98,6 +98,11 @@ struct State {
     /// Tenants whose queue is not empty, in the order they are served (round-robin).
     ready: VecDeque<u64>,
     shutdown: bool,
+    /// Workers waiting for a job.
+    idle: usize,
+    /// Wake-ups sent to idle workers that they have not taken yet: a submit wakes a
+    /// worker only when some idle one is not already on its way.
+    signalled: usize,
     /// Live (not cancelled) jobs in `queue`.
     queued: usize,
     running: usize,
@@ -116,7 +121,7 @@ struct State {
 struct JobSlot {
     job: Mutex<Option<Job>>,
     /// Set when the job's future is dropped (seen by [`checkpoint`] while it runs).
-    dropped: Arc<AtomicBool>,
+    dropped: AtomicBool,
     /// Whether cancelling the tenant stops it (not for detached clean-ups, which only
     /// the time limit stops: a dropped store's closes and removals still happen).
     detached: bool,
@@ -181,9 +186,7 @@ impl Tenant {
 
 /// The job running on this thread, for [`checkpoint`].
 struct Current {
-    dropped: Arc<AtomicBool>,
-    detached: bool,
-    tenant: Arc<TenantShared>,
+    slot: Arc<JobSlot>,
     deadline: Option<Instant>,
 }
 
@@ -227,8 +230,8 @@ fn inline_now() -> bool {
 pub fn checkpoint() -> FsResult<()> {
     CURRENT.with(|c| match &*c.borrow() {
         Some(cur)
-            if cur.dropped.load(Ordering::Acquire)
-                || (!cur.detached && cur.tenant.cancelled.load(Ordering::Acquire))
+            if cur.slot.dropped.load(Ordering::Acquire)
+                || (!cur.slot.detached && cur.slot.tenant.cancelled.load(Ordering::Acquire))
                 || cur.deadline.is_some_and(|d| Instant::now() >= d) =>
         {
             Err(ErrorCode::Interrupted)
@@ -382,12 +385,12 @@ impl Pool {
     fn submit(&self, tenant: &Tenant, detached: bool, job: Job) -> Arc<JobSlot> {
         let slot = Arc::new(JobSlot {
             job: Mutex::new(Some(job)),
-            dropped: Arc::new(AtomicBool::new(false)),
+            dropped: AtomicBool::new(false),
             detached,
             tenant: tenant.shared.clone(),
         });
         let shared = &self.inner.shared;
-        {
+        let wake = {
             let mut st = shared.lock();
             let id = tenant.shared.id;
             let queue = st.queues.entry(id).or_default();
@@ -397,8 +400,16 @@ impl Pool {
             }
             st.queued += 1;
             st.peak_queued = st.peak_queued.max(st.queued);
+            // Wake a worker only if one is idle and not already woken: when every worker
+            // is busy, the next one to finish takes the job without a wake-up.
+            st.idle > st.signalled && {
+                st.signalled += 1;
+                true
+            }
+        };
+        if wake {
+            shared.wake.notify_one();
         }
-        shared.wake.notify_one();
         slot
     }
 }
@@ -413,15 +424,15 @@ impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         // A running job sees this at its next checkpoint.
         self.slot.dropped.store(true, Ordering::Release);
-        let job = {
+        // Whoever takes the closure out of the slot owns it: a worker (it runs) or this
+        // drop (it never runs). Only a job taken here changes the counters, so the
+        // common case (the job already ran) takes no pool lock.
+        let job = self.slot.take();
+        if job.is_some() {
             let mut st = self.shared.lock();
-            let job = self.slot.take();
-            if job.is_some() {
-                st.queued -= 1;
-                st.cancelled += 1;
-            }
-            job
-        };
+            st.queued -= 1;
+            st.cancelled += 1;
+        }
         // Drop the closure (and whatever it owns) outside the lock.
         drop(job);
     }
@@ -444,9 +455,15 @@ impl State {
 }
 
 fn worker(shared: &Shared) {
+    // The previous job's result, delivered once the counters say it completed.
+    let mut deliver: Option<Deliver> = None;
     loop {
         let (job, slot) = {
             let mut st = shared.lock();
+            if deliver.is_some() {
+                st.running -= 1;
+                st.completed += 1;
+            }
             loop {
                 match st.pop() {
                     Some(slot) => {
@@ -458,24 +475,38 @@ fn worker(shared: &Shared) {
                             break (job, slot);
                         }
                     }
-                    None if st.shutdown => return,
-                    None => st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner()),
+                    None if st.shutdown => {
+                        drop(st);
+                        if let Some(d) = deliver.take() {
+                            d();
+                        }
+                        return;
+                    }
+                    None => {
+                        if let Some(d) = deliver.take() {
+                            // Never sleep on a result: hand it over first.
+                            drop(st);
+                            d();
+                            st = shared.lock();
+                            continue;
+                        }
+                        st.idle += 1;
+                        st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                        st.idle -= 1;
+                        st.signalled = st.signalled.saturating_sub(1);
+                    }
                 }
             }
         };
+        // Counted as completed (above, in the same lock that took this job): hand over.
+        if let Some(d) = deliver.take() {
+            d();
+        }
         let deadline = slot
             .tenant
             .max_duration
             .and_then(|d| Instant::now().checked_add(d));
-        CURRENT.with(|c| {
-            *c.borrow_mut() = Some(Current {
-                dropped: slot.dropped.clone(),
-                detached: slot.detached,
-                tenant: slot.tenant.clone(),
-                deadline,
-            })
-        });
-        drop(slot);
+        CURRENT.with(|c| *c.borrow_mut() = Some(Current { slot, deadline }));
         if let Some(hook) = &shared.hook {
             // A panicking hook must not kill the worker either; the job still runs.
             if std::panic::catch_unwind(AssertUnwindSafe(|| hook())).is_err() {
@@ -483,14 +514,8 @@ fn worker(shared: &Shared) {
             }
         }
         // Jobs catch their own panics (see `run`/`spawn_detached`).
-        let deliver = job();
+        deliver = Some(job());
         CURRENT.with(|c| *c.borrow_mut() = None);
-        {
-            let mut st = shared.lock();
-            st.running -= 1;
-            st.completed += 1;
-        }
-        deliver();
     }
 }
 
