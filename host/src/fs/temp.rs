@@ -1,11 +1,9 @@
-//! Temporary directories.
+//! Temporary files and directories: `temporary-file`, `named-temporary-file`,
+//! `temporary-directory`, the [`TempDir`] handle, and the random names they (and atomic
+//! writes) use.
 
-use super::{Fs, OpenSlot};
-use crate::error::{ErrorCode, FsResult};
-use crate::grant::Grant;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use super::*;
+use std::sync::atomic::AtomicBool;
 
 /// A temporary directory inside a grant; removed (recursively, on the pool) when dropped
 /// unless `cleanup` already removed it.
@@ -89,4 +87,238 @@ impl Drop for TempDir {
                 Err(e) => tracing::warn!("removing temporary directory {rel:?}: {e}"),
             });
     }
+}
+
+#[allow(
+    missing_docs,
+    reason = "each method is documented in wit/aiofs.wit under the same name"
+)]
+impl Fs {
+    pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> {
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempfile, &at)
+            .run(async {
+                let mode = temp_mode(&mode)?;
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                let slot = self.reserve_open_slot()?;
+                let fs = self.clone();
+                self.blocking(move || {
+                    let dir = &place.at.grant.dir;
+                    let lease = place.at.budget.create(1)?;
+                    let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                        dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+                    })?;
+                    lease.keep();
+                    // Unlink at once: the file lives only as long as its descriptor.
+                    dir.remove_file(place.at.rel.join(&name))?;
+                    let guest = guest_join(&place.at, &name);
+                    let budget = place.at.budget.clone();
+                    Ok(File::new_in(
+                        &fs,
+                        budget,
+                        file.into_std(),
+                        guest,
+                        mode,
+                        slot,
+                        None,
+                    ))
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn named_temporary_file(
+        &self,
+        mode: String,
+        options: TempOptions,
+        delete: bool,
+    ) -> FsResult<File> {
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempfile, &at)
+            .run(async {
+                let mode = temp_mode(&mode)?;
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                let slot = self.reserve_open_slot()?;
+                let fs = self.clone();
+                self.blocking(move || {
+                    let dir = place.at.grant.dir.clone();
+                    let lease = place.at.budget.create(1)?;
+                    let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
+                        dir.open_with(place.at.rel.join(n), &temp_options(&mode))
+                    })?;
+                    lease.keep();
+                    let rel = place.at.rel.join(&name);
+                    let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
+                        Box::new(move || {
+                            // Gone already (renamed or removed by the guest) is fine.
+                            let _ = dir.remove_file(&rel);
+                        }) as Box<dyn FnOnce() + Send>
+                    });
+                    let guest = guest_join(&place.at, &name);
+                    let budget = place.at.budget.clone();
+                    Ok(File::new_in(
+                        &fs,
+                        budget,
+                        file.into_std(),
+                        guest,
+                        mode,
+                        slot,
+                        on_close,
+                    ))
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> {
+        let at = options.dir.clone().unwrap_or_default();
+        self.op(OpKind::Tempdir, &at)
+            .run(async {
+                let place = self.temp_place(options)?;
+                place.at.budget.precheck_create()?;
+                // A temporary directory is a handle too: it counts against `max_open_files`.
+                let slot = self.reserve_open_slot()?;
+                let (name, ()) = self
+                    .blocking({
+                        let place_dir = place.at.grant.dir.clone();
+                        let rel = place.at.rel.clone();
+                        let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
+                        let budget = place.at.budget.clone();
+                        move || {
+                            let lease = budget.create(1)?;
+                            let made = with_temp_name(&prefix, &suffix, |n| {
+                                place_dir.create_dir(rel.join(n))
+                            })?;
+                            lease.keep();
+                            Ok(made)
+                        }
+                    })
+                    .await?;
+                Ok(TempDir::new(
+                    self.clone(),
+                    place.at.grant.clone(),
+                    place.at.rel.join(&name),
+                    guest_join(&place.at, &name),
+                    slot,
+                ))
+            })
+            .await
+    }
+
+    /// Where a temporary object goes: `options.dir` or the first writable grant's root,
+    /// which must allow writing; prefix and suffix must be plain name parts.
+    fn temp_place(&self, options: TempOptions) -> FsResult<TempPlace> {
+        let prefix = options.prefix.unwrap_or_else(|| "tmp".to_owned());
+        let suffix = options.suffix.unwrap_or_default();
+        for part in [&prefix, &suffix] {
+            if part.contains(['/', '\0']) {
+                return Err(ErrorCode::Invalid);
+            }
+        }
+        let at = match options.dir {
+            Some(dir) => self.resolve_rw(&dir)?,
+            None => self.default_temp_dir()?,
+        };
+        Ok(TempPlace { at, prefix, suffix })
+    }
+
+    /// The root of the first writable grant (`read-only` if every grant is read-only,
+    /// `not-permitted` if there are none).
+    fn default_temp_dir(&self) -> FsResult<Resolved> {
+        let (grant, budget): (&Arc<Grant>, _) = self
+            .grants
+            .iter_with_budgets()
+            .find(|(g, _)| g.perms.can_write())
+            .ok_or(if self.grants.iter().next().is_some() {
+                ErrorCode::ReadOnly
+            } else {
+                ErrorCode::NotPermitted
+            })?;
+        Ok(Resolved {
+            grant: grant.clone(),
+            budget: budget.clone(),
+            rel: PathBuf::from("."),
+        })
+    }
+}
+
+/// Where and how to create a temporary object: resolved, writable directory and name parts.
+struct TempPlace {
+    at: Resolved,
+    prefix: String,
+    suffix: String,
+}
+
+/// Characters of the random part of temporary names (as Python's `tempfile`).
+const TEMP_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+
+/// Longest part of the target's name kept in an atomic write's temporary name.
+pub(super) const TEMP_STEM_MAX: usize = 200;
+
+/// Attempts at finding an unused temporary name before giving up with `exist`.
+const TEMP_ATTEMPTS: usize = 100;
+
+/// A random name `prefix` + 8 characters + `suffix`.
+fn temp_name(prefix: &str, suffix: &str) -> String {
+    let mut name = String::with_capacity(prefix.len() + 8 + suffix.len());
+    name.push_str(prefix);
+    for _ in 0..8 {
+        name.push(TEMP_CHARS[fastrand::usize(..TEMP_CHARS.len())] as char);
+    }
+    name.push_str(suffix);
+    name
+}
+
+/// Try `create(name)` with fresh random names until one does not exist yet.
+pub(super) fn with_temp_name<T>(
+    prefix: &str,
+    suffix: &str,
+    mut create: impl FnMut(&str) -> std::io::Result<T>,
+) -> FsResult<(String, T)> {
+    for _ in 0..TEMP_ATTEMPTS {
+        let name = temp_name(prefix, suffix);
+        match create(&name) {
+            Ok(v) => return Ok((name, v)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ErrorCode::Exist)
+}
+
+/// The guest path of `name` inside the resolved directory `r` (for `file.name` and
+/// `temp-dir.path`): the mount, then the relative part, then the name.
+fn guest_join(r: &Resolved, name: &str) -> String {
+    let mut out = r.grant.guest_path.clone();
+    let mut push = |comp: &str| {
+        if !out.ends_with('/') {
+            out.push('/');
+        }
+        out.push_str(comp);
+    };
+    if !is_root(&r.rel) {
+        push(r.rel.to_string_lossy().trim_end_matches('/'));
+    }
+    push(name);
+    out
+}
+
+/// A temporary file is always created new, whatever the base letter of its mode.
+fn temp_options(mode: &OpenMode) -> OpenOptions {
+    let mut o = open_options(mode);
+    o.create(false).create_new(true).truncate(false);
+    o
+}
+
+/// The mode of a temporary file: `w+b` when empty; it must be a creating mode.
+fn temp_mode(mode: &str) -> FsResult<OpenMode> {
+    let mode = OpenMode::parse(if mode.is_empty() { "w+b" } else { mode })?;
+    if !mode.creates() {
+        return Err(ErrorCode::Invalid);
+    }
+    Ok(mode)
 }

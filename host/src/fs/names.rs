@@ -1,0 +1,529 @@
+//! Operations on names: metadata, listings, creating, renaming, linking and removing
+//! entries, and the `os.path` predicates. Each resolves its path(s) under the grants,
+//! checks the permission, and makes one trip to the pool.
+
+use super::*;
+
+#[allow(
+    missing_docs,
+    reason = "each method is documented in wit/aiofs.wit under the same name"
+)]
+impl Fs {
+    pub async fn stat(&self, path: String, follow_symlinks: bool) -> FsResult<Stat> {
+        self.op(OpKind::Stat, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                self.blocking(move || {
+                    let md = if follow_symlinks {
+                        r.grant.dir.metadata(&r.rel)?
+                    } else {
+                        r.grant.dir.symlink_metadata(&r.rel)?
+                    };
+                    Ok(meta::stat(&md))
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn access(&self, path: String, mode: AccessMode) -> FsResult<bool> {
+        self.op(OpKind::Access, &path)
+            .run(async {
+                use cap_fs_ext::{AccessType, DirExt};
+                use cap_primitives::fs::AccessModes;
+                let r = self.resolve(&path)?;
+                if mode.write && !r.grant.perms.can_write() {
+                    return Ok(false);
+                }
+                self.blocking(move || {
+                    let ty = if mode.read || mode.write || mode.execute {
+                        AccessType::Access(AccessModes {
+                            readable: mode.read,
+                            writable: mode.write,
+                            executable: mode.execute,
+                        })
+                    } else {
+                        AccessType::Exists
+                    };
+                    match r.grant.dir.access(&r.rel, ty) {
+                        Ok(()) => Ok(true),
+                        Err(e) => match ErrorCode::from(e) {
+                            // Outside every grant is an error, not "no access".
+                            ErrorCode::NotPermitted => Err(ErrorCode::NotPermitted),
+                            _ => Ok(false),
+                        },
+                    }
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn listdir(&self, path: String) -> FsResult<Vec<String>> {
+        self.op(OpKind::Listdir, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                let max = self.limits.max_dir_entries;
+                self.blocking_held(move |held| {
+                    let mut names: Vec<String> = Vec::new();
+                    for entry in r.grant.dir.read_dir(&r.rel)? {
+                        if names.len() == max {
+                            return Err(ErrorCode::Quota);
+                        }
+                        if names.len().is_multiple_of(LISTING_CHUNK) {
+                            crate::pool::checkpoint()?;
+                        }
+                        let name = utf8_name(entry?.file_name())?;
+                        held.grow(name.heap_size() + size_of::<String>() as u64)?;
+                        names.push(name);
+                    }
+                    Ok(names)
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn scandir(&self, path: String, with_stat: bool) -> FsResult<Vec<DirEntry>> {
+        Ok(self.scandir_held(path, with_stat).await?.0)
+    }
+
+    /// [`scandir`](Fs::scandir), handing back the listing's charge to the memory budget
+    /// with it, for a caller that keeps the listing.
+    pub(crate) async fn scandir_held(
+        &self,
+        path: String,
+        with_stat: bool,
+    ) -> FsResult<(Vec<DirEntry>, Held)> {
+        self.op(OpKind::Scandir, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                let max = self.limits.max_dir_entries;
+                self.blocking_charged(move |held| {
+                    let dir = &r.grant.dir;
+                    let mut out = Vec::new();
+                    for entry in dir.read_dir(&r.rel)? {
+                        if out.len() == max {
+                            return Err(ErrorCode::Quota);
+                        }
+                        if out.len().is_multiple_of(LISTING_CHUNK) {
+                            crate::pool::checkpoint()?;
+                        }
+                        let entry = entry?;
+                        let name = utf8_name(entry.file_name())?;
+                        held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
+                        let file_type = meta::file_type(entry.file_type()?);
+                        let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
+                        // Following symlinks from the grant root, so a link to a sibling directory
+                        // works and a link out of the grant yields no stat.
+                        let stat = if with_stat {
+                            dir.metadata(r.rel.join(&name))
+                                .ok()
+                                .map(|md| meta::stat(&md))
+                        } else {
+                            None
+                        };
+                        out.push(DirEntry {
+                            name,
+                            file_type,
+                            stat,
+                            inode,
+                        });
+                    }
+                    Ok(out)
+                })
+                .await
+            })
+            .await
+    }
+
+    /// `os.rename` and `os.replace` (identical on POSIX).
+    pub async fn rename(&self, src: String, dst: String) -> FsResult<()> {
+        self.op(OpKind::Rename, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                not_root(&s)?;
+                not_root(&d)?;
+                same_grant(&s, &d)?;
+                self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+                    .await
+            })
+            .await
+    }
+
+    pub async fn renames(&self, src: String, dst: String) -> FsResult<()> {
+        self.op(OpKind::Rename, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                not_root(&s)?;
+                not_root(&d)?;
+                same_grant(&s, &d)?;
+                self.blocking(move || {
+                    if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
+                        && !d.grant.dir.exists(parent)
+                    {
+                        create_dirs_counted(&d, parent)?;
+                    }
+                    s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
+                    prune(&s.grant.dir, &prunable_parents(&s.rel));
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    /// `os.remove` / `os.unlink`.
+    pub async fn remove_file(&self, path: String) -> FsResult<()> {
+        self.op(OpKind::Remove, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || Ok(r.grant.dir.remove_file(&r.rel)?))
+                    .await
+            })
+            .await
+    }
+
+    pub async fn mkdir(&self, path: String) -> FsResult<()> {
+        self.op(OpKind::Mkdir, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                if is_root(&r.rel) {
+                    return Err(ErrorCode::Exist);
+                }
+                r.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = r.budget.create(1)?;
+                    r.grant.dir.create_dir(&r.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn makedirs(&self, path: String, exist_ok: bool) -> FsResult<()> {
+        self.op(OpKind::Makedirs, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                self.blocking(move || {
+                    let dir = &r.grant.dir;
+                    match dir.metadata(&r.rel) {
+                        Ok(md) if md.is_dir() && exist_ok => return Ok(()),
+                        Ok(_) => return Err(ErrorCode::Exist),
+                        Err(_) => {}
+                    }
+                    match create_dirs_counted(&r, &r.rel) {
+                        Ok(()) => Ok(()),
+                        // Created concurrently by someone else: same as finding it there.
+                        Err(_) if exist_ok && dir.metadata(&r.rel).is_ok_and(|m| m.is_dir()) => {
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn rmdir(&self, path: String) -> FsResult<()> {
+        self.op(OpKind::Rmdir, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || Ok(r.grant.dir.remove_dir(&r.rel)?))
+                    .await
+            })
+            .await
+    }
+
+    pub async fn removedirs(&self, path: String) -> FsResult<()> {
+        self.op(OpKind::Removedirs, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || {
+                    r.grant.dir.remove_dir(&r.rel)?;
+                    prune(&r.grant.dir, &prunable_parents(&r.rel));
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
+        self.op(OpKind::Link, &src)
+            .target(&dst)
+            .run(async {
+                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
+                same_grant(&s, &d)?;
+                d.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = d.budget.create(1)?;
+                    s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
+        let shown = target.clone();
+        self.op(OpKind::Symlink, &link_path)
+            .target(&shown)
+            .run(async {
+                if target.contains('\0') {
+                    return Err(ErrorCode::Invalid);
+                }
+                if target.is_empty() {
+                    return Err(ErrorCode::NoEntry);
+                }
+                if target.len() > self.limits.max_path_len {
+                    return Err(ErrorCode::NameTooLong);
+                }
+                let r = self.resolve_rw(&link_path)?;
+                if target.starts_with('/') {
+                    return Err(ErrorCode::NotPermitted);
+                }
+                r.budget.precheck_create()?;
+                self.blocking(move || {
+                    let lease = r.budget.create(1)?;
+                    r.grant.dir.symlink(&target, &r.rel)?;
+                    lease.keep();
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    /// The link's content. An absolute target (made by the host, never by a guest) is a
+    /// host path with no meaning in the guest: `not-permitted`.
+    pub async fn readlink(&self, path: String) -> FsResult<String> {
+        self.op(OpKind::Readlink, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                self.blocking(move || {
+                    let target = r.grant.dir.read_link(&r.rel)?;
+                    utf8_name(target.into_os_string())
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn remove_tree(&self, path: String) -> FsResult<()> {
+        self.op(OpKind::RemoveTree, &path)
+            .run(async {
+                let r = self.resolve_rw(&path)?;
+                not_root(&r)?;
+                self.blocking(move || {
+                    // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
+                    if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
+                        return Err(ErrorCode::NotDirectory);
+                    }
+                    remove_tree_chunked(&r.grant.dir, &r.rel)
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn exists(&self, path: String) -> FsResult<bool> {
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |_| true).await })
+            .await
+    }
+
+    pub async fn is_file(&self, path: String) -> FsResult<bool> {
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |md| md.is_file()).await })
+            .await
+    }
+
+    pub async fn is_dir(&self, path: String) -> FsResult<bool> {
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, true, |md| md.is_dir()).await })
+            .await
+    }
+
+    pub async fn is_link(&self, path: String) -> FsResult<bool> {
+        self.op(OpKind::Exists, &path)
+            .run(async { self.probe(&path, false, |md| md.is_symlink()).await })
+            .await
+    }
+
+    pub async fn samefile(&self, a: String, b: String) -> FsResult<bool> {
+        self.op(OpKind::Samefile, &a)
+            .target(&b)
+            .run(async {
+                use cap_std::fs::MetadataExt;
+                let ra = self.resolve(&a)?;
+                let rb = self.resolve(&b)?;
+                self.blocking(move || {
+                    let ma = ra.grant.dir.metadata(&ra.rel)?;
+                    let mb = rb.grant.dir.metadata(&rb.rel)?;
+                    Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino())
+                })
+                .await
+            })
+            .await
+    }
+
+    /// Resolve two paths that are both written (rename, link): `read-only` unless both
+    /// grants allow writing.
+    fn resolve_pair_rw(&self, a: &str, b: &str) -> FsResult<(Resolved, Resolved)> {
+        let ra = self.resolve(a)?;
+        let rb = self.resolve(b)?;
+        at::writable_pair(&ra, &rb)?;
+        Ok((ra, rb))
+    }
+
+    /// `os.path` predicates: metadata (following symlinks or not) tested by `pred`;
+    /// `false` for a path that does not resolve to anything.
+    async fn probe(
+        &self,
+        path: &str,
+        follow: bool,
+        pred: fn(&cap_std::fs::Metadata) -> bool,
+    ) -> FsResult<bool> {
+        let r = self.resolve(path)?;
+        self.blocking(move || {
+            let md = if follow {
+                r.grant.dir.metadata(&r.rel)
+            } else {
+                r.grant.dir.symlink_metadata(&r.rel)
+            };
+            match md.map_err(ErrorCode::from) {
+                Ok(md) => Ok(pred(&md)),
+                Err(ErrorCode::NoEntry | ErrorCode::NotDirectory | ErrorCode::Loop) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+/// The parents of `rel` that may be pruned, innermost first: only plain names, never the
+/// grant root and never a path that goes through `..`.
+fn prunable_parents(rel: &Path) -> Vec<PathBuf> {
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut p = rel.to_path_buf();
+    while p.pop() && !is_root(&p) && !p.as_os_str().is_empty() {
+        out.push(p.clone());
+    }
+    out
+}
+
+/// Remove each directory in `dirs` in order, stopping at the first that cannot be removed
+/// (not empty, missing, ...). Errors are not reported, as in Python's `removedirs`.
+fn prune(dir: &Dir, dirs: &[PathBuf]) {
+    for d in dirs {
+        if dir.remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+/// Deepest tree `remove_tree_chunked` descends: it holds two descriptors per level, and a
+/// guest can build trees of any depth (opening directories relative to deep ones), so the
+/// host's descriptors are not the guest's to exhaust.
+const MAX_TREE_DEPTH: usize = 64;
+
+/// Remove the directory `rel` and everything beneath it, one entry at a time with a
+/// [`checkpoint`](crate::pool::checkpoint) every [`LISTING_CHUNK`] entries, so a huge tree
+/// can be stopped (`interrupted`; what was removed stays removed). Symlinks are removed,
+/// never followed. Holds two descriptors per directory level being emptied; a tree deeper
+/// than [`MAX_TREE_DEPTH`] fails with `quota` once its deepest reachable levels are gone
+/// (remove the deep part first).
+pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
+    use cap_fs_ext::DirExt;
+    let top = root.open_dir_nofollow(rel)?;
+    let entries = top.entries()?;
+    // (directory, its listing, its name in its parent)
+    let mut stack = vec![(top, entries, None::<std::ffi::OsString>)];
+    let mut work = 0usize;
+    while !stack.is_empty() {
+        let depth = stack.len();
+        let (dir, entries, _) = stack.last_mut().expect("not empty");
+        work += 1;
+        if work.is_multiple_of(LISTING_CHUNK) {
+            crate::pool::checkpoint()?;
+        }
+        match entries.next() {
+            Some(entry) => {
+                let entry = entry?;
+                let name = entry.file_name();
+                if entry.file_type()?.is_dir() {
+                    if depth >= MAX_TREE_DEPTH {
+                        return Err(ErrorCode::Quota);
+                    }
+                    let child = dir.open_dir_nofollow(&name)?;
+                    let listing = child.entries()?;
+                    stack.push((child, listing, Some(name)));
+                } else {
+                    dir.remove_file(&name)?;
+                }
+            }
+            None => {
+                let (_, _, name) = stack.pop().expect("not empty");
+                match (name, stack.last()) {
+                    (Some(name), Some((parent, _, _))) => parent.remove_dir(&name)?,
+                    _ => root.remove_dir(rel)?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `create_dir_all(rel)`, counting the directories it creates against `max_created`.
+/// Under that budget each directory is created on its own, paying one creation first and
+/// getting it back if the directory turned out to exist: exact under any concurrency (a
+/// directory removed and created again by a racing call is paid for again).
+fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
+    let dir = &r.grant.dir;
+    if !r.budget.limits_creates() {
+        return Ok(dir.create_dir_all(rel)?);
+    }
+    let mut prefix = PathBuf::new();
+    for comp in rel.components() {
+        prefix.push(comp);
+        if !matches!(comp, Component::Normal(_)) {
+            // `..` must lead somewhere that exists, inside the grant (cap-std decides).
+            if !dir.metadata(&prefix)?.is_dir() {
+                return Err(ErrorCode::NotDirectory);
+            }
+            continue;
+        }
+        let lease = r.budget.create(1)?;
+        match dir.create_dir(&prefix) {
+            Ok(()) => lease.keep(),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                drop(lease);
+                if !dir.metadata(&prefix)?.is_dir() {
+                    return Err(ErrorCode::NotDirectory);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Directory entries read between two checkpoints of a listing.
+const LISTING_CHUNK: usize = 1024;

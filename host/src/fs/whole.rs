@@ -1,0 +1,233 @@
+//! Whole-file operations: `read-file`, `write-file` (atomic or not) and `copy-file`,
+//! each one trip to the pool, budgeted before it is queued and chunked while it runs.
+
+use super::*;
+
+#[allow(
+    missing_docs,
+    reason = "each method is documented in wit/aiofs.wit under the same name"
+)]
+impl Fs {
+    pub async fn read_file(&self, path: String, max: u64) -> FsResult<Vec<u8>> {
+        self.op(OpKind::ReadFile, &path)
+            .run(async {
+                let r = self.resolve(&path)?;
+                r.budget.precheck_read()?;
+                let quota = self.limits.max_read_bytes;
+                self.blocking_held(move |held| {
+                    let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
+                    let md = file.metadata()?;
+                    let (limit, too_big) = if max <= quota {
+                        (max, ErrorCode::FileTooLarge)
+                    } else {
+                        (quota, ErrorCode::Quota)
+                    };
+                    if md.len() > max {
+                        return Err(ErrorCode::FileTooLarge);
+                    }
+                    if md.len() > quota {
+                        return Err(ErrorCode::Quota);
+                    }
+                    let lease = r.budget.read_exact(md.len())?;
+                    held.grow(md.len())?;
+                    let data = read_limited(file, md.len(), limit, too_big)?;
+                    lease.settle(data.len() as u64);
+                    held.settle(data.len() as u64);
+                    Ok(data)
+                })
+                .await
+            })
+            .await
+    }
+
+    pub async fn write_file(&self, path: String, data: Vec<u8>, atomic: bool) -> FsResult<()> {
+        self.op(OpKind::WriteFile, &path)
+            .bytes(data.len() as u64)
+            .run(async {
+                if data.len() as u64 > self.limits.max_write_bytes {
+                    return Err(ErrorCode::Quota);
+                }
+                let r = self.resolve_rw(&path)?;
+                if is_root(&r.rel) || has_trailing_slash(&r.rel) {
+                    return Err(ErrorCode::IsDirectory);
+                }
+                let len = data.len() as u64;
+                r.budget.precheck_write(len)?;
+                // The payload is the guest's from here on: charged before it waits for anything.
+                let payload = self.charge(len)?;
+                let counters = self.counters.clone();
+                self.blocking(move || {
+                    let _payload = payload;
+                    let dir = &r.grant.dir;
+                    let paid = r.budget.write(len)?;
+                    if !atomic {
+                        let mut file =
+                            regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
+                        let _growth = reserve_growth(&counters, &r, &file, len)?;
+                        write_chunked(&mut file, &data)?;
+                        paid.keep();
+                        return Ok(());
+                    }
+                    let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
+                    let parent = r.rel.parent().unwrap_or(Path::new(""));
+                    // Everything happens in one opened parent directory: if the directory is
+                    // renamed meanwhile, the temporary file is still renamed over the target
+                    // beside it, or removed, and never left behind.
+                    let opened;
+                    let parent_dir = if parent.as_os_str().is_empty() {
+                        &**dir
+                    } else {
+                        opened = dir.open_dir(parent)?;
+                        &opened
+                    };
+                    // The rename creates the target if it is missing.
+                    let created = if r.budget.limits_creates()
+                        && parent_dir.symlink_metadata(name).is_err()
+                    {
+                        Some(r.budget.create(1)?)
+                    } else {
+                        None
+                    };
+                    // `.name.XXXXXXXX.tmp`, the name cut so the whole stays a valid file name.
+                    let stem = name.to_string_lossy();
+                    let prefix = format!(".{}.", &stem[..stem.floor_char_boundary(TEMP_STEM_MAX)]);
+                    let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
+                        parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
+                    })?;
+                    let written =
+                        write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
+                    drop(file);
+                    if let Err(e) =
+                        written.and_then(|()| Ok(parent_dir.rename(&tmp, parent_dir, name)?))
+                    {
+                        let _ = parent_dir.remove_file(&tmp);
+                        return Err(e);
+                    }
+                    paid.keep();
+                    if let Some(created) = created {
+                        created.keep();
+                    }
+                    Ok(())
+                })
+                .await
+            })
+            .await
+    }
+
+    /// Copy content only (not permissions), like `shutil.copyfile`; copying a file onto
+    /// itself (same device and inode) fails with `invalid` and leaves it intact.
+    pub async fn copy_file(&self, src: String, dst: String) -> FsResult<u64> {
+        self.op(OpKind::CopyFile, &src)
+            .target(&dst)
+            .run(async {
+                use cap_std::fs::MetadataExt;
+                let s = self.resolve(&src)?;
+                let d = self.resolve_rw(&dst)?;
+                s.budget.precheck_read()?;
+                let counters = self.counters.clone();
+                self.blocking(move || {
+                    let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
+                    // Truncating the destination must not destroy the source (`shutil.SameFileError`).
+                    let src_md = from.metadata()?;
+                    if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
+                        && (dst_md.dev(), dst_md.ino())
+                            == (
+                                std::os::unix::fs::MetadataExt::dev(&src_md),
+                                std::os::unix::fs::MetadataExt::ino(&src_md),
+                            )
+                    {
+                        return Err(ErrorCode::Invalid);
+                    }
+                    let len = src_md.len();
+                    d.budget.check_size(len)?;
+                    let read = s.budget.read_exact(len)?;
+                    let written = d.budget.write(len)?;
+                    let mut to = regular(open_counted(&d, &write_options(), Create::IfMissing)?)?;
+                    let _growth = reserve_growth(&counters, &d, &to, len)?;
+                    // Under a budget, copy what was paid for (the size when the copy started).
+                    let budgeted = *s.budget.quota() != GrantQuota::UNLIMITED
+                        || *d.budget.quota() != GrantQuota::UNLIMITED;
+                    let cap = if budgeted { len } else { u64::MAX };
+                    // In chunks (the kernel copies each without a buffer here), stopping at a
+                    // checkpoint between them: a huge or sparse source cannot hold a thread.
+                    let mut copied = 0u64;
+                    let result = loop {
+                        if let Err(e) = crate::pool::checkpoint() {
+                            break Err(e);
+                        }
+                        let want = (CHUNK as u64).min(cap - copied);
+                        match std::io::copy(&mut (&from).take(want), &mut to) {
+                            Ok(0) => break Ok(()),
+                            Ok(n) => copied += n,
+                            Err(e) => break Err(e.into()),
+                        }
+                        if copied == cap {
+                            break Ok(());
+                        }
+                    };
+                    read.settle(copied);
+                    written.settle(copied);
+                    result.map(|()| copied)
+                })
+                .await
+            })
+            .await
+    }
+}
+
+/// Read everything from `src` into a new vector, failing once more than `limit` bytes
+/// arrive (the file grew past the limit while being read); `too_big` is the error then.
+fn read_limited(
+    src: impl Read,
+    expected: u64,
+    limit: u64,
+    too_big: ErrorCode,
+) -> FsResult<Vec<u8>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(usize::try_from(expected.min(limit)).unwrap_or(usize::MAX))
+        .map_err(|_| ErrorCode::InsufficientMemory)?;
+    src.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(too_big);
+    }
+    Ok(out)
+}
+
+/// Bytes written or copied between two checkpoints of a long operation.
+const CHUNK: usize = 8 << 20;
+
+/// Write all of `data` in chunks, stopping at a [`checkpoint`](crate::pool::checkpoint)
+/// (`interrupted`) between them.
+fn write_chunked(file: &mut impl Write, data: &[u8]) -> FsResult<()> {
+    for piece in data.chunks(CHUNK) {
+        crate::pool::checkpoint()?;
+        file.write_all(piece)?;
+    }
+    Ok(())
+}
+
+/// For a whole-file write or copy of `len` bytes into the just-truncated `file`: reserve
+/// its growth against the grant's `max_file_size` (see `growth`), if it has one.
+fn reserve_growth(
+    counters: &StoreCounters,
+    r: &Resolved,
+    file: &std::fs::File,
+    len: u64,
+) -> FsResult<Option<growth::Reserved>> {
+    match r.budget.quota().max_file_size {
+        Some(max) => Ok(Some(
+            counters
+                .growth
+                .reserve(file, max, len, |size| size.max(len))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Create or truncate for writing.
+fn write_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    o.custom_flags(libc::O_NONBLOCK);
+    o
+}
