@@ -61,16 +61,27 @@ struct StoreGauges {
     held: metrics::Gauge,
     pool_queued: metrics::Gauge,
     pool_running: metrics::Gauge,
+    /// Operations finished, to sample the pool's gauges.
+    finished: std::sync::atomic::AtomicU64,
 }
+
+/// The pool's gauges are set after every this many operations of a store (reading them
+/// takes the pool's lock, which the small-operation path otherwise avoids).
+const POOL_GAUGE_EVERY: u64 = 64;
 
 impl StoreGauges {
     fn update(&self, fs: &crate::fs::Fs) {
         self.pending.set(fs.pending_ops() as f64);
         self.open.set(fs.open_files() as f64);
         self.held.set(fs.held_bytes() as f64);
-        let pool = fs.pool().stats();
-        self.pool_queued.set(pool.queued as f64);
-        self.pool_running.set(pool.running as f64);
+        let n = self
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(POOL_GAUGE_EVERY) {
+            let pool = fs.pool().stats();
+            self.pool_queued.set(pool.queued as f64);
+            self.pool_running.set(pool.running as f64);
+        }
     }
 }
 
@@ -96,6 +107,7 @@ impl Obs {
                 held: metrics::gauge!("aiofs_held_bytes", &l),
                 pool_queued: metrics::gauge!("aiofs_pool_queued_jobs", &l),
                 pool_running: metrics::gauge!("aiofs_pool_busy_threads", &l),
+                finished: std::sync::atomic::AtomicU64::new(0),
             });
         }
         Obs {
