@@ -17,6 +17,8 @@ mod guests;
 mod native;
 mod report;
 mod respond;
+#[cfg(target_os = "linux")]
+mod uring;
 
 /// The guests' command line and file layout, shared with the guest crate.
 #[path = "../guests/src/lib.rs"]
@@ -48,7 +50,8 @@ struct Opts {
     /// Where to make the data directory (default: the system temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Run only these contenders (comma separated: std, tokio, wasi, wasi-aiofs, aiofs), e.g. to
+    /// Run only these contenders (comma separated: std, tokio, wasi, wasi-aiofs, aiofs,
+    /// aiofs-noepoch, uring), e.g. to
     /// profile one of them.
     #[arg(long, value_delimiter = ',')]
     who: Vec<String>,
@@ -76,6 +79,7 @@ struct Bench {
 fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
     use Contender::*;
     let all = &[Std, Tokio, Wasi, WasiAiofs, Aiofs][..];
+    let all_uring = &[Std, Tokio, Wasi, WasiAiofs, Aiofs, Uring][..];
     let aiofs_only = &[Aiofs][..];
     let epochs = &[Aiofs, AiofsNoEpoch][..];
     let (small_n, reps, big_reps) = if quick { (200, 3, 2) } else { (2000, 9, 5) };
@@ -134,7 +138,16 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             small_n,
             reps,
             small,
-            all,
+            all_uring,
+        ),
+        row(
+            "small_read_concurrent",
+            "4 KiB file: whole-file reads, 64 in flight",
+            Unit::PerOp,
+            small_n * 4,
+            reps,
+            small * 4,
+            &[Tokio, Aiofs, Uring],
         ),
         row(
             "big_read",
@@ -262,7 +275,7 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             sizes.entries,
             reps,
             sizes.entries as u64,
-            all,
+            all_uring,
         ),
         row(
             "exists",
@@ -274,13 +287,31 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             all,
         ),
         row(
+            "stat_batch",
+            "stat, 10k paths through batches (aiofs `batch::stat_many`)",
+            Unit::PerOp,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            &[Std, Aiofs],
+        ),
+        row(
+            "exists_batch",
+            "exists, 10k paths through batches (aiofs `batch::exists_many`)",
+            Unit::PerOp,
+            sizes.entries,
+            reps,
+            sizes.entries as u64,
+            &[Std, Aiofs],
+        ),
+        row(
             "stat_concurrent",
             "stat, 10k paths, 64 in flight",
             Unit::PerOp,
             sizes.entries,
             reps,
             sizes.entries as u64,
-            aiofs_only,
+            &[Aiofs, Uring],
         ),
     ]
 }
@@ -411,6 +442,7 @@ impl Bench {
             .iter()
             .copied()
             .filter(|w| self.opts.who.is_empty() || self.opts.who.iter().any(|k| k == w.key()))
+            .filter(|&w| w != Contender::Uring || uring_available())
             .collect();
         let mut reps: Vec<Vec<Rep>> = vec![Vec::new(); who.len()];
         for round in 0..rounds {
@@ -457,6 +489,17 @@ impl Bench {
                 })
                 .skip(1)
                 .collect(),
+            #[cfg(target_os = "linux")]
+            Contender::Uring => (0..=reps)
+                .map(|_| {
+                    uring::uring_once(workload, data, n, in_flight)
+                        .map(rep)
+                        .map_err(Into::into)
+                })
+                .skip(1)
+                .collect(),
+            #[cfg(not(target_os = "linux"))]
+            Contender::Uring => bail!("io_uring is Linux only"),
             Contender::Tokio => self.rt.block_on(async {
                 let mut out = Vec::new();
                 for _ in 0..=reps {
@@ -601,6 +644,14 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// Whether the io_uring contender can run here (Linux, io_uring not disabled).
+fn uring_available() -> bool {
+    #[cfg(target_os = "linux")]
+    return uring::available();
+    #[cfg(not(target_os = "linux"))]
+    false
 }
 
 /// Await spawned guest runs.

@@ -89,14 +89,14 @@ pub fn std_once(workload: &str, d: &Data, n: usize) -> io::Result<(Duration, u64
             }
             count
         }
-        "stat" => {
+        "stat" | "stat_batch" => {
             let mut total = 0;
             for i in 0..n {
                 total += u64::from(fs::metadata(d.many(i))?.is_file());
             }
             total
         }
-        "exists" => {
+        "exists" | "exists_batch" => {
             let mut total = 0;
             for i in 0..n {
                 total += u64::from(d.many(i).exists());

@@ -22,6 +22,9 @@ pub enum Contender {
     Aiofs,
     /// The same aiofs guest compiled without epoch checks (what `--timeout` costs).
     AiofsNoEpoch,
+    /// Native io_uring from one thread (Linux): confined `openat2` into a direct
+    /// descriptor, read and close linked in one chain per file; `statx` for stat.
+    Uring,
 }
 
 impl Contender {
@@ -34,6 +37,7 @@ impl Contender {
             Contender::WasiAiofs => "guest std::fs over aiofs' wasi:filesystem p2",
             Contender::Aiofs => "guest aiofs",
             Contender::AiofsNoEpoch => "guest aiofs, no epoch checks",
+            Contender::Uring => "native io_uring",
         }
     }
 
@@ -46,6 +50,7 @@ impl Contender {
             Contender::WasiAiofs => "wasi-aiofs",
             Contender::Aiofs => "aiofs",
             Contender::AiofsNoEpoch => "aiofs-noepoch",
+            Contender::Uring => "uring",
         }
     }
 
@@ -57,16 +62,18 @@ impl Contender {
             Contender::WasiAiofs => "#f28e2b",
             Contender::Aiofs => "#59a14f",
             Contender::AiofsNoEpoch => "#b07aa1",
+            Contender::Uring => "#edc948",
         }
     }
 
-    const ALL: [Contender; 6] = [
+    const ALL: [Contender; 7] = [
         Contender::Std,
         Contender::Tokio,
         Contender::Wasi,
         Contender::WasiAiofs,
         Contender::Aiofs,
         Contender::AiofsNoEpoch,
+        Contender::Uring,
     ];
 }
 
@@ -108,7 +115,9 @@ impl Row {
             "big_read_stream" => "big_read",
             "big_write_stream" => "big_write",
             "lines_raw" | "lines_each" | "lines_crlf" | "lines_cr" => "lines",
-            "stat_concurrent" => "stat",
+            "stat_concurrent" | "stat_batch" => "stat",
+            "small_read_concurrent" => "small_read_file",
+            "exists_batch" => "exists",
             key => key,
         }
     }
@@ -351,6 +360,80 @@ fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
                 format!("{x:.2}×"),
                 "reported".into(),
                 true,
+            ));
+        }
+    }
+    // Issue 14: small operations one at a time at most as slow as tokio::fs.
+    for (key, what) in [
+        ("small_read_file", "4 KiB `read-file`"),
+        ("small_open_read", "4 KiB open + read + close"),
+        ("stat", "`stat`"),
+        ("exists", "`exists`"),
+    ] {
+        if let Some(x) = r.ratio(key, Aiofs, key, Tokio) {
+            out.push((
+                format!("{what}, one at a time: aiofs time / native `tokio::fs` time"),
+                format!("{x:.2}×"),
+                "≤ 1.00×".into(),
+                x <= 1.0,
+            ));
+        }
+    }
+    for (key, what) in [("stat_batch", "`stat`"), ("exists_batch", "`exists`")] {
+        if let Some(x) = r.ratio(key, Aiofs, key, Std) {
+            out.push((
+                format!("{what} of 10k paths through batches: aiofs time / native `std::fs` one at a time"),
+                format!("{x:.2}×"),
+                "≤ 3×".into(),
+                x <= 3.0,
+            ));
+        }
+    }
+    for (key, what) in [
+        ("small_read_file", "4 KiB whole-file read, one at a time"),
+        (
+            "small_read_concurrent",
+            "4 KiB whole-file reads, 64 in flight",
+        ),
+        ("stat", "`stat`, one at a time"),
+        ("stat_concurrent", "`stat`, 64 in flight"),
+    ] {
+        if let Some(x) = r.ratio(key, Uring, key, Aiofs) {
+            out.push((
+                format!(
+                    "io_uring, {what}: native io_uring time / aiofs time (< 1: io_uring faster)"
+                ),
+                format!("{x:.2}×"),
+                "reported".into(),
+                true,
+            ));
+        }
+    }
+    if let Some(x) = r.ratio("big_write", Aiofs, "big_write_stream", Aiofs) {
+        out.push((
+            "1 GiB write: aiofs `write-via-stream` throughput / 1 MiB `write` calls".into(),
+            format!("{x:.2}×"),
+            "≥ 1.00×".into(),
+            x >= 1.0,
+        ));
+    }
+    if !r.scaling.is_empty() {
+        let mut prev: Option<f64> = None;
+        for (threads, n, aiofs, tokio) in &r.scaling {
+            let rate = |d: &Duration| *n as f64 / d.as_secs_f64();
+            let x = rate(aiofs) / rate(tokio);
+            if *threads < 2 {
+                prev = Some(rate(aiofs));
+                continue;
+            }
+            // "Not falling": within 10% of the rate at the next smaller pool (noise).
+            let holds = prev.is_none_or(|p| rate(aiofs) >= 0.9 * p);
+            prev = Some(rate(aiofs));
+            out.push((
+                format!("64 × 4 KiB reads in flight, {threads} pool threads: aiofs reads/s / tokio::fs reads/s (and not below 90% of the smaller pool's)"),
+                format!("{x:.2}×"),
+                "≥ 1.50×".into(),
+                x >= 1.5 && holds,
             ));
         }
     }

@@ -185,6 +185,16 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
             }
             total
         }
+        "stat_batch" => aiofs::batch::stat_many((0..n).map(many))
+            .await?
+            .into_iter()
+            .map(|st| st.map(|st| u64::from(st.is_file())))
+            .sum::<Res<u64>>()?,
+        "exists_batch" => aiofs::batch::exists_many((0..n).map(many))
+            .await?
+            .into_iter()
+            .map(|e| e.map(u64::from))
+            .sum::<Res<u64>>()?,
         "stat_concurrent" => {
             stream::iter(0..n)
                 .map(|i| aiofs::os::stat(many(i)))
