@@ -9,7 +9,7 @@
 //! * **inline host** (responsiveness only): `aiofs_guest.wasm` against a deliberately naive
 //!   host whose `read-file` does the blocking work right on the event loop.
 
-use aiofs_cli::{RunIo, RunState, Runner, RunnerOptions};
+use aiofs_cli::{GuestLimits, RunIo, RunState, Runner, RunnerOptions};
 use aiofs_host::AioFsCtx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,7 +125,10 @@ impl Guests {
             env: Vec::new(),
             capture_output: true,
         };
-        let outcome = self.runner.run(&self.aiofs, ctx, io).await?;
+        let outcome = self
+            .runner
+            .run_limited(&self.aiofs, ctx, io, &guest_limits())
+            .await?;
         parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
     }
 
@@ -137,7 +140,9 @@ impl Guests {
             capture_output: true,
         };
         let (runner, component) = &self.no_epoch;
-        let outcome = runner.run(component, ctx, io).await?;
+        let outcome = runner
+            .run_limited(component, ctx, io, &guest_limits())
+            .await?;
         parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
     }
 
@@ -149,7 +154,10 @@ impl Guests {
             env: Vec::new(),
             capture_output: true,
         };
-        let outcome = self.runner.run(&self.wasi, ctx, io).await?;
+        let outcome = self
+            .runner
+            .run_limited(&self.wasi, ctx, io, &guest_limits())
+            .await?;
         parse(outcome.exit_code, &outcome.stdout, &outcome.stderr)
     }
 
@@ -287,6 +295,15 @@ fn stub_aiofs_imports(linker: &mut Linker<RunState>, component: &Component) -> R
         }
     }
     Ok(())
+}
+
+/// The guests' limits: the `Runner`'s defaults, but room for the 1 GiB whole-file rows
+/// (the guest holds the whole file in its linear memory).
+fn guest_limits() -> GuestLimits {
+    GuestLimits {
+        max_memory: 4 << 30,
+        ..GuestLimits::default()
+    }
 }
 
 /// The guest's argv: program name, then `args`.
