@@ -65,6 +65,7 @@ pub struct AioFsCtxBuilder {
     label: Option<String>,
     audit: Option<Audit>,
     no_metrics: bool,
+    recorder: crate::obs::StoreRecorder,
 }
 
 impl AioFsCtxBuilder {
@@ -203,6 +204,13 @@ impl AioFsCtxBuilder {
         self
     }
 
+    /// Export this store's metrics to `recorder` instead of the process's global one
+    /// (a recorder per tenant, or tests without global state).
+    pub fn metrics_recorder(mut self, recorder: Arc<dyn metrics::Recorder + Send + Sync>) -> Self {
+        self.recorder = crate::obs::StoreRecorder(Some(recorder));
+        self
+    }
+
     /// Finish.
     pub fn build(self) -> AioFsCtx {
         let fs = Fs::build(
@@ -212,6 +220,7 @@ impl AioFsCtxBuilder {
             self.label,
             self.audit,
             !self.no_metrics,
+            self.recorder,
         );
         AioFsCtx {
             _cancel: Arc::new(CancelOnDrop(fs.tenant().clone())),

@@ -202,3 +202,41 @@ fn every_operation_is_one_span_with_its_outcome() {
         assert!(queued < 60_000_000 && run < 60_000_000);
     }
 }
+
+/// A store given its own recorder exports there, whatever the process's global one is.
+#[test]
+fn a_store_exports_to_its_own_recorder() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let dir = tempfile::tempdir().unwrap();
+    let own = AioFsCtx::builder()
+        .grant(dir.path(), "/d", Perms::ReadWrite)
+        .unwrap()
+        .label("own")
+        .metrics_recorder(Arc::new(recorder))
+        .build();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let fs = own.fs();
+        fs.write_file("/d/x".into(), b"abc".to_vec(), false)
+            .await
+            .unwrap();
+        assert_eq!(fs.stat("/d/y".into(), true).await, Err(ErrorCode::NoEntry));
+    });
+    let text = handle.render();
+    let s = |series: &str| sample(&text, series);
+    assert_eq!(
+        s("aiofs_ops_total{store=\"own\",grant=\"/d\",op=\"write-file\",result=\"ok\"}"),
+        1.0
+    );
+    assert_eq!(
+        s("aiofs_ops_total{store=\"own\",grant=\"/d\",op=\"stat\",result=\"no-entry\"}"),
+        1.0
+    );
+    assert_eq!(
+        s("aiofs_bytes_written_total{store=\"own\",grant=\"/d\"}"),
+        3.0
+    );
+    assert_eq!(s("aiofs_open_handles{store=\"own\"}"), 0.0);
+    assert!(!text.contains("store=\"prom\""), "{text}");
+}

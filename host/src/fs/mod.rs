@@ -35,7 +35,7 @@ use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Grant, Grants, Perms, Resolved};
 use crate::limits::GrantQuota;
 use crate::limits::{GrantUsage, Limits};
-use crate::obs::{Audit, GrantStats, Obs, Op, OpKind, StoreStats};
+use crate::obs::{Audit, GrantStats, Obs, Op, OpKind, StoreRecorder, StoreStats};
 use crate::pool::{Pool, Tenant};
 use cap_std::fs::{Dir, OpenOptions, OpenOptionsExt};
 use held::{HeapSize, Held, MemBudget};
@@ -312,7 +312,15 @@ fn read_options() -> OpenOptions {
 impl Fs {
     /// Build from parts, labelled `store-N`, exporting metrics, without audit.
     pub fn new(grants: Grants, limits: Limits, pool: Pool) -> Fs {
-        Fs::build(grants, limits, pool, None, None, true)
+        Fs::build(
+            grants,
+            limits,
+            pool,
+            None,
+            None,
+            true,
+            StoreRecorder::default(),
+        )
     }
 
     /// Build from parts with observation settings (see [`crate::AioFsCtxBuilder`]).
@@ -323,6 +331,7 @@ impl Fs {
         label: Option<String>,
         audit: Option<Audit>,
         metrics: bool,
+        recorder: StoreRecorder,
     ) -> Fs {
         static STORES: AtomicUsize = AtomicUsize::new(0);
         let label: Arc<str> = match label {
@@ -330,7 +339,9 @@ impl Fs {
             None => format!("store-{}", STORES.fetch_add(1, Ordering::Relaxed) + 1).into(),
         };
         for (grant, budget) in grants.iter_with_budgets() {
-            budget.counters().bind(&label, &grant.guest_path, metrics);
+            budget
+                .counters()
+                .bind(&label, &grant.guest_path, metrics, &recorder);
         }
         Fs {
             grants: Arc::new(grants),
@@ -340,7 +351,7 @@ impl Fs {
                 open_files: AtomicUsize::new(0),
                 mem: MemBudget::new(limits.max_inflight_bytes),
                 growth: growth::Growth::default(),
-                obs: Obs::new(label, audit, metrics),
+                obs: Obs::new(label, audit, metrics, &recorder),
             }),
             limits: Arc::new(limits),
             pool,

@@ -112,6 +112,25 @@ impl HistogramSnapshot {
     }
 }
 
+/// A store's own `metrics` recorder (see
+/// [`AioFsCtxBuilder::metrics_recorder`](crate::AioFsCtxBuilder::metrics_recorder)).
+#[derive(Clone, Default)]
+pub(crate) struct StoreRecorder(pub(crate) Option<Arc<dyn metrics::Recorder + Send + Sync>>);
+
+impl std::fmt::Debug for StoreRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "own" } else { "global" })
+    }
+}
+
+/// Register a handle with the store's recorder, else with the process's.
+pub(crate) fn register<T>(recorder: &StoreRecorder, f: impl FnOnce() -> T) -> T {
+    match &recorder.0 {
+        Some(r) => metrics::with_local_recorder(&**r, f),
+        None => f(),
+    }
+}
+
 /// `metrics` handles of one kind of operation under one grant.
 struct KindMetrics {
     ok: metrics::Counter,
@@ -121,6 +140,7 @@ struct KindMetrics {
 
 /// `metrics` handles of one grant, registered on first use.
 struct GrantMetrics {
+    recorder: StoreRecorder,
     store: Arc<str>,
     grant: Arc<str>,
     kinds: [OnceLock<KindMetrics>; KINDS],
@@ -131,11 +151,18 @@ struct GrantMetrics {
 }
 
 impl GrantMetrics {
-    fn new(store: Arc<str>, grant: Arc<str>) -> GrantMetrics {
+    fn new(recorder: StoreRecorder, store: Arc<str>, grant: Arc<str>) -> GrantMetrics {
         let labels = [("store", store.to_string()), ("grant", grant.to_string())];
+        let (bytes_read, bytes_written) = register(&recorder, || {
+            (
+                metrics::counter!("aiofs_bytes_read_total", &labels),
+                metrics::counter!("aiofs_bytes_written_total", &labels),
+            )
+        });
         GrantMetrics {
-            bytes_read: metrics::counter!("aiofs_bytes_read_total", &labels),
-            bytes_written: metrics::counter!("aiofs_bytes_written_total", &labels),
+            recorder,
+            bytes_read,
+            bytes_written,
             store,
             grant,
             kinds: std::array::from_fn(|_| OnceLock::new()),
@@ -161,11 +188,11 @@ impl GrantMetrics {
                 ("result", "ok".into()),
             ];
             let l = [store, grant, opl];
-            KindMetrics {
+            register(&self.recorder, || KindMetrics {
                 ok: metrics::counter!("aiofs_ops_total", &ok),
                 queued: metrics::histogram!("aiofs_op_queued_seconds", &l),
                 run: metrics::histogram!("aiofs_op_run_seconds", &l),
-            }
+            })
         })
     }
 
@@ -175,7 +202,7 @@ impl GrantMetrics {
             .or_insert_with(|| {
                 let [store, grant, opl] = self.labels(op);
                 let l = [store, grant, opl, ("result", code.name().to_owned())];
-                metrics::counter!("aiofs_ops_total", &l)
+                register(&self.recorder, || metrics::counter!("aiofs_ops_total", &l))
             })
             .increment(1);
         drop(map);
@@ -186,7 +213,10 @@ impl GrantMetrics {
                 ("code", code.name().to_owned()),
                 ("kind", refusal.name().to_owned()),
             ];
-            metrics::counter!("aiofs_refusals_total", &l).increment(1);
+            register(&self.recorder, || {
+                metrics::counter!("aiofs_refusals_total", &l)
+            })
+            .increment(1);
         }
     }
 }
@@ -230,11 +260,17 @@ impl std::fmt::Debug for GrantCounters {
 impl GrantCounters {
     /// Name the counters (once; a view of the grant shares them already named) and, with
     /// `metrics`, export them through the `metrics` facade from now on.
-    pub(crate) fn bind(&self, store: &Arc<str>, grant: &str, metrics: bool) {
+    pub(crate) fn bind(
+        &self,
+        store: &Arc<str>,
+        grant: &str,
+        metrics: bool,
+        recorder: &StoreRecorder,
+    ) {
         let (store, grant) = self.names.get_or_init(|| (store.clone(), Arc::from(grant)));
         if metrics {
             self.metrics
-                .get_or_init(|| GrantMetrics::new(store.clone(), grant.clone()));
+                .get_or_init(|| GrantMetrics::new(recorder.clone(), store.clone(), grant.clone()));
         }
     }
 

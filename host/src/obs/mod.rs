@@ -22,8 +22,8 @@ mod counters;
 mod op;
 
 pub use audit::{Audit, AuditReceiver, AuditRecord};
-pub(crate) use counters::GrantCounters;
 pub use counters::HistogramSnapshot;
+pub(crate) use counters::{GrantCounters, StoreRecorder};
 pub(crate) use op::{Obs, Op, in_op, note_budget, note_run};
 
 use crate::error::ErrorCode;

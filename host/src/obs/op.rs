@@ -95,20 +95,25 @@ impl std::fmt::Debug for Obs {
 }
 
 impl Obs {
-    pub(crate) fn new(label: Arc<str>, audit: Option<Audit>, metrics: bool) -> Obs {
+    pub(crate) fn new(
+        label: Arc<str>,
+        audit: Option<Audit>,
+        metrics: bool,
+        recorder: &super::counters::StoreRecorder,
+    ) -> Obs {
         let outside = GrantCounters::default();
-        outside.bind(&label, "", metrics);
+        outside.bind(&label, "", metrics, recorder);
         let gauges = std::sync::OnceLock::new();
         if metrics {
             let l = [("store", label.to_string())];
-            let _ = gauges.set(StoreGauges {
+            let _ = gauges.set(super::counters::register(recorder, || StoreGauges {
                 pending: metrics::gauge!("aiofs_pending_ops", &l),
                 open: metrics::gauge!("aiofs_open_handles", &l),
                 held: metrics::gauge!("aiofs_held_bytes", &l),
                 pool_queued: metrics::gauge!("aiofs_pool_queued_jobs", &l),
                 pool_running: metrics::gauge!("aiofs_pool_busy_threads", &l),
                 finished: std::sync::atomic::AtomicU64::new(0),
-            });
+            }));
         }
         Obs {
             label,
