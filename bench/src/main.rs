@@ -400,13 +400,15 @@ impl Bench {
     }
 
     /// An aiofs context granting the data at `/data` on `pool`. The per-call byte limits
-    /// are raised to 2 GiB so that the 1 GiB whole-file operations are allowed.
+    /// are raised to 2 GiB and the memory budget to 4 GiB so that the 1 GiB whole-file
+    /// operations are allowed.
     fn ctx(&self, pool: &Pool) -> Result<AioFsCtx> {
         Ok(AioFsCtx::builder()
             .grant(self.data.root(), "/data", Perms::ReadWrite)?
             .limits(Limits {
                 max_read_bytes: 2 << 30,
                 max_write_bytes: 2 << 30,
+                max_inflight_bytes: 4 << 30,
                 ..Limits::default()
             })
             .pool(pool.clone())
