@@ -15,6 +15,7 @@
 mod data;
 mod guests;
 mod native;
+mod observed;
 mod report;
 mod respond;
 #[cfg(target_os = "linux")]
@@ -139,6 +140,15 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             reps,
             small,
             all_uring,
+        ),
+        row(
+            "small_read_file_obs",
+            "4 KiB file: whole-file read, by how much the store is observed",
+            Unit::PerOp,
+            small_n,
+            reps,
+            small,
+            &[AiofsBare, Aiofs, AiofsMetrics, AiofsTraced],
         ),
         row(
             "small_read_concurrent",
@@ -403,6 +413,11 @@ impl Bench {
     /// are raised to 2 GiB and the memory budget to 4 GiB so that the 1 GiB whole-file
     /// operations are allowed.
     fn ctx(&self, pool: &Pool) -> Result<AioFsCtx> {
+        Ok(self.ctx_builder(pool)?.build())
+    }
+
+    /// The builder of [`ctx`](Bench::ctx), for contenders that configure more.
+    fn ctx_builder(&self, pool: &Pool) -> Result<aiofs_host::AioFsCtxBuilder> {
         Ok(AioFsCtx::builder()
             .grant(self.data.root(), "/data", Perms::ReadWrite)?
             .limits(Limits {
@@ -411,8 +426,7 @@ impl Bench {
                 max_inflight_bytes: 4 << 30,
                 ..Limits::default()
             })
-            .pool(pool.clone())
-            .build())
+            .pool(pool.clone()))
     }
 
     fn guest_args(
@@ -455,7 +469,9 @@ impl Bench {
                     w.name(),
                     round + 1
                 );
-                reps[i].extend(self.run_one(w, row.key, per_round, row.n, 64)?);
+                // The observability row runs the plain 4 KiB read workload.
+                let workload = row.key.strip_suffix("_obs").unwrap_or(row.key);
+                reps[i].extend(self.run_one(w, workload, per_round, row.n, 64)?);
             }
         }
         for (w, reps) in who.into_iter().zip(reps) {
@@ -532,6 +548,15 @@ impl Bench {
                 let ctx = self.ctx(&self.pool)?;
                 self.rt.block_on(async move {
                     tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
+                })
+            }
+            Contender::AiofsBare | Contender::AiofsMetrics | Contender::AiofsTraced => {
+                let args = Self::guest_args(workload, 1, reps, n, in_flight);
+                let guests = self.guests.clone();
+                let (ctx, observe) = observed::ctx(self.ctx_builder(&self.pool)?, who);
+                self.rt.block_on(async move {
+                    tokio::spawn(observe.run(async move { guests.run_aiofs(&args, ctx).await }))
+                        .await?
                 })
             }
             Contender::AiofsNoEpoch => {

@@ -22,6 +22,13 @@ pub enum Contender {
     Aiofs,
     /// The same aiofs guest compiled without epoch checks (what `--timeout` costs).
     AiofsNoEpoch,
+    /// The aiofs guest on a store exporting no metrics (its counters only).
+    AiofsBare,
+    /// The aiofs guest on a store exporting metrics to a real Prometheus recorder.
+    AiofsMetrics,
+    /// Everything on: metrics to Prometheus, every operation's span formatted (into a
+    /// sink), and an audit channel recording mutations, drained by a thread.
+    AiofsTraced,
     /// Native io_uring from one thread (Linux): confined `openat2` into a direct
     /// descriptor, read and close linked in one chain per file; `statx` for stat.
     Uring,
@@ -38,6 +45,9 @@ impl Contender {
             Contender::Aiofs => "guest aiofs",
             Contender::AiofsNoEpoch => "guest aiofs, no epoch checks",
             Contender::Uring => "native io_uring",
+            Contender::AiofsBare => "guest aiofs, no metrics export",
+            Contender::AiofsMetrics => "guest aiofs, metrics to Prometheus",
+            Contender::AiofsTraced => "guest aiofs, metrics + spans + audit",
         }
     }
 
@@ -51,6 +61,9 @@ impl Contender {
             Contender::Aiofs => "aiofs",
             Contender::AiofsNoEpoch => "aiofs-noepoch",
             Contender::Uring => "uring",
+            Contender::AiofsBare => "aiofs-bare",
+            Contender::AiofsMetrics => "aiofs-metrics",
+            Contender::AiofsTraced => "aiofs-traced",
         }
     }
 
@@ -63,10 +76,13 @@ impl Contender {
             Contender::Aiofs => "#59a14f",
             Contender::AiofsNoEpoch => "#b07aa1",
             Contender::Uring => "#edc948",
+            Contender::AiofsBare => "#8cd17d",
+            Contender::AiofsMetrics => "#499894",
+            Contender::AiofsTraced => "#9d7660",
         }
     }
 
-    const ALL: [Contender; 7] = [
+    const ALL: [Contender; 10] = [
         Contender::Std,
         Contender::Tokio,
         Contender::Wasi,
@@ -74,6 +90,9 @@ impl Contender {
         Contender::Aiofs,
         Contender::AiofsNoEpoch,
         Contender::Uring,
+        Contender::AiofsBare,
+        Contender::AiofsMetrics,
+        Contender::AiofsTraced,
     ];
 }
 
@@ -357,6 +376,29 @@ fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
                 format!(
                     "Epoch checks (`--timeout`), {what}: aiofs guest time / without the checks"
                 ),
+                format!("{x:.2}×"),
+                "reported".into(),
+                true,
+            ));
+        }
+    }
+    // Issue 12: what observing guests costs on the 4 KiB read row.
+    let obs = "small_read_file_obs";
+    if let Some(x) = r.ratio(obs, AiofsMetrics, obs, AiofsBare) {
+        out.push((
+            "4 KiB `read-file`, metrics to Prometheus (spans off) / no metrics export".into(),
+            format!("{x:.2}×"),
+            "≤ 1.05×".into(),
+            x <= 1.05,
+        ));
+    }
+    for (who, what) in [
+        (Aiofs, "metrics on, no recorder installed (the default)"),
+        (AiofsTraced, "metrics + every span formatted + audit"),
+    ] {
+        if let Some(x) = r.ratio(obs, who, obs, AiofsBare) {
+            out.push((
+                format!("4 KiB `read-file`, {what} / no metrics export"),
                 format!("{x:.2}×"),
                 "reported".into(),
                 true,
