@@ -257,7 +257,9 @@ fn markdown(r: &Results) -> String {
     for c in Contender::ALL {
         let _ = write!(s, " {} |", c.name());
     }
-    s.push_str("\n|---|---|---|---|---|---|\n");
+    s.push_str("\n|---|---|");
+    s.push_str(&"---|".repeat(Contender::ALL.len()));
+    s.push('\n');
     for row in &r.rows {
         let _ = write!(s, "| {} | {} |", row.title, row.reps);
         for c in Contender::ALL {
