@@ -37,10 +37,22 @@
 //! `file-too-large`; only regular files and directories can be opened (a FIFO, socket or
 //! device is `unsupported`); `advise` is accepted and ignored.
 
+mod memo;
 pub mod p2;
 mod p2_streams;
 pub mod p3;
 mod p3_streams;
+
+pub use memo::StatMemo;
+
+/// Jobs the store's pool has taken so far (queued, running, done or dropped): it grows by
+/// one with every job submitted and by nothing else. Every change to a file through aiofs
+/// (either surface, any store on the pool) is a job, so an unchanged count means that
+/// nothing aiofs did can have changed what a stat or a read would see.
+pub(crate) fn pool_jobs(fs: &crate::fs::Fs) -> u64 {
+    let s = fs.pool().stats();
+    s.completed + s.cancelled + s.running as u64 + s.queued as u64
+}
 
 /// The identity hash of an object, as wasmtime computes it (device and inode through the
 /// standard hasher; the upper half derived from the lower), so that preview1 inode numbers

@@ -1,6 +1,7 @@
 //! `wasi:filesystem@0.2` (types and preopens, 0.2.12 as wasmtime-wasi 48 links it) over
 //! the domain layer.
 
+use super::StatMemo;
 use super::p2_streams::{FileInput, FileOutput};
 use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
 use crate::error::{ErrorCode as DomainError, FsResult};
@@ -40,8 +41,25 @@ use types::ErrorCode;
 pub enum Descriptor {
     /// A directory (a preopen or one opened with `open-at`) and its state.
     Dir(Directory, DirState),
-    /// A regular file, and the permission of the grant it lies in.
-    File(File, Perms),
+    /// A regular file, the permission of the grant it lies in, and its last `stat`.
+    File(File, Perms, StatMemo),
+}
+
+impl Descriptor {
+    /// Stat the object itself, or take the answer the call before left for it (see
+    /// [`StatMemo`]).
+    pub(crate) async fn stat_self(&self) -> FsResult<Stat> {
+        match self {
+            Descriptor::Dir(d, state) => {
+                let fs = d.fs();
+                state
+                    .memo
+                    .stat(fs, None, true, fs.stat(".".into(), true))
+                    .await
+            }
+            Descriptor::File(f, _, memo) => memo.stat(f.fs(), None, true, f.stat()).await,
+        }
+    }
 }
 
 /// What a directory descriptor carries besides the directory: whether it was opened to
@@ -54,6 +72,8 @@ pub struct DirState {
     mutate: bool,
     /// The identities, with their charge to the store's memory budget.
     listed: Arc<Mutex<Option<(Ids, Held)>>>,
+    /// The last `stat` of the directory or of a path beneath it.
+    memo: StatMemo,
 }
 
 /// A directory's device and the inode of each name in it.
@@ -65,12 +85,31 @@ impl DirState {
         DirState {
             mutate,
             listed: Arc::default(),
+            memo: StatMemo::default(),
         }
     }
 
     /// Whether `get-flags` reports `mutate-directory`.
     pub(crate) fn mutate(&self) -> bool {
         self.mutate
+    }
+
+    /// Stat `path` beneath `dir` (this state's directory), or take the answer the call
+    /// before left for it (see [`StatMemo`]).
+    pub(crate) async fn stat_at(
+        &self,
+        dir: &Directory,
+        path: String,
+        follow: bool,
+    ) -> FsResult<Stat> {
+        self.memo
+            .stat(
+                dir.fs(),
+                Some(&path),
+                follow,
+                dir.fs().stat(path.clone(), follow),
+            )
+            .await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(Ids, Held)>> {
@@ -312,26 +351,32 @@ impl AioFsCtxView<'_> {
         })
     }
 
+    /// The directory behind `fd` and its state (`not-directory` for a file).
+    fn dir_state(
+        &self,
+        fd: &Resource<Descriptor>,
+    ) -> wasmtime::Result<Result<(Directory, DirState), ErrorCode>> {
+        Ok(match self.desc(fd)? {
+            Descriptor::Dir(d, state) => Ok((d.clone(), state.clone())),
+            Descriptor::File(..) => Err(ErrorCode::NotDirectory),
+        })
+    }
+
     /// The file behind `fd` (`bad-descriptor` for a directory).
     fn file(&self, fd: &Resource<Descriptor>) -> wasmtime::Result<Result<File, ErrorCode>> {
         Ok(match self.desc(fd)? {
-            Descriptor::File(f, _) => Ok(f.clone()),
+            Descriptor::File(f, ..) => Ok(f.clone()),
             Descriptor::Dir(..) => Err(ErrorCode::BadDescriptor),
         })
     }
 
-    /// Stat the object behind `fd`.
+    /// Stat the object behind `fd` (see [`Descriptor::stat_self`]).
     fn stat_of(
         &self,
         fd: &Resource<Descriptor>,
     ) -> wasmtime::Result<impl Future<Output = FsResult<Stat>> + Send + 'static> {
         let desc = self.desc(fd)?.clone();
-        Ok(async move {
-            match desc {
-                Descriptor::Dir(d, _) => d.fs().stat(".".into(), true).await,
-                Descriptor::File(f, _) => f.stat().await,
-            }
-        })
+        Ok(async move { desc.stat_self().await })
     }
 }
 
@@ -406,7 +451,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
 
     async fn sync_data(&mut self, fd: Resource<Descriptor>) -> HostResult<()> {
         match self.desc(&fd)? {
-            Descriptor::File(f, _) => {
+            Descriptor::File(f, ..) => {
                 let f = f.clone();
                 ok(f.sync_data().await)
             }
@@ -419,7 +464,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
 
     async fn sync(&mut self, fd: Resource<Descriptor>) -> HostResult<()> {
         match self.desc(&fd)? {
-            Descriptor::File(f, _) => {
+            Descriptor::File(f, ..) => {
                 let f = f.clone();
                 ok(f.sync().await)
             }
@@ -433,7 +478,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
     async fn get_flags(&mut self, fd: Resource<Descriptor>) -> HostResult<types::DescriptorFlags> {
         use types::DescriptorFlags as F;
         Ok(Ok(match self.desc(&fd)? {
-            Descriptor::File(f, _) => {
+            Descriptor::File(f, ..) => {
                 let (read, write) = f.access();
                 let mut flags = F::empty();
                 if read {
@@ -469,8 +514,8 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
     ) -> HostResult<()> {
         let (atime, mtime) = (new_time(atime), new_time(mtime));
         match self.desc(&fd)? {
-            Descriptor::File(_, perms) if !perms.can_write() => Ok(Err(ErrorCode::ReadOnly)),
-            Descriptor::File(f, _) => {
+            Descriptor::File(_, perms, _) if !perms.can_write() => Ok(Err(ErrorCode::ReadOnly)),
+            Descriptor::File(f, ..) => {
                 let f = f.clone();
                 ok(f.set_times(atime, mtime).await)
             }
@@ -548,12 +593,11 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         flags: types::PathFlags,
         path: String,
     ) -> HostResult<types::DescriptorStat> {
-        let dir = guest_try!(self.dir(&fd)?);
+        let (dir, state) = guest_try!(self.dir_state(&fd)?);
         let path = guest_try!(at_path(path));
         let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
-        ok(dir
-            .fs()
-            .stat(path, follow)
+        ok(state
+            .stat_at(&dir, path, follow)
             .await
             .map(|s| descriptor_stat(&s)))
     }
@@ -626,7 +670,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         let opened = guest_try!(dir.fs().open_at(path, req).await.map_err(to_wasi_error));
         let desc = match opened {
             Opened::Dir(d) => Descriptor::Dir(d, DirState::new(mutate && perms.can_write())),
-            Opened::File(f) => Descriptor::File(f, perms),
+            Opened::File(f) => Descriptor::File(f, perms, StatMemo::default()),
         };
         Ok(Ok(self.table.push(desc)?))
     }
@@ -717,9 +761,12 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         {
             return Ok(Ok(hash_identity(device, inode)));
         }
-        let dir = guest_try!(self.dir(&fd)?);
+        let (dir, state) = guest_try!(self.dir_state(&fd)?);
         let path = guest_try!(at_path(path));
-        ok(dir.fs().stat(path, follow).await.map(|s| metadata_hash(&s)))
+        ok(state
+            .stat_at(&dir, path, follow)
+            .await
+            .map(|s| metadata_hash(&s)))
     }
 
     async fn drop(&mut self, fd: Resource<Descriptor>) -> wasmtime::Result<()> {

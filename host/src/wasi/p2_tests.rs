@@ -254,3 +254,97 @@ async fn stat_and_hash_through_a_symlink() {
         assert_eq!(of_link.size, 10, "the link's own size: its target's name");
     }
 }
+
+/// wasi-libc's `stat` and `fstat` are two calls each (`metadata-hash(-at)`, then
+/// `stat(-at)`); the second takes the first's answer instead of a second pool trip, but
+/// never once anything ran in between, and never across a symlink it must follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stat_pair_costs_one_pool_trip_and_never_goes_stale() {
+    use types::HostDescriptor as D;
+    use types::PathFlags as P;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f.txt"), b"1234").unwrap();
+    std::os::unix::fs::symlink("f.txt", tmp.path().join("link")).unwrap();
+    let mut host = Host::new(tmp.path(), Limits::default());
+    let root = host.root().await;
+    // Jobs taken by the pool (counted when submitted).
+    let jobs = |host: &Host| {
+        let s = host.ctx.fs().pool().stats();
+        s.completed + s.cancelled + s.running as u64 + s.queued as u64
+    };
+    let hash_at = async |host: &mut Host, flags, path: &str| {
+        D::metadata_hash_at(&mut host.view(), borrow(&root), flags, path.into())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let stat_at = async |host: &mut Host, flags, path: &str| {
+        D::stat_at(&mut host.view(), borrow(&root), flags, path.into())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    // `stat("f.txt")`: one trip for both calls; the same again for `lstat`.
+    let before = jobs(&host);
+    hash_at(&mut host, P::empty(), "f.txt").await;
+    assert_eq!(stat_at(&mut host, P::SYMLINK_FOLLOW, "f.txt").await.size, 4);
+    hash_at(&mut host, P::empty(), "f.txt").await;
+    assert_eq!(stat_at(&mut host, P::empty(), "f.txt").await.size, 4);
+    assert_eq!(jobs(&host), before + 2);
+
+    // A write between the two calls: the second sees it.
+    let writer = types::HostDescriptor::open_at(
+        &mut host.view(),
+        borrow(&root),
+        P::empty(),
+        "f.txt".into(),
+        types::OpenFlags::empty(),
+        types::DescriptorFlags::WRITE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    hash_at(&mut host, P::empty(), "f.txt").await;
+    D::write(&mut host.view(), borrow(&writer), b"56789".to_vec(), 4)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stat_at(&mut host, P::SYMLINK_FOLLOW, "f.txt").await.size, 9);
+    // Another path for the same file stats again.
+    hash_at(&mut host, P::empty(), "f.txt").await;
+    let before = jobs(&host);
+    stat_at(&mut host, P::SYMLINK_FOLLOW, "./f.txt").await;
+    assert_eq!(jobs(&host), before + 1);
+
+    // Through a symlink the unfollowed answer (the link) never stands in for the target.
+    hash_at(&mut host, P::empty(), "link").await;
+    let via = stat_at(&mut host, P::SYMLINK_FOLLOW, "link").await;
+    assert_eq!(via.type_, types::DescriptorType::RegularFile);
+    assert_eq!(via.size, 9);
+
+    // `fstat`: the same on a descriptor, and a truncation in between is seen.
+    let before = jobs(&host);
+    D::metadata_hash(&mut host.view(), borrow(&writer))
+        .await
+        .unwrap()
+        .unwrap();
+    let st = D::stat(&mut host.view(), borrow(&writer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((st.size, jobs(&host)), (9, before + 1));
+    D::metadata_hash(&mut host.view(), borrow(&writer))
+        .await
+        .unwrap()
+        .unwrap();
+    D::set_size(&mut host.view(), borrow(&writer), 2)
+        .await
+        .unwrap()
+        .unwrap();
+    let st = D::stat(&mut host.view(), borrow(&writer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(st.size, 2);
+}

@@ -135,18 +135,22 @@ fn dir_of(d: Descriptor) -> FsResult<Directory> {
     }
 }
 
+fn dir_state_of(d: Descriptor) -> FsResult<(Directory, DirState)> {
+    match d {
+        Descriptor::Dir(d, state) => Ok((d, state)),
+        Descriptor::File(..) => Err(DomainError::NotDirectory),
+    }
+}
+
 fn file_of(d: Descriptor) -> FsResult<File> {
     match d {
-        Descriptor::File(f, _) => Ok(f),
+        Descriptor::File(f, ..) => Ok(f),
         Descriptor::Dir(..) => Err(DomainError::BadDescriptor),
     }
 }
 
 async fn stat_of(d: Descriptor) -> FsResult<Stat> {
-    match d {
-        Descriptor::Dir(d, _) => d.fs().stat(".".into(), true).await,
-        Descriptor::File(f, _) => f.stat().await,
-    }
+    d.stat_self().await
 }
 
 fn descriptor_type(t: fs::FileType) -> DescriptorType {
@@ -299,14 +303,14 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
 
     async fn sync_data(acc: &Accessor<T, Self>, fd: Resource<Descriptor>) -> HostResult<()> {
         ok(match desc(acc, &fd)? {
-            Descriptor::File(f, _) => f.sync_data().await,
+            Descriptor::File(f, ..) => f.sync_data().await,
             Descriptor::Dir(d, _) => d.fs().sync_dir(".".into()).await,
         })
     }
 
     async fn sync(acc: &Accessor<T, Self>, fd: Resource<Descriptor>) -> HostResult<()> {
         ok(match desc(acc, &fd)? {
-            Descriptor::File(f, _) => f.sync().await,
+            Descriptor::File(f, ..) => f.sync().await,
             Descriptor::Dir(d, _) => d.fs().sync_dir(".".into()).await,
         })
     }
@@ -317,7 +321,7 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
     ) -> HostResult<types::DescriptorFlags> {
         use types::DescriptorFlags as F;
         Ok(Ok(match desc(acc, &fd)? {
-            Descriptor::File(f, _) => {
+            Descriptor::File(f, ..) => {
                 let (read, write) = f.access();
                 let mut flags = F::empty();
                 if read {
@@ -360,8 +364,8 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
     ) -> HostResult<()> {
         let (atime, mtime) = (new_time(atime), new_time(mtime));
         ok(match desc(acc, &fd)? {
-            Descriptor::File(_, perms) if !perms.can_write() => Err(DomainError::ReadOnly),
-            Descriptor::File(f, _) => f.set_times(atime, mtime).await,
+            Descriptor::File(_, perms, _) if !perms.can_write() => Err(DomainError::ReadOnly),
+            Descriptor::File(f, ..) => f.set_times(atime, mtime).await,
             Descriptor::Dir(d, _) => d.fs().set_times(".".into(), true, atime, mtime).await,
         })
     }
@@ -418,12 +422,11 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
         flags: types::PathFlags,
         path: String,
     ) -> HostResult<types::DescriptorStat> {
-        let dir = guest_try!(dir_of(desc(acc, &fd)?));
+        let (dir, state) = guest_try!(dir_state_of(desc(acc, &fd)?));
         let path = guest_try!(at_path(path));
         let follow = flags.contains(types::PathFlags::SYMLINK_FOLLOW);
-        ok(dir
-            .fs()
-            .stat(path, follow)
+        ok(state
+            .stat_at(&dir, path, follow)
             .await
             .map(|s| descriptor_stat(&s)))
     }
@@ -496,7 +499,7 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
         let opened = guest_try!(dir.fs().open_at(path, req).await);
         let desc = match opened {
             Opened::Dir(d) => Descriptor::Dir(d, DirState::new(mutate && perms.can_write())),
-            Opened::File(f) => Descriptor::File(f, perms),
+            Opened::File(f) => Descriptor::File(f, perms, super::StatMemo::default()),
         };
         acc.with(|mut a| match a.get().table.push(desc) {
             Ok(r) => Ok(Ok(r)),
@@ -600,11 +603,10 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
         {
             return Ok(Ok(hash(device, inode)));
         }
-        let dir = guest_try!(dir_of(d));
+        let (dir, state) = guest_try!(dir_state_of(d));
         let path = guest_try!(at_path(path));
-        ok(dir
-            .fs()
-            .stat(path, follow)
+        ok(state
+            .stat_at(&dir, path, follow)
             .await
             .map(|s| hash(s.device, s.inode)))
     }
