@@ -507,6 +507,12 @@ impl File {
     pub fn fs(&self) -> &Fs {
         &self.inner.fs
     }
+    /// Whether reads of this file are not metered by a per-grant read quota (so a read
+    /// within `max_read_bytes` that returns fewer bytes than asked reached the end of the
+    /// file).
+    pub(crate) fn reads_unmetered(&self) -> bool {
+        self.inner.budget.quota().max_bytes_read.is_none()
+    }
 
     pub async fn read(&self, n: u64) -> FsResult<Vec<u8>> {
         self.observe(OpKind::Read)

@@ -59,6 +59,12 @@ pub(crate) struct FileInput {
     held: Held,
     /// End of file reached, or an error (reported once, then closed).
     end: Option<Result<(), ErrorCode>>,
+    /// Bytes the chunk under way asked for, and the pool's job count once it was queued.
+    asked: (usize, u64),
+    /// A chunk came back short, so it read up to the end of the file: the pool's job
+    /// count then. While the count is unchanged nothing can have written to the file
+    /// through aiofs, so the next read is the end without another trip to the pool.
+    short_at: Option<u64>,
     /// The store's open-handle slot this stream occupies.
     _slot: OpenSlot,
 }
@@ -74,14 +80,28 @@ impl FileInput {
             buf: Bytes::new(),
             held,
             end: None,
+            asked: (0, 0),
+            short_at: None,
             _slot: slot,
+        }
+    }
+
+    /// Whether the last chunk was short and nothing ran since (see `short_at`); a stale
+    /// hint is dropped.
+    fn at_end(&mut self) -> bool {
+        match self.short_at.take() {
+            Some(jobs) if jobs == super::pool_jobs(self.file.fs()) => {
+                self.end = Some(Ok(()));
+                true
+            }
+            _ => false,
         }
     }
 
     /// Queue the next chunk of at least `want` bytes unless one is under way or the end
     /// was reached.
     fn start(&mut self, want: usize) {
-        if self.pending.is_some() || self.end.is_some() {
+        if self.pending.is_some() || self.end.is_some() || self.at_end() {
             return;
         }
         let len = want.clamp(self.next_len, MAX_CHUNK);
@@ -89,7 +109,11 @@ impl FileInput {
         let (file, offset) = (self.file.clone(), self.next_offset);
         let mut fut: Pending<(Vec<u8>, Held)> =
             Box::pin(async move { file.read_at_held(offset, len as u64).await });
-        match poll_now(&mut fut) {
+        let before = super::pool_jobs(self.file.fs());
+        // The first poll queues the job.
+        let polled = poll_now(&mut fut);
+        self.asked = (len, before + 1);
+        match polled {
             Some(r) => self.complete(r),
             None => self.pending = Some(fut),
         }
@@ -106,6 +130,17 @@ impl FileInput {
                 self.held.settle((self.buf.len() + data.len()) as u64);
                 drop(chunk);
                 self.next_offset += data.len() as u64;
+                // A read loops until it has all it may return or the file ends; it may
+                // return all that was asked unless a limit or a read quota cut it.
+                let (asked, jobs_then) = self.asked;
+                let fs = self.file.fs();
+                if data.len() < asked
+                    && asked as u64 <= fs.limits().max_read_bytes
+                    && self.file.reads_unmetered()
+                    && super::pool_jobs(fs) == jobs_then
+                {
+                    self.short_at = Some(jobs_then);
+                }
                 if self.buf.is_empty() {
                     self.buf = Bytes::from(data);
                 } else {
@@ -162,6 +197,9 @@ impl InputStream for FileInput {
             }
             self.start(size);
             if self.buf.is_empty() {
+                if matches!(self.end, Some(Ok(()))) {
+                    return Err(StreamError::Closed);
+                }
                 return Ok(Bytes::new());
             }
         }
@@ -169,8 +207,11 @@ impl InputStream for FileInput {
         let out = self.buf.split_to(n);
         if self.buf.is_empty() {
             self.held.settle(0);
-            // Read ahead: the next chunk is on its way while the guest copies this one.
-            self.start(0);
+            // Read ahead: the next chunk is on its way while the guest copies this one
+            // (unless the file ended there: the next read says so without a trip).
+            if self.short_at.is_none() {
+                self.start(0);
+            }
         }
         Ok(out)
     }

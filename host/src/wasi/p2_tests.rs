@@ -348,3 +348,114 @@ async fn a_stat_pair_costs_one_pool_trip_and_never_goes_stale() {
         .unwrap();
     assert_eq!(st.size, 2);
 }
+
+/// Read all of stream `s` (until it closes or fails): the bytes and how it ended.
+async fn drain(host: &mut Host, s: &Resource<DynInputStream>) -> (Vec<u8>, StreamError) {
+    let mut out = Vec::new();
+    let stream = host.table.get_mut(s).unwrap();
+    loop {
+        stream.ready().await;
+        match stream.read(1 << 20) {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(e) => return (out, e),
+        }
+    }
+}
+
+/// A read stream whose chunk came back short has reached the end of the file: the next
+/// read says so without another trip to the pool, unless anything ran on the pool in
+/// between (then it reads again and sees what was appended), or a read quota cut the
+/// chunk short (then the quota error comes, not the end).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_chunk_ends_the_stream_without_another_trip() {
+    use types::HostDescriptor as D;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f.txt"), vec![1u8; 4096]).unwrap();
+    let mut host = Host::new(tmp.path(), Limits::default());
+    let root = host.root().await;
+    let fd = host.open(&root, "f.txt").await.unwrap();
+    let jobs = |host: &Host| {
+        let s = host.ctx.fs().pool().stats();
+        s.completed + s.cancelled + s.running as u64 + s.queued as u64
+    };
+
+    let s = D::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = jobs(&host);
+    let (data, end) = drain(&mut host, &s).await;
+    assert_eq!(data.len(), 4096);
+    assert!(matches!(end, StreamError::Closed), "{end:?}");
+    assert_eq!(
+        jobs(&host),
+        before + 1,
+        "one trip: the end came with the data"
+    );
+    host.table.delete(s).unwrap();
+
+    // Appended after the short chunk: the stream reads on and sees it.
+    let s = D::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let stream = host.table.get_mut(&s).unwrap();
+    stream.ready().await;
+    assert_eq!(stream.read(1 << 20).unwrap().len(), 4096);
+    let writer = D::open_at(
+        &mut host.view(),
+        borrow(&root),
+        types::PathFlags::empty(),
+        "f.txt".into(),
+        types::OpenFlags::empty(),
+        types::DescriptorFlags::WRITE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    D::write(&mut host.view(), borrow(&writer), b"more".to_vec(), 4096)
+        .await
+        .unwrap()
+        .unwrap();
+    let (rest, end) = drain(&mut host, &s).await;
+    assert_eq!(rest, b"more");
+    assert!(matches!(end, StreamError::Closed), "{end:?}");
+    host.table.delete(s).unwrap();
+
+    // A read quota of 5000 bytes (4096 + 4 already read): a chunk cut short by it is not
+    // the end; the next read fails with quota.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("big.bin"), vec![2u8; 10_000]).unwrap();
+    let ctx = crate::AioFsCtx::builder()
+        .grant_with_quota(
+            tmp.path(),
+            "/data",
+            Perms::ReadWrite,
+            crate::GrantQuota {
+                max_bytes_read: Some(5000),
+                ..crate::GrantQuota::UNLIMITED
+            },
+        )
+        .unwrap()
+        .pool(crate::Pool::new(1))
+        .build();
+    let mut host = Host {
+        ctx,
+        table: ResourceTable::new(),
+    };
+    let root = host.root().await;
+    let fd = host.open(&root, "big.bin").await.unwrap();
+    let s = D::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let (data, end) = drain(&mut host, &s).await;
+    assert_eq!(data.len(), 5000);
+    let StreamError::LastOperationFailed(e) = end else {
+        panic!("{end:?}")
+    };
+    assert_eq!(
+        e.downcast_ref::<crate::error::ErrorCode>(),
+        Some(&crate::error::ErrorCode::Quota)
+    );
+}
