@@ -372,13 +372,8 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     // The counters outlive the store (a clone of the domain layer does not keep the
     // store's work alive).
     let observed = aiofs.fs().clone();
-    // The program name is the component's file name, as `wasmtime run` gives it.
-    let argv0 = args
-        .component
-        .file_name()
-        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
     let mut argv = Vec::with_capacity(args.args.len() + 1);
-    argv.push(argv0);
+    argv.push(program_name(&args.component));
     argv.extend(args.args);
     let io = RunIo {
         args: argv,
@@ -491,5 +486,31 @@ fn report_trap(e: &wasmtime::Error) {
         if msg != trap {
             eprintln!("{msg}");
         }
+    }
+}
+
+/// The guest's program name (`argv[0]`): the component's file name, as `wasmtime run`
+/// gives it (wasi-testsuite's `cli-env` checks this), or the path as given if it has none.
+fn program_name(component: &std::path::Path) -> String {
+    component.file_name().map_or_else(
+        || component.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::program_name;
+    use std::path::Path;
+
+    #[test]
+    fn the_program_name_is_the_file_name() {
+        assert_eq!(
+            program_name(Path::new("tests/p3/cli-env.wasm")),
+            "cli-env.wasm"
+        );
+        assert_eq!(program_name(Path::new("/abs/dir/app.wasm")), "app.wasm");
+        assert_eq!(program_name(Path::new("app.wasm")), "app.wasm");
+        assert_eq!(program_name(Path::new("..")), "..");
     }
 }
