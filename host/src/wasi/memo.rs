@@ -5,13 +5,14 @@
 //! Each would cost a trip to the pool. The first call keeps its result in the descriptor's
 //! [`StatMemo`] and the second takes it from there.
 //!
-//! A memo answers at most one call, only for the same path, and only if the pool took no
-//! job at all since the one that made it: every change to a file, through either surface
-//! and by any store sharing the pool, is a pool job, so the answer is exactly what a second
-//! `stat` right then would return, except for changes made outside aiofs in between (which
-//! the two calls race anyway, as two system calls natively would).
+//! A memo is made only by a stat that ran alone on the pool (idle when it was queued, and
+//! no other job taken until it finished), and answers at most one call, only for the same
+//! path, and only if the pool took no job at all since: every change to a file, through
+//! either surface and by any store sharing the pool, is a pool job, so the answer is exactly
+//! what a second `stat` right then would return, except for changes made outside aiofs in
+//! between (which the two calls race anyway, as two system calls natively would).
 
-use super::pool_jobs as jobs;
+use super::{pool_jobs as jobs, pool_jobs_if_idle};
 use crate::error::FsResult;
 use crate::fs::{FileType, Fs, Stat};
 use std::sync::{Arc, Mutex};
@@ -43,11 +44,12 @@ impl StatMemo {
         if let Some(stat) = self.take(fs, path, follow) {
             return Ok(stat);
         }
-        let before = jobs(fs);
+        let before = pool_jobs_if_idle(fs);
         let stat = run.await?;
-        // Kept only if the stat was the one job taken meanwhile.
+        // Kept only if the stat ran alone: the pool was idle when it was queued (no write
+        // in flight could land after it) and it was the one job taken meanwhile.
         let after = jobs(fs);
-        *self.lock() = (after == before + 1).then(|| Memo {
+        *self.lock() = before.is_some_and(|b| after == b + 1).then(|| Memo {
             path: path.map(str::to_owned),
             follow,
             stat: stat.clone(),

@@ -54,6 +54,14 @@ pub(crate) fn pool_jobs(fs: &crate::fs::Fs) -> u64 {
     s.completed + s.cancelled + s.running as u64 + s.queued as u64
 }
 
+/// [`pool_jobs`] if no job is queued or running now (`None` otherwise). A job submitted
+/// on an idle pool whose count then grew by exactly one ran alone: nothing else changed
+/// a file while it ran, and nothing in flight can land after it.
+pub(crate) fn pool_jobs_if_idle(fs: &crate::fs::Fs) -> Option<u64> {
+    let s = fs.pool().stats();
+    (s.running == 0 && s.queued == 0).then(|| s.completed + s.cancelled)
+}
+
 /// The identity hash of an object, as wasmtime computes it (device and inode through the
 /// standard hasher; the upper half derived from the lower), so that preview1 inode numbers
 /// look the same under both.

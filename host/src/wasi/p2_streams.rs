@@ -59,11 +59,13 @@ pub(crate) struct FileInput {
     held: Held,
     /// End of file reached, or an error (reported once, then closed).
     end: Option<Result<(), ErrorCode>>,
-    /// Bytes the chunk under way asked for, and the pool's job count once it was queued.
-    asked: (usize, u64),
-    /// A chunk came back short, so it read up to the end of the file: the pool's job
-    /// count then. While the count is unchanged nothing can have written to the file
-    /// through aiofs, so the next read is the end without another trip to the pool.
+    /// Bytes the chunk under way asked for, and the pool's job count once it was queued
+    /// (`None`: the pool was busy then, so another job may have overlapped it).
+    asked: (usize, Option<u64>),
+    /// A chunk that ran alone on the pool came back short, so it read up to the end of
+    /// the file: the pool's job count then. While the count is unchanged nothing can have
+    /// written to the file through aiofs, so the next read is the end without another
+    /// trip to the pool.
     short_at: Option<u64>,
     /// The store's open-handle slot this stream occupies.
     _slot: OpenSlot,
@@ -80,7 +82,7 @@ impl FileInput {
             buf: Bytes::new(),
             held,
             end: None,
-            asked: (0, 0),
+            asked: (0, None),
             short_at: None,
             _slot: slot,
         }
@@ -109,10 +111,10 @@ impl FileInput {
         let (file, offset) = (self.file.clone(), self.next_offset);
         let mut fut: Pending<(Vec<u8>, Held)> =
             Box::pin(async move { file.read_at_held(offset, len as u64).await });
-        let before = super::pool_jobs(self.file.fs());
+        let before = super::pool_jobs_if_idle(self.file.fs());
         // The first poll queues the job.
         let polled = poll_now(&mut fut);
-        self.asked = (len, before + 1);
+        self.asked = (len, before.map(|b| b + 1));
         match polled {
             Some(r) => self.complete(r),
             None => self.pending = Some(fut),
@@ -134,7 +136,8 @@ impl FileInput {
                 // return all that was asked unless a limit or a read quota cut it.
                 let (asked, jobs_then) = self.asked;
                 let fs = self.file.fs();
-                if data.len() < asked
+                if let Some(jobs_then) = jobs_then
+                    && data.len() < asked
                     && asked as u64 <= fs.limits().max_read_bytes
                     && self.file.reads_unmetered()
                     && super::pool_jobs(fs) == jobs_then

@@ -459,3 +459,71 @@ async fn a_short_chunk_ends_the_stream_without_another_trip() {
         Some(&crate::error::ErrorCode::Quota)
     );
 }
+
+/// While another job is in flight on the pool (here one that holds a worker until it is
+/// released; a write could land after the stat), neither shortcut is taken: a stat pair
+/// costs two trips and a short chunk is followed by a real read.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_shortcut_while_another_job_is_in_flight() {
+    use types::HostDescriptor as D;
+    use types::PathFlags as P;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f.txt"), b"1234").unwrap();
+    let ctx = crate::AioFsCtx::builder()
+        .grant(tmp.path(), "/data", Perms::ReadWrite)
+        .unwrap()
+        .pool(crate::Pool::new(2))
+        .build();
+    let mut host = Host {
+        ctx,
+        table: ResourceTable::new(),
+    };
+    let root = host.root().await;
+    let fd = host.open(&root, "f.txt").await.unwrap();
+    let pool = host.ctx.fs().pool().clone();
+    let jobs = |pool: &crate::Pool| {
+        let s = pool.stats();
+        s.completed + s.cancelled + s.running as u64 + s.queued as u64
+    };
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let blocker = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            pool.run(move || {
+                started_tx.send(()).unwrap();
+                held.recv().unwrap();
+            })
+            .await
+        }
+    });
+    started.await.unwrap();
+
+    let before = jobs(&pool);
+    D::metadata_hash_at(&mut host.view(), borrow(&root), P::empty(), "f.txt".into())
+        .await
+        .unwrap()
+        .unwrap();
+    D::stat_at(
+        &mut host.view(),
+        borrow(&root),
+        P::SYMLINK_FOLLOW,
+        "f.txt".into(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(jobs(&pool), before + 2, "a stat pair next to a running job");
+
+    let s = D::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let before = jobs(&pool);
+    let (data, end) = drain(&mut host, &s).await;
+    assert_eq!((data.len(), jobs(&pool)), (4, before + 2), "{end:?}");
+    assert!(matches!(end, StreamError::Closed));
+
+    release.send(()).unwrap();
+    blocker.await.unwrap().unwrap();
+}
