@@ -527,3 +527,48 @@ async fn no_shortcut_while_another_job_is_in_flight() {
     release.send(()).unwrap();
     blocker.await.unwrap().unwrap();
 }
+
+/// Write streams hold a slot too: with two slots, one descriptor open for writing and
+/// one `write-via-stream`, an `append-via-stream` is refused with `quota` until the
+/// first stream is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn p2_write_streams_hold_open_handle_slots() {
+    use types::HostDescriptor as D;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut host = Host::new(
+        tmp.path(),
+        Limits {
+            max_open_files: 2,
+            ..Limits::default()
+        },
+    );
+    let root = host.root().await;
+    let fd = D::open_at(
+        &mut host.view(),
+        borrow(&root),
+        types::PathFlags::empty(),
+        "out.txt".into(),
+        types::OpenFlags::CREATE,
+        types::DescriptorFlags::WRITE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let w = D::write_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .expect("the second slot");
+    let refused = D::append_via_stream(&mut host.view(), borrow(&fd))
+        .await
+        .unwrap();
+    assert!(matches!(refused, Err(ErrorCode::Quota)), "{refused:?}");
+    assert_eq!(host.open_files(), 2);
+    host.table.delete(w).unwrap();
+    let a = D::append_via_stream(&mut host.view(), borrow(&fd))
+        .await
+        .unwrap()
+        .expect("the freed slot");
+    host.table.delete(a).unwrap();
+    D::drop(&mut host.view(), fd).await.unwrap();
+    assert_eq!(host.open_files(), 0);
+}
