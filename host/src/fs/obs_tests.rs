@@ -279,3 +279,39 @@ async fn descriptor_operations_count_as_the_same_kinds() {
     assert_eq!(g.op(OpKind::Rename), (1, 0));
     assert_eq!((g.bytes_written, g.bytes_read), (6, 4));
 }
+
+/// A batch's items are counted, refused and audited one by one, as the single calls
+/// they stand for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_items_count_as_their_operations() {
+    use crate::fs::batch::BatchOp;
+    let (audit, rx) = Audit::channel(16);
+    let t = two("batch", Pool::new(2), Some(audit));
+    let out =
+        t.fs.batch(vec![
+            BatchOp::WriteFile {
+                path: s("/rw/f"),
+                data: b"abc".to_vec(),
+            },
+            BatchOp::Stat(s("/rw/f")),
+            BatchOp::WriteFile {
+                path: s("/ro/f"),
+                data: b"no".to_vec(),
+            },
+            BatchOp::Exists(s("/rw/nothing")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[2], Err(ErrorCode::ReadOnly));
+    let stats = t.fs.stats();
+    let rw = stats.grant("/rw").unwrap();
+    assert_eq!(rw.op(OpKind::WriteFile), (1, 0));
+    assert_eq!(rw.op(OpKind::Stat), (1, 0));
+    assert_eq!(rw.op(OpKind::Exists), (1, 0));
+    assert_eq!(rw.bytes_written, 3);
+    assert_eq!(stats.grant("/ro").unwrap().op(OpKind::WriteFile), (1, 1));
+    let recs = rx.drain();
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].op, recs[0].path.as_str()), ("write-file", "/ro/f"));
+}
