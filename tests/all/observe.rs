@@ -227,3 +227,50 @@ async fn audit_writer_writes_json_lines() {
     assert_eq!(lines[0]["code"], "read-only");
     assert_eq!(lines[0]["outcome"], "denied");
 }
+
+/// A batch from a guest (one host call) runs its items in order, each failing on its own
+/// under the same permissions and quotas, and each counted and audited as the single call
+/// it stands for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_batch_is_counted_item_by_item() {
+    let sb = Sandbox::new();
+    let (audit, rx) = Audit::channel(16);
+    let store = ctx(&sb, "batcher", Pool::new(2), &audit);
+    let fs = store.fs().clone();
+    let out = cases(
+        HOSTILE,
+        store,
+        &["batch|write:/data/b1:xyz|stat:/data/b1|write:/ro/b:no|exists:/data/none|read:/data/b1|mkdir:/data/bd|read:/etc/passwd|remove:/data/b1"],
+    )
+    .await;
+    assert_eq!(
+        out,
+        ["0 ok ok;ok 3;err read-only;ok false;ok xyz;ok;err not-permitted;ok"]
+    );
+    assert!(sb.path("data/bd").is_dir());
+    assert!(!sb.exists("data/b1"));
+    assert!(!sb.exists("ro/b"));
+    let stats = fs.stats();
+    let data = stats.grant("/data").unwrap();
+    for kind in [
+        OpKind::WriteFile,
+        OpKind::Stat,
+        OpKind::Exists,
+        OpKind::ReadFile,
+        OpKind::Mkdir,
+        OpKind::Remove,
+    ] {
+        assert_eq!(data.op(kind), (1, 0), "{kind:?}");
+    }
+    assert_eq!((data.bytes_written, data.bytes_read), (3, 3));
+    assert_eq!(stats.grant("/ro").unwrap().op(OpKind::WriteFile), (1, 1));
+    assert_eq!(stats.grants.last().unwrap().op(OpKind::ReadFile), (1, 1));
+    let records: Vec<String> = rx.drain().iter().map(brief).collect();
+    assert_eq!(
+        records,
+        [
+            "/ro write-file /ro/b denied read-only",
+            "- read-file /etc/passwd denied not-permitted",
+        ]
+    );
+}

@@ -139,6 +139,9 @@ async fn case(op: &str, a: &[String]) -> Result<String, E> {
         "ntmpfile" => tempfile::named_temporary_file("".into(), opts(&arg(0)), true)
             .await
             .map(|f| f.name()),
+        // `batch|OP:PATH[:DATA]|...`: one host call; each item's result as `ok DETAIL`
+        // or `err CODE`, joined with `;`.
+        "batch" => batch(a).await,
         "tmpdir" => tempfile::temporary_directory(opts(&arg(0)))
             .await
             .map(|d| d.path()),
@@ -738,3 +741,39 @@ async fn run() -> Result<(), String> {
 }
 
 aiofs::main!(run);
+
+/// Run `items` (`OP:PATH[:DATA]`: stat, exists, read, write, mkdir, remove) in one batch.
+async fn batch(items: &[String]) -> Result<String, E> {
+    use aiofs::bindings::aiofs::fs::batch::{Op, Outcome, run};
+    let ops = items
+        .iter()
+        .map(|item| {
+            let mut parts = item.splitn(3, ':');
+            let (op, path) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("").to_string(),
+            );
+            match op {
+                "stat" => Op::Stat(path),
+                "exists" => Op::Exists(path),
+                "read" => Op::ReadFile((path, 1 << 20)),
+                "write" => Op::WriteFile((path, parts.next().unwrap_or("").as_bytes().to_vec())),
+                "mkdir" => Op::Mkdir(path),
+                "remove" => Op::Remove(path),
+                other => panic!("unknown batch op {other:?}"),
+            }
+        })
+        .collect();
+    let results = run(ops).await?;
+    Ok(results
+        .into_iter()
+        .map(|r| match r {
+            Ok(Outcome::Stat(st)) => format!("ok {}", st.size),
+            Ok(Outcome::Flag(b)) => format!("ok {b}"),
+            Ok(Outcome::Data(d)) => format!("ok {}", show(&d)),
+            Ok(Outcome::Done) => "ok".to_string(),
+            Err(e) => format!("err {}", e.name()),
+        })
+        .collect::<Vec<_>>()
+        .join(";"))
+}
