@@ -225,6 +225,13 @@ async fn wasi_p3_filesystem() {
     assert_eq!(sb.tree("data/p3"), ["big.bin"]);
     assert_eq!(fs.grant_usage()[0].bytes_written, (3 << 20) + 8);
     assert_eq!(fs.open_files(), 0, "descriptors left open");
+    // WASI 0.3 operations are counted like the others: under the grant, as the same kinds.
+    let stats = fs.stats();
+    let data = stats.grant("/data").unwrap();
+    assert_eq!(data.bytes_written, (3 << 20) + 8);
+    assert!(data.op(aiofs_host::OpKind::Open).0 >= 1, "{data:?}");
+    assert!(data.op(aiofs_host::OpKind::Write).0 >= 1, "{data:?}");
+    assert_eq!(stats.pending_ops, 0);
     sb.assert_untouched();
 }
 
