@@ -191,6 +191,25 @@ impl AioFsCtxBuilder {
     /// Send an [`AuditRecord`](crate::AuditRecord) for every refused operation of this
     /// store (and every successful mutation, if the channel asks for them) to `audit`.
     /// One channel may serve many stores; sending never blocks (see [`Audit`]).
+    ///
+    /// ```
+    /// use aiofs_host::{AioFsCtx, Audit, ErrorCode, Perms};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// let dir = tempfile::tempdir()?;
+    /// let (audit, records) = Audit::channel(1024);
+    /// let ctx = AioFsCtx::builder()
+    ///     .grant(dir.path(), "/assets", Perms::ReadOnly)?
+    ///     .label("plugin-a")
+    ///     .audit(audit)
+    ///     .build();
+    /// let refused = ctx.fs().write_file("/assets/x".into(), b"no".to_vec(), false).await;
+    /// assert_eq!(refused, Err(ErrorCode::ReadOnly));
+    /// let record = records.try_recv().expect("one record");
+    /// assert_eq!((record.store.as_str(), record.op, record.outcome()), ("plugin-a", "write-file", "denied"));
+    /// assert_eq!(ctx.stats().grant("/assets").unwrap().refusals(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn audit(mut self, audit: Audit) -> Self {
         self.audit = Some(audit);
         self
