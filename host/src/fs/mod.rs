@@ -528,11 +528,8 @@ impl Fs {
         T: Send + 'static,
         F: FnOnce() -> FsResult<T> + Send + 'static,
     {
-        if !crate::obs::in_op() {
-            let out = self.pool.run_for(&self.tenant, f).await;
-            drop(slot);
-            return out?;
-        }
+        // The time on the pool is the running operation's (`note_run` does nothing
+        // outside one).
         let out = self
             .pool
             .run_for(&self.tenant, move || {

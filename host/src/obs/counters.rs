@@ -108,7 +108,8 @@ impl HistogramSnapshot {
         if self.count == 0 {
             return Duration::ZERO;
         }
-        self.sum / u32::try_from(self.count).unwrap_or(u32::MAX)
+        let ns = u64::try_from(self.sum.as_nanos()).unwrap_or(u64::MAX);
+        Duration::from_nanos(ns / self.count)
     }
 }
 

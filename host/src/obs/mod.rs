@@ -24,7 +24,7 @@ mod op;
 pub use audit::{Audit, AuditReceiver, AuditRecord};
 pub use counters::HistogramSnapshot;
 pub(crate) use counters::{GrantCounters, StoreRecorder};
-pub(crate) use op::{Obs, Op, in_op, note_budget, note_run};
+pub(crate) use op::{Obs, Op, note_budget, note_run};
 
 use crate::error::ErrorCode;
 use crate::grant::Perms;

@@ -48,7 +48,6 @@ pub(crate) fn note_run(d: Duration) {
 pub(crate) struct Obs {
     pub(crate) label: Arc<str>,
     pub(crate) audit: Option<Audit>,
-    pub(crate) metrics: bool,
     /// Operations whose path matched no grant.
     pub(crate) outside: GrantCounters,
     gauges: std::sync::OnceLock<StoreGauges>,
@@ -89,7 +88,7 @@ impl std::fmt::Debug for Obs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Obs")
             .field("label", &self.label)
-            .field("metrics", &self.metrics)
+            .field("metrics", &self.gauges.get().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -118,7 +117,6 @@ impl Obs {
         Obs {
             label,
             audit,
-            metrics,
             outside,
             gauges,
         }
@@ -290,12 +288,14 @@ impl<'a> Op<'a> {
             Err(_) => refusal.is_some(),
             Ok(()) => audit.records_mutations() && (self.mutation || self.kind.is_mutation()),
         });
-        if refusal.is_none() && audit.is_none() {
+        let event = refusal.filter(|_| tracing::enabled!(target: "aiofs", tracing::Level::INFO));
+        if event.is_none() && audit.is_none() {
             return;
         }
+        // Only a record or an event that someone reads pays for the absolute paths.
         let path = self.fs.guest_display(self.path);
         let target = self.target.map(|t| self.fs.guest_display(t));
-        if let Some((code, refusal)) = refusal {
+        if let Some((code, refusal)) = event {
             tracing::info!(
                 target: "aiofs",
                 store = %obs.label,
