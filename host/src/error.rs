@@ -64,6 +64,44 @@ pub enum ErrorCode {
 /// Result of a domain operation.
 pub type FsResult<T> = Result<T, ErrorCode>;
 
+/// The domain code as the same-named case of a generated WIT `error-code` enum `$w` (an
+/// identifier in scope: `aiofs:fs`, `wasi:filesystem@0.2` and `@0.3` each have their own
+/// type with the same cases). One list for every surface; a case missing on either side
+/// fails to compile.
+macro_rules! same_code {
+    ($e:expr, $w:ident) => {{
+        use $crate::error::ErrorCode as D;
+        match $e {
+            D::Access => $w::Access,
+            D::BadDescriptor => $w::BadDescriptor,
+            D::Busy => $w::Busy,
+            D::CrossDevice => $w::CrossDevice,
+            D::Exist => $w::Exist,
+            D::FileTooLarge => $w::FileTooLarge,
+            D::IllegalByteSequence => $w::IllegalByteSequence,
+            D::InsufficientSpace => $w::InsufficientSpace,
+            D::InsufficientMemory => $w::InsufficientMemory,
+            D::Interrupted => $w::Interrupted,
+            D::Invalid => $w::Invalid,
+            D::InvalidSeek => $w::InvalidSeek,
+            D::Io => $w::Io,
+            D::IsDirectory => $w::IsDirectory,
+            D::Loop => $w::Loop,
+            D::NameTooLong => $w::NameTooLong,
+            D::NoEntry => $w::NoEntry,
+            D::NotDirectory => $w::NotDirectory,
+            D::NotEmpty => $w::NotEmpty,
+            D::NotPermitted => $w::NotPermitted,
+            D::Overflow => $w::Overflow,
+            D::Quota => $w::Quota,
+            D::ReadOnly => $w::ReadOnly,
+            D::TooManyLinks => $w::TooManyLinks,
+            D::Unsupported => $w::Unsupported,
+        }
+    }};
+}
+pub(crate) use same_code;
+
 impl ErrorCode {
     /// Every code, in declaration order (`code as usize` indexes it).
     pub const ALL: [ErrorCode; 25] = [

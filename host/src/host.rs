@@ -40,33 +40,7 @@ type HostResult<T> = wasmtime::Result<Result<T, types::ErrorCode>>;
 /// The one conversion from the domain error to the WIT error.
 pub(crate) fn to_wit_error(e: ErrorCode) -> types::ErrorCode {
     use types::ErrorCode as W;
-    match e {
-        ErrorCode::Access => W::Access,
-        ErrorCode::BadDescriptor => W::BadDescriptor,
-        ErrorCode::Busy => W::Busy,
-        ErrorCode::CrossDevice => W::CrossDevice,
-        ErrorCode::Exist => W::Exist,
-        ErrorCode::FileTooLarge => W::FileTooLarge,
-        ErrorCode::IllegalByteSequence => W::IllegalByteSequence,
-        ErrorCode::InsufficientSpace => W::InsufficientSpace,
-        ErrorCode::InsufficientMemory => W::InsufficientMemory,
-        ErrorCode::Interrupted => W::Interrupted,
-        ErrorCode::Invalid => W::Invalid,
-        ErrorCode::InvalidSeek => W::InvalidSeek,
-        ErrorCode::Io => W::Io,
-        ErrorCode::IsDirectory => W::IsDirectory,
-        ErrorCode::Loop => W::Loop,
-        ErrorCode::NameTooLong => W::NameTooLong,
-        ErrorCode::NoEntry => W::NoEntry,
-        ErrorCode::NotDirectory => W::NotDirectory,
-        ErrorCode::NotEmpty => W::NotEmpty,
-        ErrorCode::NotPermitted => W::NotPermitted,
-        ErrorCode::Overflow => W::Overflow,
-        ErrorCode::Quota => W::Quota,
-        ErrorCode::ReadOnly => W::ReadOnly,
-        ErrorCode::TooManyLinks => W::TooManyLinks,
-        ErrorCode::Unsupported => W::Unsupported,
-    }
+    crate::error::same_code!(e, W)
 }
 
 /// Convert a domain result into a guest-visible one.

@@ -225,35 +225,8 @@ type HostResult<T> = wasmtime::Result<Result<T, ErrorCode>>;
 
 /// The one conversion from the domain error to the WASI 0.2 error code.
 pub(crate) fn to_wasi_error(e: DomainError) -> ErrorCode {
-    use DomainError as D;
     use ErrorCode as W;
-    match e {
-        D::Access => W::Access,
-        D::BadDescriptor => W::BadDescriptor,
-        D::Busy => W::Busy,
-        D::CrossDevice => W::CrossDevice,
-        D::Exist => W::Exist,
-        D::FileTooLarge => W::FileTooLarge,
-        D::IllegalByteSequence => W::IllegalByteSequence,
-        D::InsufficientSpace => W::InsufficientSpace,
-        D::InsufficientMemory => W::InsufficientMemory,
-        D::Interrupted => W::Interrupted,
-        D::Invalid => W::Invalid,
-        D::InvalidSeek => W::InvalidSeek,
-        D::Io => W::Io,
-        D::IsDirectory => W::IsDirectory,
-        D::Loop => W::Loop,
-        D::NameTooLong => W::NameTooLong,
-        D::NoEntry => W::NoEntry,
-        D::NotDirectory => W::NotDirectory,
-        D::NotEmpty => W::NotEmpty,
-        D::NotPermitted => W::NotPermitted,
-        D::Overflow => W::Overflow,
-        D::Quota => W::Quota,
-        D::ReadOnly => W::ReadOnly,
-        D::TooManyLinks => W::TooManyLinks,
-        D::Unsupported => W::Unsupported,
-    }
+    crate::error::same_code!(e, W)
 }
 
 /// A domain result as a host result.
