@@ -16,6 +16,9 @@
 #   scripts/s3-server.sh stop ENVFILE
 #       SIGTERM, SIGKILL after 1 s (the data is throwaway), then removes the run dir and
 #       the env file. Stopping a server that is already gone is not an error.
+#   scripts/s3-server.sh restart ENVFILE [--watch PID]
+#       SIGKILL the server if it still runs, start it again on the same data dir, ports
+#       and keys, update AIOFS_S3_PID in ENVFILE and print its path (a crash and restart).
 #   scripts/s3-server.sh install
 #       Only the venv (idempotent).
 set -euo pipefail
@@ -89,6 +92,77 @@ s3curl() {
     curl -sS -f --max-time 5 --aws-sigv4 "aws:amz:$REGION:s3" --user "$access:$secret" "$@"
 }
 
+# Start `weed mini` on run dir $1 with the 13 ports in $run/ports (master, volume, filer,
+# s3 and their grpc ports, admin, metrics, iceberg, lance: every port it listens on, so no
+# default port is ever used). Sets `pid`; returns non-zero if it exited during start.
+launch() {
+    local run=$1 p
+    read -r -a p <"$run/ports"
+    mkdir -p "$run/data"
+    "$weed" mini -dir="$run/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -master.telemetry=false -admin.ui=false -webdav=false \
+        -s3.config="$run/identities.json" -bucket="$BUCKET" \
+        -master.port="${p[0]}" -master.port.grpc="${p[1]}" \
+        -volume.port="${p[2]}" -volume.port.grpc="${p[3]}" \
+        -filer.port="${p[4]}" -filer.port.grpc="${p[5]}" \
+        -s3.port="${p[6]}" -s3.port.grpc="${p[7]}" \
+        -admin.port="${p[8]}" -admin.port.grpc="$((p[8] + 10000))" \
+        -metricsPort="${p[9]}" -s3.port.iceberg="${p[10]}" \
+        -s3.port.lance="${p[11]}" \
+        </dev/null >>"$run/weed.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$run/pid"
+    # Ready = a signed PUT of a probe object, then a GET that returns it.
+    local deadline=$((SECONDS + READY_DEADLINE_SECS))
+    local url="http://127.0.0.1:${p[6]}/$BUCKET/.aiofs-probe"
+    while [ $SECONDS -lt $deadline ] && kill -0 "$pid" 2>/dev/null; do
+        if printf 'ready' | s3curl -T - "$url" >/dev/null 2>&1 &&
+            [ "$(s3curl "$url" 2>/dev/null)" = ready ]; then
+            s3curl -X DELETE "$url" >/dev/null 2>&1 || true
+            return 0
+        fi
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        tail -n 20 "$run/weed.log" >&2
+        die "weed mini not ready within ${READY_DEADLINE_SECS} s (log: $run/weed.log)"
+    fi
+    # It exited: most likely a port taken between the check and the bind.
+    say "weed mini exited during start; log tail:"
+    tail -n 5 "$run/weed.log" >&2
+    return 1
+}
+
+write_env() {
+    local run=$1 env_file=$2 p
+    read -r -a p <"$run/ports"
+    (
+        umask 077
+        cat >"$env_file" <<EOF
+export AIOFS_S3_ENDPOINT=http://127.0.0.1:${p[6]}
+export AIOFS_S3_BUCKET=$BUCKET
+export AIOFS_S3_REGION=$REGION
+export AIOFS_S3_ACCESS_KEY_ID=$access
+export AIOFS_S3_SECRET_ACCESS_KEY=$secret
+export AIOFS_S3_WEED=$weed
+export AIOFS_S3_PID=$pid
+export AIOFS_S3_RUN_DIR=$run
+export AIOFS_S3_LOG=$run/weed.log
+EOF
+    )
+}
+
+# Stop the server once process $1 is gone (detached from our stdout, so that
+# `$(s3-server.sh start)` returns at once).
+watch_parent() {
+    local parent=$1 run=$2 env_file=$3
+    (
+        while kill -0 "$parent" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+        if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid" "$run" "$env_file"; fi
+    ) </dev/null >/dev/null 2>&1 &
+}
+
 start() {
     local env_file="" watch=""
     while [ $# -gt 0 ]; do
@@ -116,75 +190,48 @@ start() {
 EOF
     )
 
-    local attempt t0 pid="" ports s3port
+    local attempt t0 ok=""
     t0=$(date +%s%N)
     for attempt in 1 2 3; do
-        # master, volume, filer, s3, admin and their grpc ports, metrics, iceberg, lance:
-        # every port `weed mini` listens on, so no default port is ever used.
-        read -r -a ports <<<"$(free_ports 13)"
-        s3port=${ports[6]}
-        "$weed" mini -dir="$run/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-            -master.telemetry=false -admin.ui=false -webdav=false \
-            -s3.config="$run/identities.json" -bucket="$BUCKET" \
-            -master.port="${ports[0]}" -master.port.grpc="${ports[1]}" \
-            -volume.port="${ports[2]}" -volume.port.grpc="${ports[3]}" \
-            -filer.port="${ports[4]}" -filer.port.grpc="${ports[5]}" \
-            -s3.port="$s3port" -s3.port.grpc="${ports[7]}" \
-            -admin.port="${ports[8]}" -admin.port.grpc="$((ports[8] + 10000))" \
-            -metricsPort="${ports[9]}" -s3.port.iceberg="${ports[10]}" \
-            -s3.port.lance="${ports[11]}" \
-            </dev/null >>"$run/weed.log" 2>&1 &
-        pid=$!
-        mkdir -p "$run/data"
-        echo "$pid" >"$run/pid"
-        # Ready = a signed PUT of a probe object, then a GET that returns it.
-        local deadline=$((SECONDS + READY_DEADLINE_SECS)) ok=""
-        local url="http://127.0.0.1:$s3port/$BUCKET/.aiofs-probe"
-        while [ $SECONDS -lt $deadline ] && kill -0 "$pid" 2>/dev/null; do
-            if printf 'ready' | s3curl -T - "$url" >/dev/null 2>&1 &&
-                [ "$(s3curl "$url" 2>/dev/null)" = ready ]; then
-                s3curl -X DELETE "$url" >/dev/null 2>&1 || true
-                ok=1
-                break
-            fi
-            sleep 0.05
-        done
-        [ -n "$ok" ] && break
-        if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-            tail -n 20 "$run/weed.log" >&2
-            die "weed mini not ready within ${READY_DEADLINE_SECS} s (log: $run/weed.log)"
+        free_ports 13 >"$run/ports"
+        if launch "$run"; then
+            ok=1
+            break
         fi
-        # It exited: most likely a port taken between the check and the bind. Try others.
-        say "weed mini exited during start (attempt $attempt); log tail:"
-        tail -n 5 "$run/weed.log" >&2
-        pid=""
+        say "attempt $attempt failed; trying other ports"
     done
-    [ -n "$pid" ] || die "weed mini did not start (log: $run/weed.log)"
-    say "ready on 127.0.0.1:$s3port in $((($(date +%s%N) - t0) / 1000000)) ms (pid $pid, $run)"
+    [ -n "$ok" ] || die "weed mini did not start (log: $run/weed.log)"
+    say "ready on port $(cut -d' ' -f7 "$run/ports") in $((($(date +%s%N) - t0) / 1000000)) ms (pid $pid, $run)"
+    write_env "$run" "$env_file"
+    [ -z "$watch" ] || watch_parent "$watch" "$run" "$env_file"
+    echo "$env_file"
+}
 
-    (
-        umask 077
-        cat >"$env_file" <<EOF
-export AIOFS_S3_ENDPOINT=http://127.0.0.1:$s3port
-export AIOFS_S3_BUCKET=$BUCKET
-export AIOFS_S3_REGION=$REGION
-export AIOFS_S3_ACCESS_KEY_ID=$access
-export AIOFS_S3_SECRET_ACCESS_KEY=$secret
-export AIOFS_S3_WEED=$weed
-export AIOFS_S3_PID=$pid
-export AIOFS_S3_RUN_DIR=$run
-export AIOFS_S3_LOG=$run/weed.log
-EOF
-    )
-    if [ -n "$watch" ]; then
-        # Detached from our stdout, so `$(s3-server.sh start)` returns at once.
-        (
-            while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-            if kill -0 "$pid" 2>/dev/null; then stop_pid "$pid" "$run" "$env_file"; fi
-        ) </dev/null >/dev/null 2>&1 &
+# Kill the server of ENVFILE at once if it still runs, then start it again on the same
+# data dir, ports and keys (what a crash and a restart look like to a client).
+restart() {
+    local env_file="" watch=""
+    while [ $# -gt 0 ]; do
+        case "$1" in
+        --watch) watch="$2"; shift 2 ;;
+        *) env_file="$1"; shift ;;
+        esac
+    done
+    [ -f "$env_file" ] || die "restart: no env file $env_file"
+    local run old
+    run="$(sed -n 's/^export AIOFS_S3_RUN_DIR=//p' "$env_file")"
+    old="$(sed -n 's/^export AIOFS_S3_PID=//p' "$env_file")"
+    access="$(sed -n 's/^export AIOFS_S3_ACCESS_KEY_ID=//p' "$env_file")"
+    secret="$(sed -n 's/^export AIOFS_S3_SECRET_ACCESS_KEY=//p' "$env_file")"
+    if [ -n "$old" ] && [ "$(readlink "/proc/$old/exe" 2>/dev/null)" = "$(readlink -f "$weed")" ]; then
+        kill -CONT "$old" 2>/dev/null || true
+        kill -KILL "$old" 2>/dev/null || true
+        while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
     fi
+    launch "$run" || die "restart failed (log: $run/weed.log)"
+    say "restarted (pid $pid, $run)"
+    write_env "$run" "$env_file"
+    [ -z "$watch" ] || watch_parent "$watch" "$run" "$env_file"
     echo "$env_file"
 }
 
@@ -224,7 +271,8 @@ stop() {
 
 case "${1:-}" in
 start) shift; start "$@" ;;
+restart) shift; restart "$@" ;;
 stop) shift; stop "$@" ;;
 install) install ;;
-*) die "usage: $0 start [--env-file FILE] [--watch PID] | stop ENVFILE | install" ;;
+*) die "usage: $0 start [--env-file FILE] [--watch PID] | restart ENVFILE [--watch PID] | stop ENVFILE | install" ;;
 esac
