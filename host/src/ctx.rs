@@ -1,7 +1,7 @@
 //! The per-store context, its builder, and the view trait embedders implement.
 
 use crate::fs::Fs;
-use crate::grant::{Grant, Grants, Perms, normalize_mount};
+use crate::grant::{Grant, Grants, Perms, Store, normalize_mount};
 use crate::limits::{GrantQuota, Limits};
 use crate::obs::Audit;
 use crate::pool::Pool;
@@ -146,8 +146,53 @@ impl AioFsCtxBuilder {
     /// `guest_path` contains `..`, or the directory overlaps an earlier grant with another
     /// permission or with quotas (`io::ErrorKind::InvalidInput`).
     pub fn grant_dir_with_quota(
-        mut self,
+        self,
         dir: cap_std::fs::Dir,
+        guest_path: &str,
+        perms: Perms,
+        quota: GrantQuota,
+    ) -> std::io::Result<Self> {
+        self.push_grant(Store::Local(Arc::new(dir)), guest_path, perms, quota)
+    }
+
+    /// Grant an object-store prefix (the operator's root) to the guest at `guest_path`,
+    /// like a directory: same operations, limits, permissions and budgets (see
+    /// [`crate::object`] and the README's table of what each operation means there).
+    /// [`S3Config::operator`](crate::object::S3Config::operator) builds one for S3 with
+    /// timeouts and retries; an operator from elsewhere is used as it is.
+    ///
+    /// # Errors
+    /// As for [`grant_dir`](Self::grant_dir); prefixes of one bucket are compared like
+    /// host directories.
+    #[cfg(feature = "object")]
+    pub fn grant_object(
+        self,
+        op: crate::object::opendal::Operator,
+        guest_path: &str,
+        perms: Perms,
+    ) -> std::io::Result<Self> {
+        self.grant_object_with_quota(op, guest_path, perms, GrantQuota::UNLIMITED)
+    }
+
+    /// [`grant_object`](Self::grant_object) with budgets (see [`GrantQuota`]).
+    ///
+    /// # Errors
+    /// As for [`grant_object`](Self::grant_object).
+    #[cfg(feature = "object")]
+    pub fn grant_object_with_quota(
+        self,
+        op: crate::object::opendal::Operator,
+        guest_path: &str,
+        perms: Perms,
+        quota: GrantQuota,
+    ) -> std::io::Result<Self> {
+        let store = Store::Object(Arc::new(crate::object::ObjectStore::new(op)));
+        self.push_grant(store, guest_path, perms, quota)
+    }
+
+    fn push_grant(
+        mut self,
+        store: Store,
         guest_path: &str,
         perms: Perms,
         quota: GrantQuota,
@@ -159,7 +204,7 @@ impl AioFsCtxBuilder {
             )
         })?;
         let grant = Grant {
-            dir: Arc::new(dir),
+            store,
             guest_path,
             perms,
         };

@@ -59,15 +59,69 @@ impl HostId {
     }
 }
 
+/// Where a grant's files live.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A host directory; every path under the mount resolves beneath it via cap-std.
+    Local(Arc<cap_std::fs::Dir>),
+    /// A prefix of an object store (see [`crate::object`]); paths become keys lexically.
+    #[cfg(feature = "object")]
+    Object(Arc<crate::object::ObjectStore>),
+}
+
 /// One directory mounted into the guest's path space.
 #[derive(Debug)]
 pub struct Grant {
-    /// The granted directory; every path under the mount resolves beneath it via cap-std.
-    pub dir: Arc<cap_std::fs::Dir>,
+    /// The granted directory or object-store prefix.
+    pub store: Store,
     /// Normalised absolute guest mount path (`/`, `/data`, `/data/sub`; no trailing slash).
     pub guest_path: String,
     /// What the grant allows.
     pub perms: Perms,
+}
+
+impl Store {
+    /// Whether the two could reach the same files: the same or nested host directories,
+    /// or the same or nested prefixes of one bucket. A directory and a prefix never do.
+    fn overlaps(&self, other: &Store) -> bool {
+        match (self, other) {
+            (Store::Local(a), Store::Local(b)) => HostId::of(a).overlaps(&HostId::of(b)),
+            #[cfg(feature = "object")]
+            (Store::Object(a), Store::Object(b)) => a.overlaps(b),
+            #[cfg(feature = "object")]
+            _ => false,
+        }
+    }
+}
+
+impl Grant {
+    /// A grant of a host directory.
+    pub fn local(dir: cap_std::fs::Dir, guest_path: String, perms: Perms) -> Grant {
+        Grant {
+            store: Store::Local(Arc::new(dir)),
+            guest_path,
+            perms,
+        }
+    }
+
+    /// The granted host directory; `unsupported` for a grant that is not a directory (an
+    /// operation with no meaning on an object store).
+    pub fn dir(&self) -> FsResult<&Arc<cap_std::fs::Dir>> {
+        match &self.store {
+            Store::Local(dir) => Ok(dir),
+            #[cfg(feature = "object")]
+            Store::Object(_) => Err(ErrorCode::Unsupported),
+        }
+    }
+
+    /// The object store, for a grant on one.
+    #[cfg(feature = "object")]
+    pub(crate) fn object(&self) -> Option<&Arc<crate::object::ObjectStore>> {
+        match &self.store {
+            Store::Object(o) => Some(o),
+            Store::Local(_) => None,
+        }
+    }
 }
 
 /// A guest path resolved to a grant and a path relative to the grant's directory.
@@ -104,6 +158,7 @@ impl Grants {
     /// grant's permission or budgets, which no path check can fully prevent; so such a
     /// set of grants is refused when the context is built.
     ///
+    /// Object grants are compared by service, bucket and prefix (component-wise).
     /// Host directories are compared by their real path (`/proc/self/fd`); where that is
     /// unavailable, by device and inode (catching only the same directory twice). Bind
     /// mounts and hard links the host made itself are not detected.
@@ -111,12 +166,11 @@ impl Grants {
     /// # Errors
     /// `InvalidInput`, naming both grants.
     pub fn check_overlap(&self, grant: &Grant, quota: &GrantQuota) -> std::io::Result<()> {
-        let new = HostId::of(&grant.dir);
         for (other, budget) in self.grants.iter().zip(&self.budgets) {
             let compatible = other.perms == grant.perms
                 && *quota == GrantQuota::UNLIMITED
                 && *budget.quota() == GrantQuota::UNLIMITED;
-            if !compatible && new.overlaps(&HostId::of(&other.dir)) {
+            if !compatible && grant.store.overlaps(&other.store) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidInput,
                     format!(
@@ -478,7 +532,7 @@ mod tests {
             let dir =
                 cap_std::fs::Dir::open_ambient_dir(t.path(), cap_std::ambient_authority()).unwrap();
             grants.push(Grant {
-                dir: Arc::new(dir),
+                store: crate::grant::Store::Local(Arc::new(dir)),
                 guest_path: normalize_mount(m).unwrap(),
                 perms: Perms::ReadWrite,
             });
@@ -579,7 +633,7 @@ mod tests {
         let r = g.resolve("../x", 4096).unwrap();
         assert_eq!(r.rel, Path::new("../x"));
         // And cap-std refuses it.
-        let err = r.grant.dir.open(&r.rel).unwrap_err();
+        let err = r.grant.dir().unwrap().open(&r.rel).unwrap_err();
         assert_eq!(ErrorCode::from(err), ErrorCode::NotPermitted);
     }
 

@@ -56,6 +56,8 @@ mod ctx;
 pub mod error;
 pub mod fs;
 pub mod grant;
+#[cfg(feature = "object")]
+pub mod object;
 
 mod host;
 mod limits;

@@ -385,11 +385,7 @@ impl Case {
             let dir =
                 cap_std::fs::Dir::open_ambient_dir(r.join(name), cap_std::ambient_authority())
                     .unwrap();
-            let grant = Grant {
-                dir: Arc::new(dir),
-                guest_path: normalize_mount(name).unwrap(),
-                perms,
-            };
+            let grant = Grant::local(dir, normalize_mount(name).unwrap(), perms);
             match quota {
                 Some(q) if name == "data" => grants.push_with_quota(grant, q),
                 _ => grants.push(grant),

@@ -224,11 +224,11 @@ impl Fs {
                         if mode.write {
                             return Err(ErrorCode::IsDirectory);
                         }
-                        let grant = Arc::new(Grant {
-                            dir: Arc::new(cap_std::fs::Dir::from_std_file(file.into_std())),
-                            guest_path: guest_of(&r),
-                            perms: r.grant.perms,
-                        });
+                        let grant = Arc::new(Grant::local(
+                            cap_std::fs::Dir::from_std_file(file.into_std()),
+                            guest_of(&r),
+                            r.grant.perms,
+                        ));
                         return Ok(Opened::Dir(Directory {
                             fs: fs.view(grant, r.budget.clone()),
                             _slot: Some(Arc::new(slot)),
@@ -271,7 +271,7 @@ impl Fs {
                 let r = self.resolve_rw(&path)?;
                 let (atime, mtime) = (accessed.spec()?, modified.spec()?);
                 self.blocking(move || {
-                    let dir = &r.grant.dir;
+                    let dir = r.grant.dir()?;
                     if follow_symlinks {
                         dir.set_times(&r.rel, atime, mtime)?;
                     } else {
@@ -290,7 +290,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve(&path)?;
                 self.blocking(move || {
-                    let dir = r.grant.dir.open_dir(&r.rel)?;
+                    let dir = r.grant.dir()?.open_dir(&r.rel)?;
                     Ok(dir.open(".")?.sync_all()?)
                 })
                 .await
@@ -310,7 +310,7 @@ impl Fs {
                 same_grant(&s, &d)?;
                 not_root(&s)?;
                 not_root(&d)?;
-                self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+                self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
                     .await
             })
             .await
@@ -328,7 +328,7 @@ impl Fs {
                 d.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = d.budget.create(1)?;
-                    s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+                    s.grant.dir()?.hard_link(&s.rel, d.grant.dir()?, &d.rel)?;
                     lease.keep();
                     Ok(())
                 })

@@ -202,7 +202,7 @@ async fn max_file_size_holds_under_concurrent_writers() {
     let mut grants = Grants::default();
     grants.push_with_quota(
         Grant {
-            dir: Arc::new(dir),
+            store: crate::grant::Store::Local(Arc::new(dir)),
             guest_path: "/data".into(),
             perms: Perms::ReadWrite,
         },

@@ -244,7 +244,7 @@ enum Create {
 /// Only while that budget is set are creations told apart from opens of existing files:
 /// that costs a first try without `O_CREAT`, then an exclusive create.
 fn open_counted(r: &Resolved, opts: &OpenOptions, create: Create) -> FsResult<cap_std::fs::File> {
-    let dir = &r.grant.dir;
+    let dir = r.grant.dir()?;
     let open = |o: &OpenOptions| dir.open_with(&r.rel, o).map_err(open_error);
     match create {
         Create::No => open(opts),

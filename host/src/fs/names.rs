@@ -15,9 +15,9 @@ impl Fs {
                 let r = self.resolve(&path)?;
                 self.blocking(move || {
                     let md = if follow_symlinks {
-                        r.grant.dir.metadata(&r.rel)?
+                        r.grant.dir()?.metadata(&r.rel)?
                     } else {
-                        r.grant.dir.symlink_metadata(&r.rel)?
+                        r.grant.dir()?.symlink_metadata(&r.rel)?
                     };
                     Ok(meta::stat(&md))
                 })
@@ -45,7 +45,7 @@ impl Fs {
                     } else {
                         AccessType::Exists
                     };
-                    match r.grant.dir.access(&r.rel, ty) {
+                    match r.grant.dir()?.access(&r.rel, ty) {
                         Ok(()) => Ok(true),
                         Err(e) => match ErrorCode::from(e) {
                             // Outside every grant is an error, not "no access".
@@ -66,7 +66,7 @@ impl Fs {
                 let max = self.limits.max_dir_entries;
                 self.blocking_held(move |held| {
                     let mut names: Vec<String> = Vec::new();
-                    for entry in r.grant.dir.read_dir(&r.rel)? {
+                    for entry in r.grant.dir()?.read_dir(&r.rel)? {
                         if names.len() == max {
                             return Err(ErrorCode::Quota);
                         }
@@ -100,7 +100,7 @@ impl Fs {
                 let r = self.resolve(&path)?;
                 let max = self.limits.max_dir_entries;
                 self.blocking_charged(move |held| {
-                    let dir = &r.grant.dir;
+                    let dir = r.grant.dir()?;
                     let mut out = Vec::new();
                     for entry in dir.read_dir(&r.rel)? {
                         if out.len() == max {
@@ -146,7 +146,7 @@ impl Fs {
                 not_root(&s)?;
                 not_root(&d)?;
                 same_grant(&s, &d)?;
-                self.blocking(move || Ok(s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?))
+                self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
                     .await
             })
             .await
@@ -162,12 +162,12 @@ impl Fs {
                 same_grant(&s, &d)?;
                 self.blocking(move || {
                     if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
-                        && !d.grant.dir.exists(parent)
+                        && !d.grant.dir()?.exists(parent)
                     {
                         create_dirs_counted(&d, parent)?;
                     }
-                    s.grant.dir.rename(&s.rel, &d.grant.dir, &d.rel)?;
-                    prune(&s.grant.dir, &prunable_parents(&s.rel));
+                    s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?;
+                    prune(s.grant.dir()?, &prunable_parents(&s.rel));
                     Ok(())
                 })
                 .await
@@ -181,7 +181,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
-                self.blocking(move || Ok(r.grant.dir.remove_file(&r.rel)?))
+                self.blocking(move || Ok(r.grant.dir()?.remove_file(&r.rel)?))
                     .await
             })
             .await
@@ -197,7 +197,7 @@ impl Fs {
                 r.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = r.budget.create(1)?;
-                    r.grant.dir.create_dir(&r.rel)?;
+                    r.grant.dir()?.create_dir(&r.rel)?;
                     lease.keep();
                     Ok(())
                 })
@@ -211,7 +211,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 self.blocking(move || {
-                    let dir = &r.grant.dir;
+                    let dir = r.grant.dir()?;
                     match dir.metadata(&r.rel) {
                         Ok(md) if md.is_dir() && exist_ok => return Ok(()),
                         Ok(_) => return Err(ErrorCode::Exist),
@@ -236,7 +236,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
-                self.blocking(move || Ok(r.grant.dir.remove_dir(&r.rel)?))
+                self.blocking(move || Ok(r.grant.dir()?.remove_dir(&r.rel)?))
                     .await
             })
             .await
@@ -248,8 +248,8 @@ impl Fs {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
                 self.blocking(move || {
-                    r.grant.dir.remove_dir(&r.rel)?;
-                    prune(&r.grant.dir, &prunable_parents(&r.rel));
+                    r.grant.dir()?.remove_dir(&r.rel)?;
+                    prune(r.grant.dir()?, &prunable_parents(&r.rel));
                     Ok(())
                 })
                 .await
@@ -266,7 +266,7 @@ impl Fs {
                 d.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = d.budget.create(1)?;
-                    s.grant.dir.hard_link(&s.rel, &d.grant.dir, &d.rel)?;
+                    s.grant.dir()?.hard_link(&s.rel, d.grant.dir()?, &d.rel)?;
                     lease.keep();
                     Ok(())
                 })
@@ -296,7 +296,7 @@ impl Fs {
                 r.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = r.budget.create(1)?;
-                    r.grant.dir.symlink(&target, &r.rel)?;
+                    r.grant.dir()?.symlink(&target, &r.rel)?;
                     lease.keep();
                     Ok(())
                 })
@@ -312,7 +312,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve(&path)?;
                 self.blocking(move || {
-                    let target = r.grant.dir.read_link(&r.rel)?;
+                    let target = r.grant.dir()?.read_link(&r.rel)?;
                     utf8_name(target.into_os_string())
                 })
                 .await
@@ -327,10 +327,10 @@ impl Fs {
                 not_root(&r)?;
                 self.blocking(move || {
                     // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
-                    if !r.grant.dir.symlink_metadata(&r.rel)?.is_dir() {
+                    if !r.grant.dir()?.symlink_metadata(&r.rel)?.is_dir() {
                         return Err(ErrorCode::NotDirectory);
                     }
-                    remove_tree_chunked(&r.grant.dir, &r.rel)
+                    remove_tree_chunked(r.grant.dir()?, &r.rel)
                 })
                 .await
             })
@@ -369,8 +369,8 @@ impl Fs {
                 let ra = self.resolve(&a)?;
                 let rb = self.resolve(&b)?;
                 self.blocking(move || {
-                    let ma = ra.grant.dir.metadata(&ra.rel)?;
-                    let mb = rb.grant.dir.metadata(&rb.rel)?;
+                    let ma = ra.grant.dir()?.metadata(&ra.rel)?;
+                    let mb = rb.grant.dir()?.metadata(&rb.rel)?;
                     Ok(ma.dev() == mb.dev() && ma.ino() == mb.ino())
                 })
                 .await
@@ -398,9 +398,9 @@ impl Fs {
         let r = self.resolve(path)?;
         self.blocking(move || {
             let md = if follow {
-                r.grant.dir.metadata(&r.rel)
+                r.grant.dir()?.metadata(&r.rel)
             } else {
-                r.grant.dir.symlink_metadata(&r.rel)
+                r.grant.dir()?.symlink_metadata(&r.rel)
             };
             match md.map_err(ErrorCode::from) {
                 Ok(md) => Ok(pred(&md)),
@@ -496,7 +496,7 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
 /// getting it back if the directory turned out to exist: exact under any concurrency (a
 /// directory removed and created again by a racing call is paid for again).
 fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
-    let dir = &r.grant.dir;
+    let dir = r.grant.dir()?;
     if !r.budget.limits_creates() {
         return Ok(dir.create_dir_all(rel)?);
     }

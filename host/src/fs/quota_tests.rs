@@ -25,7 +25,7 @@ impl Env {
             stdfs::create_dir(&host).unwrap();
             let dir = Dir::open_ambient_dir(&host, cap_std::ambient_authority()).unwrap();
             let grant = Grant {
-                dir: Arc::new(dir),
+                store: crate::grant::Store::Local(Arc::new(dir)),
                 guest_path: normalize_mount(name).unwrap(),
                 perms: Perms::ReadWrite,
             };

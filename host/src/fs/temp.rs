@@ -51,7 +51,7 @@ impl TempDir {
         if self.removed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let dir = self.grant.dir.clone();
+        let dir = self.grant.dir()?.clone();
         let rel = self.rel.clone();
         let removed = self
             .fs
@@ -79,7 +79,9 @@ impl Drop for TempDir {
         if self.removed.load(Ordering::Acquire) {
             return;
         }
-        let dir = self.grant.dir.clone();
+        let Ok(dir) = self.grant.dir().cloned() else {
+            return;
+        };
         let rel = std::mem::take(&mut self.rel);
         self.fs
             .spawn_detached(move || match super::remove_tree_chunked(&dir, &rel) {
@@ -104,7 +106,7 @@ impl Fs {
                 let slot = self.reserve_open_slot()?;
                 let fs = self.clone();
                 self.blocking(move || {
-                    let dir = &place.at.grant.dir;
+                    let dir = place.at.grant.dir()?;
                     let lease = place.at.budget.create(1)?;
                     let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
                         dir.open_with(place.at.rel.join(n), &temp_options(&mode))
@@ -144,7 +146,7 @@ impl Fs {
                 let slot = self.reserve_open_slot()?;
                 let fs = self.clone();
                 self.blocking(move || {
-                    let dir = place.at.grant.dir.clone();
+                    let dir = place.at.grant.dir()?.clone();
                     let lease = place.at.budget.create(1)?;
                     let (name, file) = with_temp_name(&place.prefix, &place.suffix, |n| {
                         dir.open_with(place.at.rel.join(n), &temp_options(&mode))
@@ -184,7 +186,7 @@ impl Fs {
                 let slot = self.reserve_open_slot()?;
                 let (name, ()) = self
                     .blocking({
-                        let place_dir = place.at.grant.dir.clone();
+                        let place_dir = place.at.grant.dir()?.clone();
                         let rel = place.at.rel.clone();
                         let (prefix, suffix) = (place.prefix.clone(), place.suffix.clone());
                         let budget = place.at.budget.clone();

@@ -31,7 +31,7 @@ impl Env {
             stdfs::create_dir(&host).unwrap();
             let dir = Dir::open_ambient_dir(&host, cap_std::ambient_authority()).unwrap();
             grants.push(Grant {
-                dir: Arc::new(dir),
+                store: crate::grant::Store::Local(Arc::new(dir)),
                 guest_path: normalize_mount(name).unwrap(),
                 perms,
             });
@@ -319,7 +319,9 @@ async fn every_grant_read_only_means_no_default_temp_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let mut grants = Grants::default();
     grants.push(Grant {
-        dir: Arc::new(Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap()),
+        store: crate::grant::Store::Local(Arc::new(
+            Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap(),
+        )),
         guest_path: s("/"),
         perms: Perms::ReadOnly,
     });

@@ -58,7 +58,7 @@ impl Fs {
                 let counters = self.counters.clone();
                 self.blocking(move || {
                     let _payload = payload;
-                    let dir = &r.grant.dir;
+                    let dir = r.grant.dir()?;
                     let paid = r.budget.write(len)?;
                     if !atomic {
                         let mut file =
@@ -129,7 +129,7 @@ impl Fs {
                     let from = regular(open_counted(&s, &read_options(), Create::No)?)?;
                     // Truncating the destination must not destroy the source (`shutil.SameFileError`).
                     let src_md = from.metadata()?;
-                    if let Ok(dst_md) = d.grant.dir.metadata(&d.rel)
+                    if let Ok(dst_md) = d.grant.dir()?.metadata(&d.rel)
                         && (dst_md.dev(), dst_md.ino())
                             == (
                                 std::os::unix::fs::MetadataExt::dev(&src_md),

@@ -751,7 +751,7 @@ async fn through_fs_open_and_tempfile() {
     let dir = cap_std::fs::Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap();
     let mut grants = Grants::default();
     grants.push(crate::grant::Grant {
-        dir: Arc::new(dir),
+        store: crate::grant::Store::Local(Arc::new(dir)),
         guest_path: crate::grant::normalize_mount("/data").unwrap(),
         perms: crate::Perms::ReadWrite,
     });
