@@ -13,6 +13,8 @@ use wasmtime::component::Component;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
+pub mod s3;
+
 /// The runner shared by every test of a process.
 pub fn runner() -> &'static Runner {
     static RUNNER: OnceLock<Runner> = OnceLock::new();
