@@ -322,11 +322,6 @@ impl Key {
             None => "/".to_owned(),
         }
     }
-
-    /// The last name.
-    pub(crate) fn name(&self) -> &str {
-        self.path.rsplit('/').next().unwrap_or("")
-    }
 }
 
 /// The error code of an OpenDAL error: its kind only (the message names the endpoint and

@@ -220,7 +220,7 @@ pub(crate) fn run_inline<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether a job submitted now runs inline (see [`run_inline`]).
-fn inline_now() -> bool {
+pub(crate) fn inline_now() -> bool {
     INLINE.with(std::cell::Cell::get)
 }
 

@@ -9,8 +9,8 @@
 //! budgets. A relative path given to a directory's [`Fs`] resolves beneath that directory.
 
 use super::{
-    Create, File, Fs, OpenMode, OpenSlot, Timestamp, is_root, not_root, open_counted, open_options,
-    same_grant,
+    Create, File, Fs, OpenMode, OpenSlot, Timestamp, is_root, not_root, on_object, open_counted,
+    open_options, same_grant,
 };
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::{Budget, Grant, Grants, Perms, Resolved};
@@ -209,6 +209,10 @@ impl Fs {
                 } else {
                     Create::No
                 };
+                #[cfg(feature = "object")]
+                if let Some(o) = r.grant.object().cloned() {
+                    return self.object_open_at(&o, r, mode, req.directory).await;
+                }
                 let slot = self.reserve_open_slot()?;
                 let fs = self.clone();
                 self.blocking(move || {
@@ -257,6 +261,42 @@ impl Fs {
             .await
     }
 
+    /// [`open_at`](Fs::open_at) on an object grant: a directory becomes a view of the
+    /// prefix beneath it; a file opens as [`Fs::open`] does there.
+    #[cfg(feature = "object")]
+    async fn object_open_at(
+        &self,
+        o: &Arc<crate::object::ObjectStore>,
+        r: Resolved,
+        mode: OpenMode,
+        directory: bool,
+    ) -> FsResult<Opened> {
+        use super::FileType;
+        let found = self.obj_probe(o, &r).await?;
+        match found {
+            Some(FileType::Directory) if mode.write => Err(ErrorCode::IsDirectory),
+            Some(FileType::Directory) => {
+                let slot = self.reserve_open_slot()?;
+                let key = o.key(&r.rel)?;
+                let grant = Arc::new(Grant {
+                    store: crate::grant::Store::Object(Arc::new(o.beneath(&key))),
+                    guest_path: guest_of(&r),
+                    perms: r.grant.perms,
+                });
+                Ok(Opened::Dir(Directory {
+                    fs: self.view(grant, r.budget.clone()),
+                    _slot: Some(Arc::new(slot)),
+                }))
+            }
+            Some(_) if directory => Err(ErrorCode::NotDirectory),
+            None if directory => Err(ErrorCode::NoEntry),
+            _ => {
+                let name = guest_of(&r);
+                Ok(Opened::File(self.obj_open(o, r, mode, name).await?))
+            }
+        }
+    }
+
     /// Set the access and modification times of `path` (of the link itself unless
     /// `follow_symlinks`). Needs a writable grant.
     pub async fn set_times(
@@ -289,6 +329,8 @@ impl Fs {
         self.op(OpKind::Sync, &path)
             .run(async {
                 let r = self.resolve(&path)?;
+                // Nothing to flush: an object store's writes are durable when they return.
+                on_object!(r, |_o| Ok(()));
                 self.blocking(move || {
                     let dir = r.grant.dir()?.open_dir(&r.rel)?;
                     Ok(dir.open(".")?.sync_all()?)
@@ -310,6 +352,7 @@ impl Fs {
                 same_grant(&s, &d)?;
                 not_root(&s)?;
                 not_root(&d)?;
+                on_object!(s, |o| self.obj_rename(&o, s, d).await);
                 self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
                     .await
             })

@@ -36,11 +36,13 @@ use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 mod cursor;
+pub(crate) mod handle;
 mod positional;
 
 #[cfg(test)]
 pub(crate) use cursor::IDLE_BUFFER;
 use cursor::{Cursor, READ_AHEAD, translate_newlines};
+pub(crate) use handle::Handle;
 
 /// Reads that may return at most this many bytes are charged that much up front; larger
 /// ones are first bounded by what is left of the file (one `fstat`).
@@ -85,7 +87,7 @@ struct State {
 
 /// An open descriptor and the things released with it.
 struct Open {
-    file: StdFile,
+    file: Handle,
     /// The store's open-file reservation; dropping it releases the slot.
     slot: Box<dyn Send>,
     /// Runs on the pool after the descriptor is closed (NamedTemporaryFile delete).
@@ -97,18 +99,30 @@ struct Open {
 impl Open {
     /// Close the descriptor, then run `on_close`, then release the slot. Blocking: call
     /// only on a pool thread.
-    fn close(self) {
+    fn close(self) -> FsResult<()> {
+        self.finish(true)
+    }
+
+    /// Close (`complete`: an upload is completed, else aborted), then run `on_close`,
+    /// then release the slot.
+    fn finish(self, complete: bool) -> FsResult<()> {
         let Open {
             file,
             slot,
             on_close,
             fs: _,
         } = self;
-        drop(file);
+        let out = if complete {
+            file.close()
+        } else {
+            file.abandon();
+            Ok(())
+        };
         if let Some(on_close) = on_close {
             on_close();
         }
         drop(slot);
+        out
     }
 }
 
@@ -122,7 +136,9 @@ impl Drop for State {
         if let Some(mut open) = self.open.take() {
             drop(std::mem::replace(&mut open.slot, Box::new(())));
             let fs = open.fs.clone();
-            fs.spawn_detached(move || open.close());
+            fs.spawn_detached(move || {
+                let _ = open.finish(false);
+            });
         }
     }
 }
@@ -191,13 +207,32 @@ impl File {
         slot: impl Send + 'static,
         on_close: Option<Box<dyn FnOnce() + Send>>,
     ) -> File {
+        File::with_handle(fs, budget, Handle::Local(file), name, mode, slot, on_close)
+    }
+
+    /// Like [`File::new_in`], for any storage.
+    pub(crate) fn with_handle(
+        fs: &Fs,
+        budget: Arc<Budget>,
+        file: Handle,
+        name: String,
+        mode: OpenMode,
+        slot: impl Send + 'static,
+        on_close: Option<Box<dyn FnOnce() + Send>>,
+    ) -> File {
+        let chunk = match file {
+            Handle::Local(_) => READ_AHEAD,
+            // A request costs a round trip: read ahead as much as a file keeps when idle.
+            #[cfg(feature = "object")]
+            Handle::Object(_) => cursor::OBJECT_READ_AHEAD,
+        };
         let open = Open {
             file,
             slot: Box::new(slot),
             on_close,
             fs: fs.clone(),
         };
-        let cur = Cursor::new(mode.append, READ_AHEAD, fs.mem().empty());
+        let cur = Cursor::new(mode.append, chunk, fs.mem().empty());
         File {
             inner: Arc::new(Inner {
                 fs: fs.clone(),
@@ -256,7 +291,7 @@ impl File {
     ) -> FsResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let limits = self.inner.fs.limits.clone();
         self.inner
@@ -284,7 +319,7 @@ impl File {
     async fn op<T, F>(&self, need: Need, f: F) -> FsResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (slot, guard) = self.enter(need).await?;
         self.run(slot, guard, f).await
@@ -294,7 +329,7 @@ impl File {
     async fn read_op<T, F>(&self, need: Need, hint: u64, f: F) -> FsResult<T>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (slot, guard) = self.enter(need).await?;
         self.run_read(slot, guard, hint, None, None, f).await
@@ -324,7 +359,7 @@ impl File {
     ) -> FsResult<T>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (out, _held) = self.run_read_held(slot, guard, hint, at, preset, f).await?;
         Ok(out)
@@ -346,7 +381,7 @@ impl File {
     ) -> FsResult<(T, Held)>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let budget = self.inner.budget.clone();
         budget.precheck_read()?;
@@ -356,7 +391,7 @@ impl File {
             let lease = budget.read_up_to(limits.max_read_bytes)?;
             let mut cap = lease.taken().min(hint);
             if cap > SMALL_READ {
-                let left = file.metadata()?.len().saturating_sub(at.unwrap_or(before));
+                let left = file.len()?.saturating_sub(at.unwrap_or(before));
                 cap = cap.min(left.saturating_add(TEXT_SLACK));
             }
             let mut held = match preset {
@@ -400,7 +435,7 @@ impl File {
     ) -> FsResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         self.check(!self.is_closed(), need)?;
         self.check_write_len(len)?;
@@ -438,7 +473,7 @@ impl File {
     ) -> FsResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Cursor, &StdFile, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let budget = self.inner.budget.clone();
         let counters = self.inner.fs.counters.clone();
@@ -452,10 +487,12 @@ impl File {
                         Place::At(at) => Some(at),
                         Place::Cursor => Some(cur.resolve(file)?),
                     };
-                    Some(counters.growth.reserve(file, max, len, |size| match pos {
-                        None => size.saturating_add(len),
-                        Some(pos) => size.max(pos.saturating_add(len)),
-                    })?)
+                    counters
+                        .growth
+                        .reserve_on(file, max, len, |size| match pos {
+                            None => size.saturating_add(len),
+                            Some(pos) => size.max(pos.saturating_add(len)),
+                        })?
                 }
                 None => None,
             };
@@ -680,7 +717,7 @@ impl File {
                     let base = match whence {
                         Whence::Start => 0,
                         Whence::Current => cur.resolve(file)?,
-                        Whence::End => file.metadata()?.len(),
+                        Whence::End => file.len()?,
                     };
                     cur.seek_to(base, offset)
                 })
@@ -715,7 +752,7 @@ impl File {
                     budget.check_size(size)?;
                     // Counted as growth to `size` while it runs (see `run_write`).
                     let _growth = match budget.quota().max_file_size {
-                        Some(max) => Some(counters.growth.reserve(file, max, size, |_| size)?),
+                        Some(max) => counters.growth.reserve_on(file, max, size, |_| size)?,
                         None => None,
                     };
                     cur.invalidate();
@@ -746,12 +783,7 @@ impl File {
     }
     pub async fn stat(&self) -> FsResult<Stat> {
         self.observe(OpKind::Fstat)
-            .run(async {
-                self.op(Need::Open, |_, file, _| {
-                    Ok(super::meta::stat(&cap_std::fs::Metadata::from_file(file)?))
-                })
-                .await
-            })
+            .run(async { self.op(Need::Open, |_, file, _| file.stat()).await })
             .await
     }
     pub async fn close(&self) -> FsResult<()> {
@@ -763,13 +795,13 @@ impl File {
                     let closed = self.inner.closed.clone();
                     self.inner
                         .fs
-                        .blocking_admitted(slot, move || {
-                            if let Some(open) = guard.open.take() {
+                        .blocking_admitted(slot, move || match guard.open.take() {
+                            Some(open) => {
                                 closed.store(true, Ordering::Release);
                                 guard.cur.invalidate();
-                                open.close();
+                                open.close()
                             }
-                            Ok(())
+                            None => Ok(()),
                         })
                         .await?;
                 }

@@ -31,6 +31,22 @@ pub(crate) struct Reserved {
 }
 
 impl Growth {
+    /// [`reserve`](Growth::reserve) on an open file's storage. An upload has one writer
+    /// (its handle), so its claim is checked against its own size and nothing is reserved.
+    pub(crate) fn reserve_on(
+        &self,
+        file: &crate::fs::file::Handle,
+        max: u64,
+        len: u64,
+        claim: impl FnOnce(u64) -> u64,
+    ) -> FsResult<Option<Reserved>> {
+        match file.as_local() {
+            Some(f) => Ok(Some(self.reserve(f, max, len, claim)?)),
+            None if claim(file.len()?) > max => Err(ErrorCode::FileTooLarge),
+            None => Ok(None),
+        }
+    }
+
     /// Reserve `len` bytes of growth on `file`. `claim` gives the size the operation
     /// would leave the file at, from its current size; with the other writes in flight
     /// on the file it must stay within `max`.

@@ -52,7 +52,7 @@ fn timestamp(seconds: i64, nanos: i64) -> Option<Timestamp> {
 }
 
 /// A `SystemTime` as a [`Timestamp`] (negative seconds before 1970).
-fn system_time(t: SystemTime) -> Option<Timestamp> {
+pub(super) fn system_time(t: SystemTime) -> Option<Timestamp> {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => timestamp(i64::try_from(d.as_secs()).ok()?, d.subsec_nanos().into()),
         Err(e) => {

@@ -15,6 +15,8 @@ pub(crate) mod held;
 mod meta;
 mod mode;
 mod names;
+#[cfg(feature = "object")]
+mod object;
 #[cfg(test)]
 mod obs_tests;
 #[cfg(test)]
@@ -187,6 +189,19 @@ pub struct Fs {
     /// This store's queue on the pool, its time limit and its cancellation.
     pub(crate) tenant: Tenant,
 }
+
+/// Hand the rest of an operation to the object store when the resolved path `$r` lies in
+/// an object grant: `on_object!(r, |o| self.obj_stat(&o, &r).await)` returns the body's
+/// result from the enclosing function.
+macro_rules! on_object {
+    ($r:expr, |$o:ident| $body:expr) => {
+        #[cfg(feature = "object")]
+        if let Some($o) = $r.grant.object().cloned() {
+            return $body;
+        }
+    };
+}
+pub(crate) use on_object;
 
 /// True when `rel` names the grant root itself (`.`, `./.`).
 fn is_root(rel: &Path) -> bool {
@@ -616,6 +631,7 @@ impl Fs {
         } else {
             Create::No
         };
+        on_object!(r, |o| self.obj_open(&o, r, mode, path).await);
         let slot = self.reserve_open_slot()?;
         let fs = self.clone();
         self.blocking(move || {

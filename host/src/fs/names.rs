@@ -13,6 +13,7 @@ impl Fs {
         self.op(OpKind::Stat, &path)
             .run(async {
                 let r = self.resolve(&path)?;
+                on_object!(r, |o| self.obj_stat(&o, &r).await);
                 self.blocking(move || {
                     let md = if follow_symlinks {
                         r.grant.dir()?.metadata(&r.rel)?
@@ -35,6 +36,9 @@ impl Fs {
                 if mode.write && !r.grant.perms.can_write() {
                     return Ok(false);
                 }
+                on_object!(r, |o| Ok(
+                    !mode.execute && self.obj_probe(&o, &r).await?.is_some()
+                ));
                 self.blocking(move || {
                     let ty = if mode.read || mode.write || mode.execute {
                         AccessType::Access(AccessModes {
@@ -63,6 +67,10 @@ impl Fs {
         self.op(OpKind::Listdir, &path)
             .run(async {
                 let r = self.resolve(&path)?;
+                on_object!(r, |o| {
+                    let (entries, _held) = self.obj_scandir(&o, &r).await?;
+                    Ok(entries.into_iter().map(|e| e.name).collect())
+                });
                 let max = self.limits.max_dir_entries;
                 self.blocking_held(move |held| {
                     let mut names: Vec<String> = Vec::new();
@@ -98,6 +106,7 @@ impl Fs {
         self.op(OpKind::Scandir, &path)
             .run(async {
                 let r = self.resolve(&path)?;
+                on_object!(r, |o| self.obj_scandir(&o, &r).await);
                 let max = self.limits.max_dir_entries;
                 self.blocking_charged(move |held| {
                     let dir = r.grant.dir()?;
@@ -146,6 +155,7 @@ impl Fs {
                 not_root(&s)?;
                 not_root(&d)?;
                 same_grant(&s, &d)?;
+                on_object!(s, |o| self.obj_rename(&o, s, d).await);
                 self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
                     .await
             })
@@ -160,6 +170,7 @@ impl Fs {
                 not_root(&s)?;
                 not_root(&d)?;
                 same_grant(&s, &d)?;
+                on_object!(s, |o| self.obj_rename(&o, s, d).await);
                 self.blocking(move || {
                     if let Some(parent) = d.rel.parent().filter(|p| !p.as_os_str().is_empty())
                         && !d.grant.dir()?.exists(parent)
@@ -181,6 +192,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
+                on_object!(r, |o| self.obj_remove_file(&o, &r).await);
                 self.blocking(move || Ok(r.grant.dir()?.remove_file(&r.rel)?))
                     .await
             })
@@ -195,6 +207,7 @@ impl Fs {
                     return Err(ErrorCode::Exist);
                 }
                 r.budget.precheck_create()?;
+                on_object!(r, |o| self.obj_mkdir(&o, r, None).await);
                 self.blocking(move || {
                     let lease = r.budget.create(1)?;
                     r.grant.dir()?.create_dir(&r.rel)?;
@@ -210,6 +223,7 @@ impl Fs {
         self.op(OpKind::Makedirs, &path)
             .run(async {
                 let r = self.resolve_rw(&path)?;
+                on_object!(r, |o| self.obj_mkdir(&o, r, Some(exist_ok)).await);
                 self.blocking(move || {
                     let dir = r.grant.dir()?;
                     match dir.metadata(&r.rel) {
@@ -236,6 +250,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
+                on_object!(r, |o| self.obj_rmdir(&o, &r, false).await);
                 self.blocking(move || Ok(r.grant.dir()?.remove_dir(&r.rel)?))
                     .await
             })
@@ -247,6 +262,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
+                on_object!(r, |o| self.obj_rmdir(&o, &r, true).await);
                 self.blocking(move || {
                     r.grant.dir()?.remove_dir(&r.rel)?;
                     prune(r.grant.dir()?, &prunable_parents(&r.rel));
@@ -263,6 +279,7 @@ impl Fs {
             .run(async {
                 let (s, d) = self.resolve_pair_rw(&src, &dst)?;
                 same_grant(&s, &d)?;
+                on_object!(s, |_o| Err(ErrorCode::Unsupported));
                 d.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = d.budget.create(1)?;
@@ -293,6 +310,7 @@ impl Fs {
                 if target.starts_with('/') {
                     return Err(ErrorCode::NotPermitted);
                 }
+                on_object!(r, |_o| Err(ErrorCode::Unsupported));
                 r.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = r.budget.create(1)?;
@@ -311,6 +329,7 @@ impl Fs {
         self.op(OpKind::Readlink, &path)
             .run(async {
                 let r = self.resolve(&path)?;
+                on_object!(r, |o| self.obj_readlink(&o, &r).await);
                 self.blocking(move || {
                     let target = r.grant.dir()?.read_link(&r.rel)?;
                     utf8_name(target.into_os_string())
@@ -325,6 +344,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
+                on_object!(r, |o| self.obj_remove_tree(&o, &r).await);
                 self.blocking(move || {
                     // Like `shutil.rmtree`: refuse a symlink (removing it is not removing a tree).
                     if !r.grant.dir()?.symlink_metadata(&r.rel)?.is_dir() {
@@ -339,25 +359,39 @@ impl Fs {
 
     pub async fn exists(&self, path: String) -> FsResult<bool> {
         self.op(OpKind::Exists, &path)
-            .run(async { self.probe(&path, true, |_| true).await })
+            .run(async { self.probe(&path, true, |_| true, |_| true).await })
             .await
     }
 
     pub async fn is_file(&self, path: String) -> FsResult<bool> {
         self.op(OpKind::Exists, &path)
-            .run(async { self.probe(&path, true, |md| md.is_file()).await })
+            .run(async {
+                self.probe(
+                    &path,
+                    true,
+                    |md| md.is_file(),
+                    |t| t == FileType::RegularFile,
+                )
+                .await
+            })
             .await
     }
 
     pub async fn is_dir(&self, path: String) -> FsResult<bool> {
         self.op(OpKind::Exists, &path)
-            .run(async { self.probe(&path, true, |md| md.is_dir()).await })
+            .run(async {
+                self.probe(&path, true, |md| md.is_dir(), |t| t == FileType::Directory)
+                    .await
+            })
             .await
     }
 
     pub async fn is_link(&self, path: String) -> FsResult<bool> {
         self.op(OpKind::Exists, &path)
-            .run(async { self.probe(&path, false, |md| md.is_symlink()).await })
+            .run(async {
+                self.probe(&path, false, |md| md.is_symlink(), |_| false)
+                    .await
+            })
             .await
     }
 
@@ -368,6 +402,12 @@ impl Fs {
                 use cap_std::fs::MetadataExt;
                 let ra = self.resolve(&a)?;
                 let rb = self.resolve(&b)?;
+                #[cfg(feature = "object")]
+                if ra.grant.object().is_some() || rb.grant.object().is_some() {
+                    let sa = self.stat(a.clone(), true).await?;
+                    let sb = self.stat(b.clone(), true).await?;
+                    return Ok((sa.device, sa.inode) == (sb.device, sb.inode));
+                }
                 self.blocking(move || {
                     let ma = ra.grant.dir()?.metadata(&ra.rel)?;
                     let mb = rb.grant.dir()?.metadata(&rb.rel)?;
@@ -394,8 +434,13 @@ impl Fs {
         path: &str,
         follow: bool,
         pred: fn(&cap_std::fs::Metadata) -> bool,
+        on_store: fn(FileType) -> bool,
     ) -> FsResult<bool> {
         let r = self.resolve(path)?;
+        on_object!(r, |o| Ok(self
+            .obj_probe(&o, &r)
+            .await?
+            .is_some_and(on_store)));
         self.blocking(move || {
             let md = if follow {
                 r.grant.dir()?.metadata(&r.rel)

@@ -51,6 +51,16 @@ impl TempDir {
         if self.removed.load(Ordering::Acquire) {
             return Ok(());
         }
+        #[cfg(feature = "object")]
+        if self.grant.object().is_some() {
+            return match self.fs.remove_tree(self.guest_path.clone()).await {
+                Ok(()) | Err(ErrorCode::NoEntry) => {
+                    self.removed.store(true, Ordering::Release);
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            };
+        }
         let dir = self.grant.dir()?.clone();
         let rel = self.rel.clone();
         let removed = self
@@ -79,6 +89,17 @@ impl Drop for TempDir {
         if self.removed.load(Ordering::Acquire) {
             return;
         }
+        #[cfg(feature = "object")]
+        if let Some(o) = self.grant.object() {
+            // Removed in the background, on the object runtime.
+            if let Ok(key) = o.key(&self.rel) {
+                let op = o.op.clone();
+                crate::object::runtime().spawn(async move {
+                    let _ = op.delete_with(&key.dir()).recursive(true).await;
+                });
+            }
+            return;
+        }
         let Ok(dir) = self.grant.dir().cloned() else {
             return;
         };
@@ -103,6 +124,9 @@ impl Fs {
                 let mode = temp_mode(&mode)?;
                 let place = self.temp_place(options)?;
                 place.at.budget.precheck_create()?;
+                // An unnamed file that can be read back needs an object that exists before
+                // it is closed.
+                on_object!(place.at, |_o| Err(ErrorCode::Unsupported));
                 let slot = self.reserve_open_slot()?;
                 let fs = self.clone();
                 self.blocking(move || {
@@ -143,6 +167,9 @@ impl Fs {
                 let mode = temp_mode(&mode)?;
                 let place = self.temp_place(options)?;
                 place.at.budget.precheck_create()?;
+                on_object!(place.at, |o| self
+                    .object_temp_file(&o, place, mode, delete)
+                    .await);
                 let slot = self.reserve_open_slot()?;
                 let fs = self.clone();
                 self.blocking(move || {
@@ -184,6 +211,17 @@ impl Fs {
                 place.at.budget.precheck_create()?;
                 // A temporary directory is a handle too: it counts against `max_open_files`.
                 let slot = self.reserve_open_slot()?;
+                #[cfg(feature = "object")]
+                if let Some(o) = place.at.grant.object().cloned() {
+                    let name = self.object_temp_dir(&o, &place).await?;
+                    return Ok(TempDir::new(
+                        self.clone(),
+                        place.at.grant.clone(),
+                        place.at.rel.join(&name),
+                        guest_join(&place.at, &name),
+                        slot,
+                    ));
+                }
                 let (name, ()) = self
                     .blocking({
                         let place_dir = place.at.grant.dir()?.clone();
@@ -209,6 +247,66 @@ impl Fs {
                 ))
             })
             .await
+    }
+
+    /// `named-temporary-file` on an object grant: an exclusive upload under a random
+    /// name (write-only modes: nothing can be read back before it is closed), removed
+    /// after its close when `delete`.
+    #[cfg(feature = "object")]
+    async fn object_temp_file(
+        &self,
+        o: &Arc<crate::object::ObjectStore>,
+        place: TempPlace,
+        mut mode: OpenMode,
+        delete: bool,
+    ) -> FsResult<File> {
+        mode.exclusive = true;
+        for _ in 0..TEMP_ATTEMPTS {
+            let name = temp_name(&place.prefix, &place.suffix);
+            let at = Resolved {
+                rel: place.at.rel.join(&name),
+                ..place.at.clone()
+            };
+            let on_close = if delete {
+                let key = o.key(&at.rel)?;
+                let op = o.op.clone();
+                Some(Box::new(move || {
+                    let _ = super::object::block(op.delete(&key.path));
+                }) as Box<dyn FnOnce() + Send>)
+            } else {
+                None
+            };
+            match self
+                .obj_open_with(o, at, mode.clone(), guest_join(&place.at, &name), on_close)
+                .await
+            {
+                Err(ErrorCode::Exist) => continue,
+                other => return other,
+            }
+        }
+        Err(ErrorCode::Exist)
+    }
+
+    /// `temporary-directory` on an object grant: a marker under a random name.
+    #[cfg(feature = "object")]
+    async fn object_temp_dir(
+        &self,
+        o: &Arc<crate::object::ObjectStore>,
+        place: &TempPlace,
+    ) -> FsResult<String> {
+        for _ in 0..TEMP_ATTEMPTS {
+            let name = temp_name(&place.prefix, &place.suffix);
+            let at = Resolved {
+                rel: place.at.rel.join(&name),
+                ..place.at.clone()
+            };
+            match self.obj_mkdir(o, at, None).await {
+                Err(ErrorCode::Exist) => continue,
+                Ok(()) => return Ok(name),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ErrorCode::Exist)
     }
 
     /// Where a temporary object goes: `options.dir` or the first writable grant's root,

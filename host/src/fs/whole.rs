@@ -13,6 +13,7 @@ impl Fs {
             .run(async {
                 let r = self.resolve(&path)?;
                 r.budget.precheck_read()?;
+                on_object!(r, |o| self.obj_read_file(&o, r, max).await);
                 let quota = self.limits.max_read_bytes;
                 self.blocking_held(move |held| {
                     let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
@@ -55,6 +56,7 @@ impl Fs {
                 r.budget.precheck_write(len)?;
                 // The payload is the guest's from here on: charged before it waits for anything.
                 let payload = self.charge(len)?;
+                on_object!(r, |o| self.obj_write_file(&o, r, data, payload).await);
                 let counters = self.counters.clone();
                 self.blocking(move || {
                     let _payload = payload;
@@ -124,6 +126,14 @@ impl Fs {
                 let s = self.resolve(&src)?;
                 let d = self.resolve_rw(&dst)?;
                 s.budget.precheck_read()?;
+                #[cfg(feature = "object")]
+                if s.grant.object().is_some() || d.grant.object().is_some() {
+                    // Server-side within one object grant; between grants, not yet.
+                    return match (s.grant.object().cloned(), same_grant(&s, &d)) {
+                        (Some(o), Ok(())) => self.obj_copy_file(&o, s, d).await,
+                        _ => Err(ErrorCode::Unsupported),
+                    };
+                }
                 let counters = self.counters.clone();
                 self.blocking(move || {
                     let from = regular(open_counted(&s, &read_options(), Create::No)?)?;

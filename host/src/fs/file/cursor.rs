@@ -6,11 +6,10 @@
 //! universal newlines (`\r\n` and a lone `\r` read as `\n`), decoded correctly when a
 //! `\r\n` pair or a multi-byte character straddles a chunk boundary.
 
+use super::handle::Handle;
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::held::Held;
-use std::fs::File as StdFile;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::io;
 
 /// Bytes the read-ahead buffer asks the OS for at a time.
 pub(super) const READ_AHEAD: usize = 32 * 1024;
@@ -18,6 +17,11 @@ pub(super) const READ_AHEAD: usize = 32 * 1024;
 /// Most buffer capacity a file keeps between operations: after a long line or a big
 /// text read the buffer is cut back to this (keeping up to this many unconsumed bytes).
 pub(crate) const IDLE_BUFFER: usize = 64 * 1024;
+
+/// Read-ahead of an object (one request per fill): what a file keeps between operations,
+/// so line-by-line reading does not fetch the same bytes twice.
+#[cfg(feature = "object")]
+pub(super) const OBJECT_READ_AHEAD: usize = IDLE_BUFFER;
 
 /// The smallest per-call byte limit used for text: one UTF-8 character is at most 4 bytes,
 /// so a window this large always holds at least one whole character.
@@ -56,18 +60,11 @@ pub(super) fn translate_newlines(data: &mut Vec<u8>) {
     data.truncate(write);
 }
 
-/// Read from `offset` until `max` bytes were appended to `out` or end of file; returns the
-/// bytes appended (nothing is appended on error). The bytes land straight in `out`'s spare
-/// capacity, with no zero-filling first: the descriptor's OS cursor is moved to `offset`
-/// and `read` is called until done (callers hold the file's lock, so nothing else moves
-/// the cursor in between). Reserve before calling; `out` grows only if the file turns out
-/// longer than that.
-fn read_up_to(file: &StdFile, offset: u64, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
-    let start = out.len();
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))
-        .and_then(|_| f.take(max as u64).read_to_end(out))
-        .inspect_err(|_| out.truncate(start))
+/// Append up to `max` bytes of `file` from `offset` to `out`; returns how many (0 at end
+/// of file). Nothing is appended on error. Reserve before calling; `out` grows only if
+/// the file turns out longer than that.
+fn read_up_to(file: &Handle, offset: u64, max: usize, out: &mut Vec<u8>) -> io::Result<usize> {
+    file.read_up_to(offset, max, out)
 }
 
 /// `Vec::try_reserve_exact`, as an I/O error when memory runs out.
@@ -142,9 +139,9 @@ impl Cursor {
     }
 
     /// The position, resolving a pending "end of file".
-    pub(super) fn resolve(&mut self, file: &StdFile) -> io::Result<u64> {
+    pub(super) fn resolve(&mut self, file: &Handle) -> io::Result<u64> {
         if self.at_end_pending {
-            self.pos = file.metadata()?.len();
+            self.pos = file.len()?;
             self.at_end_pending = false;
         }
         Ok(self.pos)
@@ -158,7 +155,7 @@ impl Cursor {
     /// Read one more chunk after the buffered bytes; returns the bytes added (0 at end of
     /// file). Unconsumed bytes are kept (moved to the front), so offsets relative to the
     /// cursor stay valid across fills.
-    fn fill(&mut self, file: &StdFile) -> io::Result<usize> {
+    fn fill(&mut self, file: &Handle) -> io::Result<usize> {
         let pos = self.resolve(file)?;
         if self.off > 0 {
             self.buf.drain(..self.off);
@@ -214,7 +211,7 @@ impl Cursor {
     }
 
     /// Up to `n` bytes from the position (fewer only at end of file).
-    pub(super) fn read_bytes(&mut self, file: &StdFile, n: usize) -> io::Result<Vec<u8>> {
+    pub(super) fn read_bytes(&mut self, file: &Handle, n: usize) -> io::Result<Vec<u8>> {
         self.resolve(file)?;
         let avail = self.avail();
         if avail.len() >= n {
@@ -227,7 +224,7 @@ impl Cursor {
         if want > READ_AHEAD {
             // Size a large read by what is left of the file, so that a huge `n` on a
             // small file allocates little and a big read never has to grow.
-            let left = file.metadata()?.len().saturating_sub(from);
+            let left = file.len()?.saturating_sub(from);
             want = want.min(usize::try_from(left).unwrap_or(usize::MAX));
         }
         let mut out = Vec::new();
@@ -240,9 +237,9 @@ impl Cursor {
 
     /// Everything from the position to end of file, without consuming it; `quota` if that
     /// is more than `limit` bytes.
-    pub(super) fn peek_all(&mut self, file: &StdFile, limit: u64) -> FsResult<Vec<u8>> {
+    pub(super) fn peek_all(&mut self, file: &Handle, limit: u64) -> FsResult<Vec<u8>> {
         let pos = self.resolve(file)?;
-        let remaining = file.metadata()?.len().saturating_sub(pos);
+        let remaining = file.len()?.saturating_sub(pos);
         if remaining > limit {
             return Err(ErrorCode::Quota);
         }
@@ -262,7 +259,7 @@ impl Cursor {
     /// Find the end of the line at the cursor without consuming it, looking at no more than
     /// `limit` bytes of content. Binary lines end after `\n`; text lines after `\n`, `\r\n`
     /// or a lone `\r` (the byte after a `\r` is read even when it lies past `limit`).
-    fn scan_line(&mut self, file: &StdFile, limit: usize, text: bool) -> io::Result<LineEnd> {
+    fn scan_line(&mut self, file: &Handle, limit: usize, text: bool) -> io::Result<LineEnd> {
         let mut scanned = 0;
         loop {
             let avail = self.avail();
@@ -302,7 +299,7 @@ impl Cursor {
     }
 
     /// One binary line (through its `\n`), or a piece of at most `limit` bytes.
-    pub(super) fn read_line_bytes(&mut self, file: &StdFile, limit: usize) -> io::Result<Vec<u8>> {
+    pub(super) fn read_line_bytes(&mut self, file: &Handle, limit: usize) -> io::Result<Vec<u8>> {
         self.resolve(file)?;
         let line = self.scan_line(file, limit.max(1), false)?;
         let out = self.avail()[..line.total()].to_vec();
@@ -314,7 +311,7 @@ impl Cursor {
     /// after some lines ends the batch (the next call reports it).
     pub(super) fn read_lines_bytes(
         &mut self,
-        file: &StdFile,
+        file: &Handle,
         max: usize,
         limit: usize,
     ) -> FsResult<Vec<Vec<u8>>> {
@@ -346,7 +343,7 @@ impl Cursor {
 
     /// One text line, newline translated. A line longer than `limit` bytes comes in pieces
     /// cut at character boundaries. Invalid UTF-8 in the line fails and consumes nothing.
-    pub(super) fn read_line_text(&mut self, file: &StdFile, limit: usize) -> FsResult<String> {
+    pub(super) fn read_line_text(&mut self, file: &Handle, limit: usize) -> FsResult<String> {
         self.resolve(file)?;
         let limit = limit.max(MIN_TEXT_LIMIT);
         let line = self.scan_line(file, limit, true)?;
@@ -359,7 +356,7 @@ impl Cursor {
     /// a read error) after some lines ends the batch; the next call reports it.
     pub(super) fn read_lines_text(
         &mut self,
-        file: &StdFile,
+        file: &Handle,
         max: usize,
         limit: usize,
     ) -> FsResult<Vec<String>> {
@@ -401,12 +398,7 @@ impl Cursor {
     /// Up to `n` characters, newline translated, from at most about `limit` bytes. Invalid
     /// UTF-8 ends the read early; if it is the very first thing, the read fails with
     /// `illegal-byte-sequence` and consumes nothing.
-    pub(super) fn read_chars(
-        &mut self,
-        file: &StdFile,
-        n: usize,
-        limit: usize,
-    ) -> FsResult<String> {
+    pub(super) fn read_chars(&mut self, file: &Handle, n: usize, limit: usize) -> FsResult<String> {
         self.resolve(file)?;
         let limit = limit.max(MIN_TEXT_LIMIT);
         let mut out = String::new();
@@ -479,15 +471,13 @@ impl Cursor {
     }
 
     /// Write `data` at the position (at the end in append mode) and advance past it.
-    pub(super) fn write(&mut self, file: &StdFile, data: &[u8], append: bool) -> io::Result<()> {
+    pub(super) fn write(&mut self, file: &Handle, data: &[u8], append: bool) -> io::Result<()> {
         self.invalidate();
         if append {
             // O_APPEND: the kernel writes at the end; the OS cursor then tells where that
             // was. If the write fails halfway, the end is found again when next needed.
             self.at_end_pending = true;
-            let mut f = file;
-            f.write_all(data)?;
-            self.pos = f.stream_position()?;
+            self.pos = file.append(data)?;
             self.at_end_pending = false;
         } else {
             let pos = self.resolve(file)?;

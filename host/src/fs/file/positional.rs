@@ -8,7 +8,6 @@ use crate::error::{ErrorCode, FsResult};
 use crate::fs::SetTime;
 use crate::fs::held::Held;
 use crate::obs::OpKind;
-use std::os::unix::fs::FileExt;
 
 impl File {
     /// Read up to `n` bytes at `offset` (capped by `max_read_bytes` and what is left of
@@ -40,15 +39,7 @@ impl File {
                         buf.try_reserve_exact(want)
                             .map_err(|_| ErrorCode::InsufficientMemory)?;
                         buf.resize(want, 0);
-                        let mut got = 0;
-                        while got < want {
-                            match file.read_at(&mut buf[got..], offset.saturating_add(got as u64)) {
-                                Ok(0) => break,
-                                Ok(k) => got += k,
-                                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
+                        let got = file.read_at(&mut buf, offset)?;
                         buf.truncate(got);
                         Ok(buf)
                     },
@@ -93,7 +84,7 @@ impl File {
                 self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
                     let start = match offset {
                         Some(at) => at,
-                        None => file.metadata()?.len(),
+                        None => file.len()?,
                     };
                     let end = start.checked_add(len).ok_or(ErrorCode::FileTooLarge)?;
                     budget.check_size(end)?;
@@ -120,7 +111,7 @@ impl File {
                     if let Some(t) = mtime {
                         times = times.set_modified(t);
                     }
-                    Ok(file.set_times(times)?)
+                    file.set_times(times)
                 })
                 .await
             })

@@ -1,0 +1,672 @@
+//! Operations on object grants: the storage trip of each [`Fs`] operation when the path
+//! resolved to an object store. Resolution, permissions, limits, budgets and counting
+//! happen in the `Fs` method before it gets here, exactly as for a directory; these
+//! functions only talk to the store, through [`Fs::remote`] (or, for open files, on the
+//! pool). What each operation means on an object store is tabled in the README.
+
+mod file;
+
+pub(crate) use file::{ObjFile, block};
+use file::{Reading, UPLOAD_CHUNK, Uploading};
+
+use super::*;
+use crate::object::{Key, ObjectStore, code};
+use futures::TryStreamExt;
+use opendal::{EntryMode, ErrorKind, Metadata, Operator};
+
+/// What a key names.
+enum Found {
+    File(Metadata),
+    Dir,
+    Missing,
+}
+
+fn not_found(e: &opendal::Error) -> bool {
+    e.kind() == ErrorKind::NotFound
+}
+
+/// Whether `key` names a file, a directory (a marker `key/` or any key beneath it), or
+/// nothing. A file wins over a directory of the same name.
+async fn find(op: &Operator, key: &Key) -> FsResult<Found> {
+    if key.root {
+        return Ok(Found::Dir);
+    }
+    let file = match op.stat(&key.path).await {
+        Ok(md) if md.mode() == EntryMode::FILE => Some(md),
+        Ok(_) => None,
+        Err(e) if not_found(&e) => None,
+        Err(e) => return Err(code(&e)),
+    };
+    match file {
+        Some(_) if key.want_dir => return Err(ErrorCode::NotDirectory),
+        Some(md) => return Ok(Found::File(md)),
+        None => {}
+    }
+    match op.stat(&key.dir()).await {
+        Ok(_) => Ok(Found::Dir),
+        Err(e) if not_found(&e) => Ok(Found::Missing),
+        Err(e) => Err(code(&e)),
+    }
+}
+
+/// Whether the directory holding `key` exists (the view's root always does).
+async fn parent_exists(op: &Operator, o: &ObjectStore, key: &Key) -> FsResult<bool> {
+    let parent = key.parent_dir();
+    if parent == "/" || parent == o.base {
+        return Ok(true);
+    }
+    match op.stat(&parent).await {
+        Ok(_) => Ok(true),
+        Err(e) if not_found(&e) => Ok(false),
+        Err(e) => Err(code(&e)),
+    }
+}
+
+/// The stable inode of a key: a hash of the store and the key.
+fn inode(o: &ObjectStore, key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    o.name.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The metadata of a file (`Some(md)`) or directory (`None`) at `key`.
+fn stat_of(o: &ObjectStore, key: &str, md: Option<&Metadata>, perms: Perms) -> Stat {
+    let time = md
+        .and_then(Metadata::last_modified)
+        .and_then(|t| meta::system_time(t.into()));
+    let w = perms.can_write();
+    let (file_type, mode) = match md {
+        Some(_) => (FileType::RegularFile, if w { 0o644 } else { 0o444 }),
+        None => (FileType::Directory, if w { 0o755 } else { 0o555 }),
+    };
+    Stat {
+        file_type,
+        size: md.map_or(0, Metadata::content_length),
+        mode,
+        link_count: 1,
+        inode: inode(o, key.trim_end_matches('/')),
+        device: o.id,
+        accessed: time,
+        modified: time,
+        changed: time,
+        created: None,
+    }
+}
+
+/// What the store says about a path, as an error when it is not a file.
+fn file_or_err(found: Found) -> FsResult<Metadata> {
+    match found {
+        Found::File(md) => Ok(md),
+        Found::Dir => Err(ErrorCode::IsDirectory),
+        Found::Missing => Err(ErrorCode::NoEntry),
+    }
+}
+
+/// One listing entry: name, file metadata (`None` for a directory).
+type Listed = (String, Option<Metadata>);
+
+/// The entries directly beneath directory `key`, at most `max` (`quota` past it), each
+/// charged to `held`. The directory's own marker is not an entry; a name that is both a
+/// file and a directory is listed once, as the file.
+async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult<Vec<Listed>> {
+    let dir = key.dir();
+    let mut lister = op.lister(&dir).await.map_err(|e| code(&e))?;
+    let mut out: Vec<Listed> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut saw_self = false;
+    while let Some(entry) = lister.try_next().await.map_err(|e| code(&e))? {
+        let path = entry.path();
+        if path == dir || path.trim_start_matches('/') == dir.trim_start_matches('/') {
+            saw_self = true;
+            continue;
+        }
+        let (name, md) = match entry.metadata().mode() {
+            EntryMode::DIR => (entry.name().trim_end_matches('/').to_owned(), None),
+            _ => (entry.name().to_owned(), Some(entry.metadata().clone())),
+        };
+        if name.is_empty() || !seen.insert(name.clone()) {
+            continue;
+        }
+        if out.len() == max {
+            return Err(ErrorCode::Quota);
+        }
+        held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
+        out.push((name, md));
+    }
+    if out.is_empty() && !saw_self && !key.root {
+        // Nothing beneath it: a file, or nothing at all.
+        return match find(
+            op,
+            &Key {
+                want_dir: false,
+                ..key.clone()
+            },
+        )
+        .await?
+        {
+            Found::File(_) => Err(ErrorCode::NotDirectory),
+            Found::Dir => Ok(out),
+            Found::Missing => Err(ErrorCode::NoEntry),
+        };
+    }
+    Ok(out)
+}
+
+/// Whether directory `key` has anything beneath it besides its marker.
+async fn has_children(op: &Operator, key: &Key) -> FsResult<bool> {
+    let dir = key.dir();
+    let mut lister = op.lister_with(&dir).limit(2).await.map_err(|e| code(&e))?;
+    while let Some(entry) = lister.try_next().await.map_err(|e| code(&e))? {
+        if entry.path() != dir {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+impl Fs {
+    /// The choke point for object-store work: take a pending-operation slot (`quota` if
+    /// none, before anything is sent), run `fut` on the object runtime under the store's
+    /// `max_op_duration` (`interrupted` past it), and count its time as the operation's
+    /// run time. Dropping the returned future cancels the request.
+    pub(crate) async fn remote<T, F>(&self, fut: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = FsResult<T>> + Send + 'static,
+    {
+        struct AbortOnDrop(tokio::task::AbortHandle);
+        impl Drop for AbortOnDrop {
+            fn drop(&mut self) {
+                self.0.abort();
+            }
+        }
+        let slot = self.admit()?;
+        if self.tenant.is_cancelled() {
+            return Err(ErrorCode::Interrupted);
+        }
+        let limit = self.limits.max_op_duration;
+        let start = std::time::Instant::now();
+        let timed = async move {
+            match limit {
+                Some(d) => tokio::time::timeout(d, fut)
+                    .await
+                    .unwrap_or(Err(ErrorCode::Interrupted)),
+                None => fut.await,
+            }
+        };
+        if crate::pool::inline_now() {
+            // An item of a batch, on the batch's pool thread: run it here and now.
+            let out = block(timed);
+            drop(slot);
+            crate::obs::note_run(start.elapsed());
+            return out;
+        }
+        let task = crate::object::runtime().spawn(timed);
+        let _abort = AbortOnDrop(task.abort_handle());
+        let out = task.await.unwrap_or(Err(ErrorCode::Io));
+        drop(slot);
+        crate::obs::note_run(start.elapsed());
+        out
+    }
+
+    pub(super) async fn obj_stat(&self, o: &Arc<ObjectStore>, r: &Resolved) -> FsResult<Stat> {
+        let key = o.key(&r.rel)?;
+        let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
+        self.remote(async move {
+            match find(&op, &key).await? {
+                Found::File(md) => Ok(stat_of(&store, &key.path, Some(&md), perms)),
+                Found::Dir => Ok(stat_of(&store, &key.path, None, perms)),
+                Found::Missing => Err(ErrorCode::NoEntry),
+            }
+        })
+        .await
+    }
+
+    /// `exists` and the `os.path` predicates: `None` for nothing there.
+    pub(super) async fn obj_probe(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: &Resolved,
+    ) -> FsResult<Option<FileType>> {
+        let key = match o.key(&r.rel) {
+            Ok(key) => key,
+            Err(ErrorCode::NotPermitted) => return Err(ErrorCode::NotPermitted),
+            Err(e) => return Err(e),
+        };
+        let op = o.op.clone();
+        self.remote(async move {
+            match find(&op, &key).await {
+                Ok(Found::File(_)) => Ok(Some(FileType::RegularFile)),
+                Ok(Found::Dir) => Ok(Some(FileType::Directory)),
+                Ok(Found::Missing) | Err(ErrorCode::NotDirectory) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    pub(super) async fn obj_scandir(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: &Resolved,
+    ) -> FsResult<(Vec<DirEntry>, Held)> {
+        let key = o.key(&r.rel)?;
+        let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
+        let max = self.limits.max_dir_entries;
+        let mut held = self.mem().empty();
+        self.remote(async move {
+            let listed = list(&op, &key, max, &mut held).await?;
+            let entries = listed
+                .into_iter()
+                .map(|(name, md)| {
+                    let child = if key.path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{}/{name}", key.path)
+                    };
+                    let stat = stat_of(&store, &child, md.as_ref(), perms);
+                    DirEntry {
+                        name,
+                        file_type: stat.file_type,
+                        inode: stat.inode,
+                        stat: Some(stat),
+                    }
+                })
+                .collect();
+            Ok((entries, held))
+        })
+        .await
+    }
+
+    pub(super) async fn obj_read_file(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: Resolved,
+        max: u64,
+    ) -> FsResult<Vec<u8>> {
+        let key = o.key(&r.rel)?;
+        if key.root || key.want_dir {
+            return Err(ErrorCode::IsDirectory);
+        }
+        let quota = self.limits.max_read_bytes;
+        let (limit, too_big) = if max <= quota {
+            (max, ErrorCode::FileTooLarge)
+        } else {
+            (quota, ErrorCode::Quota)
+        };
+        let op = o.op.clone();
+        let mut held = self.mem().empty();
+        self.remote(async move {
+            // One streamed GET: stop as soon as the body passes the limit or a budget.
+            let stream = async { op.reader(&key.path).await?.into_stream(..).await };
+            let mut stream = match stream.await {
+                Ok(s) => s,
+                Err(e) if not_found(&e) => {
+                    return Err(file_or_err(find(&op, &key).await?)
+                        .err()
+                        .unwrap_or(ErrorCode::NoEntry));
+                }
+                Err(e) => return Err(code(&e)),
+            };
+            let mut out: Vec<u8> = Vec::new();
+            while let Some(buf) = stream.try_next().await.map_err(|e| code(&e))? {
+                let n = buf.len() as u64;
+                if out.len() as u64 + n > limit {
+                    return Err(too_big);
+                }
+                held.grow(n)?;
+                r.budget.read_exact(n)?.settle(n);
+                out.try_reserve(buf.len())
+                    .map_err(|_| ErrorCode::InsufficientMemory)?;
+                std::io::Read::read_to_end(&mut { buf }, &mut out)?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `write-file`: one PUT (in parts above [`UPLOAD_CHUNK`]), atomic either way.
+    pub(super) async fn obj_write_file(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: Resolved,
+        data: Vec<u8>,
+        payload: Held,
+    ) -> FsResult<()> {
+        let key = o.key(&r.rel)?;
+        if key.root || key.want_dir {
+            return Err(ErrorCode::IsDirectory);
+        }
+        let op = o.op.clone();
+        let len = data.len() as u64;
+        self.remote(async move {
+            let _payload = payload;
+            r.budget.check_size(len)?;
+            let paid = r.budget.write(len)?;
+            let created = if r.budget.limits_creates() {
+                match find(&op, &key).await? {
+                    Found::Missing => Some(r.budget.create(1)?),
+                    Found::Dir => return Err(ErrorCode::IsDirectory),
+                    Found::File(_) => None,
+                }
+            } else {
+                None
+            };
+            let mut write = op.write_with(&key.path, data);
+            if len > UPLOAD_CHUNK as u64 {
+                write = write.chunk(UPLOAD_CHUNK);
+            }
+            write.await.map_err(|e| code(&e))?;
+            paid.keep();
+            if let Some(c) = created {
+                c.keep();
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `copy-file` within one object grant: a server-side copy.
+    pub(super) async fn obj_copy_file(
+        &self,
+        o: &Arc<ObjectStore>,
+        s: Resolved,
+        d: Resolved,
+    ) -> FsResult<u64> {
+        let (sk, dk) = (o.key(&s.rel)?, o.key(&d.rel)?);
+        if dk.root || dk.want_dir {
+            return Err(ErrorCode::IsDirectory);
+        }
+        let op = o.op.clone();
+        self.remote(async move {
+            let md = file_or_err(find(&op, &sk).await?)?;
+            if sk.path == dk.path {
+                return Err(ErrorCode::Invalid);
+            }
+            let created = match find(&op, &dk).await? {
+                Found::Dir => return Err(ErrorCode::IsDirectory),
+                Found::Missing if d.budget.limits_creates() => Some(d.budget.create(1)?),
+                _ => None,
+            };
+            let len = md.content_length();
+            d.budget.check_size(len)?;
+            let read = s.budget.read_exact(len)?;
+            let written = d.budget.write(len)?;
+            op.copy(&sk.path, &dk.path).await.map_err(|e| code(&e))?;
+            read.settle(len);
+            written.settle(len);
+            if let Some(c) = created {
+                c.keep();
+            }
+            Ok(len)
+        })
+        .await
+    }
+
+    /// `rename`, `replace`, `renames`: files only, as a server-side copy then a delete of
+    /// the source. Not atomic: a failure between the two leaves both, never neither.
+    pub(super) async fn obj_rename(
+        &self,
+        o: &Arc<ObjectStore>,
+        s: Resolved,
+        d: Resolved,
+    ) -> FsResult<()> {
+        let (sk, dk) = (o.key(&s.rel)?, o.key(&d.rel)?);
+        if sk.root || dk.root {
+            return Err(ErrorCode::Busy);
+        }
+        let op = o.op.clone();
+        self.remote(async move {
+            match find(&op, &sk).await? {
+                Found::File(_) => {}
+                Found::Dir => return Err(ErrorCode::Unsupported),
+                Found::Missing => return Err(ErrorCode::NoEntry),
+            }
+            if sk.path == dk.path {
+                return Ok(());
+            }
+            let created = match find(&op, &dk).await? {
+                Found::Dir => return Err(ErrorCode::IsDirectory),
+                Found::Missing if d.budget.limits_creates() => Some(d.budget.create(1)?),
+                _ => None,
+            };
+            op.copy(&sk.path, &dk.path).await.map_err(|e| code(&e))?;
+            op.delete(&sk.path).await.map_err(|e| code(&e))?;
+            if let Some(c) = created {
+                c.keep();
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn obj_remove_file(&self, o: &Arc<ObjectStore>, r: &Resolved) -> FsResult<()> {
+        let key = o.key(&r.rel)?;
+        if key.root {
+            return Err(ErrorCode::Busy);
+        }
+        let op = o.op.clone();
+        self.remote(async move {
+            file_or_err(find(&op, &key).await?)?;
+            op.delete(&key.path).await.map_err(|e| code(&e))
+        })
+        .await
+    }
+
+    /// `mkdir` (`exist_ok: None`) and `makedirs`: a marker object `key/`. `mkdir` needs
+    /// the parent; `makedirs` makes only the leaf's marker (parents are implied by it).
+    pub(super) async fn obj_mkdir(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: Resolved,
+        exist_ok: Option<bool>,
+    ) -> FsResult<()> {
+        let key = o.key(&r.rel)?;
+        let (op, store) = (o.op.clone(), o.clone());
+        self.remote(async move {
+            match find(
+                &op,
+                &Key {
+                    want_dir: false,
+                    ..key.clone()
+                },
+            )
+            .await?
+            {
+                Found::Dir if exist_ok == Some(true) => return Ok(()),
+                Found::Missing => {}
+                _ => return Err(ErrorCode::Exist),
+            }
+            if exist_ok.is_none() && !parent_exists(&op, &store, &key).await? {
+                return Err(ErrorCode::NoEntry);
+            }
+            let lease = r.budget.create(1)?;
+            op.create_dir(&key.dir()).await.map_err(|e| code(&e))?;
+            lease.keep();
+            Ok(())
+        })
+        .await
+    }
+
+    /// `rmdir` and `removedirs` (`prune`: then each parent that is left empty).
+    pub(super) async fn obj_rmdir(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: &Resolved,
+        prune: bool,
+    ) -> FsResult<()> {
+        let key = o.key(&r.rel)?;
+        if key.root {
+            return Err(ErrorCode::Busy);
+        }
+        let (op, store) = (o.op.clone(), o.clone());
+        self.remote(async move {
+            match find(
+                &op,
+                &Key {
+                    want_dir: false,
+                    ..key.clone()
+                },
+            )
+            .await?
+            {
+                Found::Dir => {}
+                Found::File(_) => return Err(ErrorCode::NotDirectory),
+                Found::Missing => return Err(ErrorCode::NoEntry),
+            }
+            if has_children(&op, &key).await? {
+                return Err(ErrorCode::NotEmpty);
+            }
+            op.delete(&key.dir()).await.map_err(|e| code(&e))?;
+            if prune {
+                let mut at = key;
+                while let Some((parent, _)) = at.path.rsplit_once('/') {
+                    let parent = Key {
+                        path: parent.to_owned(),
+                        root: false,
+                        want_dir: true,
+                    };
+                    if format!("{}/", parent.path) == store.base
+                        || has_children(&op, &parent).await.unwrap_or(true)
+                    {
+                        break;
+                    }
+                    if op.delete(&parent.dir()).await.is_err() {
+                        break;
+                    }
+                    at = parent;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `remove-tree`: every key beneath, in batched deletes; not atomic.
+    pub(super) async fn obj_remove_tree(&self, o: &Arc<ObjectStore>, r: &Resolved) -> FsResult<()> {
+        let key = o.key(&r.rel)?;
+        if key.root {
+            return Err(ErrorCode::Busy);
+        }
+        let op = o.op.clone();
+        self.remote(async move {
+            match find(
+                &op,
+                &Key {
+                    want_dir: false,
+                    ..key.clone()
+                },
+            )
+            .await?
+            {
+                Found::Dir => {}
+                Found::File(_) => return Err(ErrorCode::NotDirectory),
+                Found::Missing => return Err(ErrorCode::NoEntry),
+            }
+            op.delete_with(&key.dir())
+                .recursive(true)
+                .await
+                .map_err(|e| code(&e))
+        })
+        .await
+    }
+
+    /// `readlink`: there are no links (`invalid` for something that exists).
+    pub(super) async fn obj_readlink(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: &Resolved,
+    ) -> FsResult<String> {
+        match self.obj_probe(o, r).await? {
+            Some(_) => Err(ErrorCode::Invalid),
+            None => Err(ErrorCode::NoEntry),
+        }
+    }
+
+    /// Open an object: for reading (pinned to its version), or as an upload (`w`, `x`).
+    /// Appending and updating in place are `unsupported`.
+    pub(super) async fn obj_open(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: Resolved,
+        mode: OpenMode,
+        name: String,
+    ) -> FsResult<File> {
+        self.obj_open_with(o, r, mode, name, None).await
+    }
+
+    /// [`obj_open`](Fs::obj_open), running `on_close` on the pool after the close.
+    pub(super) async fn obj_open_with(
+        &self,
+        o: &Arc<ObjectStore>,
+        r: Resolved,
+        mode: OpenMode,
+        name: String,
+        on_close: Option<Box<dyn FnOnce() + Send>>,
+    ) -> FsResult<File> {
+        if mode.append || (mode.read && mode.write) {
+            return Err(ErrorCode::Unsupported);
+        }
+        if mode.write && !mode.truncate && !mode.exclusive {
+            return Err(ErrorCode::Unsupported);
+        }
+        let key = o.key(&r.rel)?;
+        if key.root || key.want_dir {
+            return Err(ErrorCode::IsDirectory);
+        }
+        let slot = self.reserve_open_slot()?;
+        let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
+        let budget = r.budget.clone();
+        let upload_held = if mode.write {
+            Some(self.charge(UPLOAD_CHUNK as u64)?)
+        } else {
+            None
+        };
+        let handle = self
+            .remote(async move {
+                let found = find(&op, &key).await?;
+                let Some(held) = upload_held else {
+                    let md = file_or_err(found)?;
+                    return Ok(ObjFile::Read(Reading {
+                        stat: stat_of(&store, &key.path, Some(&md), perms),
+                        size: md.content_length(),
+                        etag: md.etag().map(str::to_owned),
+                        key: key.path,
+                        op,
+                    }));
+                };
+                let created = match found {
+                    Found::Dir => return Err(ErrorCode::IsDirectory),
+                    Found::File(_) if mode.exclusive => return Err(ErrorCode::Exist),
+                    Found::File(_) => None,
+                    Found::Missing if budget.limits_creates() => Some(budget.create(1)?),
+                    Found::Missing => None,
+                };
+                let writer = op
+                    .writer_with(&key.path)
+                    .chunk(UPLOAD_CHUNK)
+                    .if_not_exists(mode.exclusive)
+                    .await
+                    .map_err(|e| code(&e))?;
+                if let Some(c) = created {
+                    c.keep();
+                }
+                let mut stat = stat_of(&store, &key.path, None, perms);
+                stat.file_type = FileType::RegularFile;
+                stat.mode = 0o644;
+                Ok(ObjFile::Write(Uploading::new(writer, stat, held)))
+            })
+            .await?;
+        Ok(File::with_handle(
+            self,
+            r.budget,
+            crate::fs::file::Handle::Object(handle),
+            name,
+            mode,
+            slot,
+            on_close,
+        ))
+    }
+}
