@@ -429,10 +429,14 @@ mod tests {
 
     #[test]
     fn prefix_twins_do_not_overlap() {
-        let mk = |root: &str| {
-            ObjectStore::new(
-                opendal::Operator::new(opendal::services::Memory::default().root(root)).unwrap(),
-            )
+        let mk = |prefix: &str| {
+            let config = S3Config {
+                endpoint: "http://127.0.0.1:9".into(),
+                bucket: "b".into(),
+                prefix: prefix.into(),
+                ..S3Config::default()
+            };
+            ObjectStore::new(config.operator().unwrap())
         };
         assert!(!mk("/data/").overlaps(&mk("/data2/")));
         assert!(mk("/data/").overlaps(&mk("/data/sub/")));

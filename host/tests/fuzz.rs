@@ -31,7 +31,6 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 const CANARY: &[u8] = b"CANARY";
 

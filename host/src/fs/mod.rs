@@ -17,6 +17,8 @@ mod mode;
 mod names;
 #[cfg(feature = "object")]
 mod object;
+#[cfg(all(test, feature = "object"))]
+mod object_tests;
 #[cfg(test)]
 mod obs_tests;
 #[cfg(test)]

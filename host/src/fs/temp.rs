@@ -277,7 +277,7 @@ impl Fs {
                 None
             };
             match self
-                .obj_open_with(o, at, mode.clone(), guest_join(&place.at, &name), on_close)
+                .obj_open_with(o, at, mode, guest_join(&place.at, &name), on_close)
                 .await
             {
                 Err(ErrorCode::Exist) => continue,

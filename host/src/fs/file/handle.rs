@@ -14,7 +14,7 @@ pub(crate) enum Handle {
     Local(StdFile),
     /// An object of an object grant.
     #[cfg(feature = "object")]
-    Object(crate::fs::object::ObjFile),
+    Object(Box<crate::fs::object::ObjFile>),
 }
 
 /// `unsupported` as an I/O error (what an object cannot do).
@@ -165,7 +165,7 @@ impl Handle {
                 Ok(())
             }
             #[cfg(feature = "object")]
-            Handle::Object(o) => o.close(),
+            Handle::Object(o) => (*o).close(),
         }
     }
 
@@ -174,7 +174,7 @@ impl Handle {
         match self {
             Handle::Local(f) => drop(f),
             #[cfg(feature = "object")]
-            Handle::Object(o) => o.abort(),
+            Handle::Object(o) => (*o).abort(),
         }
     }
 }

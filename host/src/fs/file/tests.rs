@@ -28,7 +28,7 @@ fn reference_newlines(s: &str) -> String {
 fn crlf_split_across_chunks_is_one_newline() {
     let input = b"a\r\nb\rc\n\r\n\r";
     for chunk in 1..=6 {
-        let file = temp_with(input);
+        let file = super::Handle::Local(temp_with(input));
         let mut cur = Cursor::new(false, chunk, test_held());
         let mut lines = Vec::new();
         let mut ends = Vec::new();
@@ -48,7 +48,7 @@ fn crlf_split_across_chunks_is_one_newline() {
 #[test]
 fn read_chars_swallows_lf_after_cr_even_past_a_chunk_boundary() {
     for chunk in 1..=4 {
-        let file = temp_with(b"x\r\ny");
+        let file = super::Handle::Local(temp_with(b"x\r\ny"));
         let mut cur = Cursor::new(false, chunk, test_held());
         assert_eq!(cur.read_chars(&file, 2, 1 << 20).unwrap(), "x\n");
         assert_eq!(cur.pos, 3, "chunk {chunk}: the \\n belongs to the newline");
@@ -61,7 +61,7 @@ fn read_chars_swallows_lf_after_cr_even_past_a_chunk_boundary() {
 fn multibyte_characters_split_across_chunks() {
     let text = "é€😀a\n";
     for chunk in 1..=5 {
-        let file = temp_with(text.as_bytes());
+        let file = super::Handle::Local(temp_with(text.as_bytes()));
         let mut cur = Cursor::new(false, chunk, test_held());
         let mut chars = Vec::new();
         loop {
@@ -79,7 +79,7 @@ fn multibyte_characters_split_across_chunks() {
 #[test]
 fn invalid_utf8_fails_without_consuming() {
     let input = b"ok\n\xffbad\nafter\n";
-    let file = temp_with(input);
+    let file = super::Handle::Local(temp_with(input));
     let mut cur = Cursor::new(false, 2, test_held());
     assert_eq!(cur.read_line_text(&file, 1 << 20).unwrap(), "ok\n");
     for _ in 0..2 {
@@ -105,7 +105,7 @@ fn invalid_utf8_fails_without_consuming() {
 
 #[test]
 fn read_chars_returns_the_valid_prefix_then_fails() {
-    let file = temp_with(b"ab\xe2\x82");
+    let file = super::Handle::Local(temp_with(b"ab\xe2\x82"));
     let mut cur = Cursor::new(false, 3, test_held());
     assert_eq!(cur.read_chars(&file, 10, 1 << 20).unwrap(), "ab");
     assert_eq!(cur.pos, 2);
@@ -119,7 +119,7 @@ fn read_chars_returns_the_valid_prefix_then_fails() {
 
 #[test]
 fn read_lines_text_stops_before_a_bad_line() {
-    let file = temp_with(b"one\ntwo\nbad\xff\n");
+    let file = super::Handle::Local(temp_with(b"one\ntwo\nbad\xff\n"));
     let mut cur = Cursor::new(false, 3, test_held());
     assert_eq!(
         cur.read_lines_text(&file, 10, 1 << 20).unwrap(),
@@ -134,7 +134,7 @@ fn read_lines_text_stops_before_a_bad_line() {
 
 #[test]
 fn long_lines_come_in_pieces() {
-    let file = temp_with(b"abcdefghij\nk");
+    let file = super::Handle::Local(temp_with(b"abcdefghij\nk"));
     let mut cur = Cursor::new(false, 3, test_held());
     let pieces: Vec<_> = (0..5)
         .map(|_| cur.read_line_bytes(&file, 4).unwrap())
@@ -142,7 +142,7 @@ fn long_lines_come_in_pieces() {
     assert_eq!(pieces, [&b"abcd"[..], b"efgh", b"ij\n", b"k", b""]);
 
     // Text pieces are cut at character boundaries: "aé" is 3 bytes, "€" does not fit.
-    let file = temp_with("aé€b\n".as_bytes());
+    let file = super::Handle::Local(temp_with("aé€b\n".as_bytes()));
     let mut cur = Cursor::new(false, 2, test_held());
     let pieces: Vec<_> = (0..4)
         .map(|_| cur.read_line_text(&file, 4).unwrap())
@@ -153,7 +153,7 @@ fn long_lines_come_in_pieces() {
 #[test]
 fn read_lines_respects_count_and_byte_budget() {
     let input = b"aa\nbb\ncc\ndd\n";
-    let file = temp_with(input);
+    let file = super::Handle::Local(temp_with(input));
     let mut cur = Cursor::new(false, 5, test_held());
     assert_eq!(
         cur.read_lines_bytes(&file, 2, 1 << 20).unwrap(),
@@ -166,7 +166,7 @@ fn read_lines_respects_count_and_byte_budget() {
     assert!(cur.read_lines_bytes(&file, 10, 5).unwrap().is_empty());
 
     // The same for text, where a budget overrun is reported the same way.
-    let file = temp_with(b"aa\r\nbb\rcc\n");
+    let file = super::Handle::Local(temp_with(b"aa\r\nbb\rcc\n"));
     let mut cur = Cursor::new(false, 5, test_held());
     assert_eq!(cur.read_lines_text(&file, 10, 8).unwrap(), ["aa\n", "bb\n"]);
     assert_eq!(cur.read_lines_text(&file, 10, 8).unwrap(), ["cc\n"]);
@@ -174,7 +174,7 @@ fn read_lines_respects_count_and_byte_budget() {
 
 #[test]
 fn peek_all_enforces_the_limit_and_consumes_nothing() {
-    let file = temp_with(b"0123456789");
+    let file = super::Handle::Local(temp_with(b"0123456789"));
     let mut cur = Cursor::new(false, 4, test_held());
     assert_eq!(cur.read_bytes(&file, 2).unwrap(), b"01");
     assert_eq!(cur.peek_all(&file, 7), Err(ErrorCode::Quota));
@@ -257,7 +257,7 @@ proptest! {
             Ok(_) => input.len(),
             Err(e) => e.valid_up_to(),
         };
-        let file = temp_with(&input);
+        let file = super::Handle::Local(temp_with(&input));
         let mut cur = Cursor::new(false, chunk, test_held());
         let mut got = String::new();
         let mut failed = false;
@@ -305,7 +305,7 @@ proptest! {
         limit in 1usize..12,
         batch in 0usize..4,
     ) {
-        let file = temp_with(&input);
+        let file = super::Handle::Local(temp_with(&input));
         let mut cur = Cursor::new(false, chunk, test_held());
         let mut got = Vec::new();
         loop {
@@ -795,7 +795,7 @@ fn read_chars_is_linear_in_bytes() {
         ("mixed", "é\r€\r\n😀x\n".repeat(1 << 16).into_bytes()),
     ];
     for (name, data) in inputs {
-        let file = temp_with(&data);
+        let file = super::Handle::Local(temp_with(&data));
         for n in [1usize, 7, 4096, 1 << 20] {
             VALIDATED.with(|v| v.set(0));
             let mut cur = Cursor::new(false, 64 * 1024, test_held());

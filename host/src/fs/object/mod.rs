@@ -6,8 +6,9 @@
 
 mod file;
 
+pub(crate) use file::UPLOAD_CHUNK;
 pub(crate) use file::{ObjFile, block};
-use file::{Reading, UPLOAD_CHUNK, Uploading};
+use file::{Reading, Uploading};
 
 use super::*;
 use crate::object::{Key, ObjectStore, code};
@@ -300,18 +301,26 @@ impl Fs {
         let mut held = self.mem().empty();
         self.remote(async move {
             // One streamed GET: stop as soon as the body passes the limit or a budget.
+            // A missing key is only known at the first chunk; then it may be a directory.
+            let missing = async || file_or_err(find(&op, &key).await?).map(drop);
             let stream = async { op.reader(&key.path).await?.into_stream(..).await };
             let mut stream = match stream.await {
                 Ok(s) => s,
                 Err(e) if not_found(&e) => {
-                    return Err(file_or_err(find(&op, &key).await?)
-                        .err()
-                        .unwrap_or(ErrorCode::NoEntry));
+                    return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
                 }
                 Err(e) => return Err(code(&e)),
             };
             let mut out: Vec<u8> = Vec::new();
-            while let Some(buf) = stream.try_next().await.map_err(|e| code(&e))? {
+            loop {
+                let buf = match stream.try_next().await {
+                    Ok(Some(buf)) => buf,
+                    Ok(None) => break,
+                    Err(e) if not_found(&e) && out.is_empty() => {
+                        return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
+                    }
+                    Err(e) => return Err(code(&e)),
+                };
                 let n = buf.len() as u64;
                 if out.len() as u64 + n > limit {
                     return Err(too_big);
@@ -662,7 +671,7 @@ impl Fs {
         Ok(File::with_handle(
             self,
             r.budget,
-            crate::fs::file::Handle::Object(handle),
+            crate::fs::file::Handle::Object(Box::new(handle)),
             name,
             mode,
             slot,
