@@ -1,4 +1,5 @@
-//! `--dir` specifications: `HOST::GUEST` (read-write; `HOST::GUEST:rw` says so explicitly),
+//! `--dir` specifications: `HOST::GUEST` (read-write; `HOST::GUEST:rw` says so explicitly;
+//! HOST may be `s3://BUCKET/PREFIX`, which needs `::GUEST`),
 //! `HOST::GUEST:ro` (read-only), or a plain `HOST` mounted at the same path, like
 //! `wasmtime run --dir`. Guest paths may not contain `:` or `..`.
 
@@ -60,6 +61,12 @@ impl FromStr for DirSpec {
         if host.is_empty() {
             return Err(fail("the host directory is empty"));
         }
+        if host.contains("://") && !spec.contains("::") {
+            return Err(fail("a URI grant needs a guest path (URI::GUEST)"));
+        }
+        if host.contains("://") && !host.starts_with("s3://") {
+            return Err(fail("the only URI scheme served is s3://"));
+        }
         if guest.is_empty() {
             return Err(fail("the guest path is empty"));
         }
@@ -110,6 +117,11 @@ mod tests {
             (Some("/tmp/work"), "/tmp/work")
         );
         assert_eq!(same.perms, Perms::ReadWrite);
+        let s3 = parse("s3://bucket/some/prefix::/data:ro").unwrap();
+        assert_eq!(
+            (s3.host.to_str(), s3.guest.as_str(), s3.perms),
+            (Some("s3://bucket/some/prefix"), "/data", Perms::ReadOnly)
+        );
     }
 
     #[test]
@@ -124,6 +136,8 @@ mod tests {
             "h::/a:rx",
             "h::/a/../b",
             "h::..",
+            "s3://bucket/prefix",
+            "gs://bucket::/g",
         ] {
             let err = parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("bad --dir"), "{bad:?}: {err}");

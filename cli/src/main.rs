@@ -58,6 +58,9 @@ struct RunArgs {
     /// Grant a host directory: `HOST::GUEST` read-write, `HOST::GUEST:ro` read-only,
     /// plain `HOST` at the same path. Repeatable; the first is where relative paths resolve.
     /// Each grant is also a WASI preopen at GUEST (see --no-wasi-fs).
+    /// `s3://BUCKET/PREFIX::GUEST[:ro]` grants a bucket prefix instead, reached with
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+    /// AWS_SESSION_TOKEN (never ~/.aws or instance metadata).
     #[arg(long = "dir", value_name = "HOST[::GUEST[:ro]]")]
     dirs: Vec<String>,
 
@@ -287,14 +290,20 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
     };
     let mut builder = AioFsCtx::builder();
     for spec in &specs {
-        builder = builder
-            .grant_with_quota(&spec.host, &spec.guest, spec.perms, quota)
-            .map_err(|e| {
-                Failure::Error(format!(
-                    "cannot grant directory {}: {e}",
-                    spec.host.display()
-                ))
-            })?;
+        builder = match spec.host.to_str().filter(|h| h.starts_with("s3://")) {
+            Some(uri) => aiofs_host::object::S3Config::from_env(uri)
+                .and_then(|config| config.operator())
+                .and_then(|op| builder.grant_object_with_quota(op, &spec.guest, spec.perms, quota))
+                .map_err(|e| Failure::Error(format!("cannot grant {uri}: {e}")))?,
+            None => builder
+                .grant_with_quota(&spec.host, &spec.guest, spec.perms, quota)
+                .map_err(|e| {
+                    Failure::Error(format!(
+                        "cannot grant directory {}: {e}",
+                        spec.host.display()
+                    ))
+                })?,
+        };
     }
     let name = args.component.display().to_string();
     let wasm = std::fs::read(&args.component)
