@@ -132,12 +132,18 @@ impl Drop for State {
     /// handle can open another right away; the close is queued before anything the store
     /// submits later (FIFO), so descriptors still open beyond the limit are bounded by the
     /// pool's thread count.
+    ///
+    /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
+    /// completed (its error goes unobserved), unless the store was torn down meanwhile (the
+    /// guest trapped, was killed or timed out), when it is aborted and nothing of it
+    /// becomes visible.
     fn drop(&mut self) {
         if let Some(mut open) = self.open.take() {
             drop(std::mem::replace(&mut open.slot, Box::new(())));
             let fs = open.fs.clone();
+            let tenant = fs.tenant().clone();
             fs.spawn_detached(move || {
-                let _ = open.finish(false);
+                let _ = open.finish(!tenant.is_cancelled());
             });
         }
     }

@@ -266,14 +266,28 @@ async fn open_files_read_pinned_and_upload_at_close() {
     assert_eq!(got.len(), 1000 + (10 << 20));
     assert!(got[..1000].iter().all(|b| *b == 1) && got[1000..].iter().all(|b| *b == 2));
 
-    // Abandoned: nothing appears.
+    // Dropped without close: completed, as a descriptor's drop closes it (WASI has no
+    // other close). The close runs on the pool after the drop: a later operation of the
+    // store runs after it (FIFO), so this stat observes it.
     let w = fs.open(s("/data/dropped.bin"), "wb").await.unwrap();
     w.write(vec![5; 100]).await.unwrap();
     drop(w);
-    // The abort runs on the pool after the drop: a later operation of the store runs
-    // after it (FIFO), so this stat observes its outcome.
     fs.stat(s("/data"), true).await.unwrap();
-    assert_eq!(env.get("data/dropped.bin").await, None);
+    assert_eq!(env.get("data/dropped.bin").await.unwrap(), vec![5; 100]);
+    // Dropped after the store was torn down (a guest that trapped or was killed): aborted,
+    // nothing visible.
+    let other = Fs::new((*fs.grants).clone(), Limits::default(), Pool::new(1));
+    let w = other.open(s("/data/killed.bin"), "wb").await.unwrap();
+    w.write(vec![6; 100]).await.unwrap();
+    other.tenant().cancel();
+    drop(w);
+    // The abort is a job on `other`'s own pool: wait until that pool has run it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while other.pool().stats().completed < 2 {
+        assert!(std::time::Instant::now() < deadline, "the abort never ran");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(env.get("data/killed.bin").await, None);
 
     // Exclusive: `exist` at open, or at close for a racer that won meanwhile.
     assert_eq!(
