@@ -6,6 +6,7 @@ mod examples;
 mod governance;
 mod observe;
 mod quota;
+mod s3;
 mod wasi;
 mod wasi_escape;
 

@@ -260,13 +260,19 @@ impl Drop for PrivateServer {
             // SAFETY: as in `signal`; a stopped process would ignore SIGTERM until resumed.
             unsafe { libc::kill(self.env.pid.unwrap() as libc::pid_t, libc::SIGCONT) };
         }
-        let _ = std::process::Command::new("bash")
+        let out = std::process::Command::new("bash")
             .arg(script())
             .arg("stop")
             .arg(&self.env_file)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status();
+            .output();
+        match out {
+            Ok(out) if out.status.success() && out.stderr.is_empty() => {}
+            other => eprintln!("s3-server.sh stop {}: {other:?}", self.env_file.display()),
+        }
+        // Whatever the script did, the server must not outlive the test.
+        // SAFETY: kill(2) of the server we started; a process already gone is ESRCH.
+        unsafe { libc::kill(self.env.pid.unwrap() as libc::pid_t, libc::SIGKILL) };
     }
 }
 
