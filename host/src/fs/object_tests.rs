@@ -267,12 +267,12 @@ async fn open_files_read_pinned_and_upload_at_close() {
     assert!(got[..1000].iter().all(|b| *b == 1) && got[1000..].iter().all(|b| *b == 2));
 
     // Dropped without close: completed, as a descriptor's drop closes it (WASI has no
-    // other close). The close runs on the pool after the drop: a later operation of the
-    // store runs after it (FIFO), so this stat observes it.
+    // other close). The close is a job queued on the pool by the drop.
     let w = fs.open(s("/data/dropped.bin"), "wb").await.unwrap();
     w.write(vec![5; 100]).await.unwrap();
+    let before = fs.pool().stats().completed;
     drop(w);
-    fs.stat(s("/data"), true).await.unwrap();
+    pool_ran(fs.pool(), before + 1).await;
     assert_eq!(env.get("data/dropped.bin").await.unwrap(), vec![5; 100]);
     // Dropped after the store was torn down (a guest that trapped or was killed): aborted,
     // nothing visible.
@@ -281,12 +281,8 @@ async fn open_files_read_pinned_and_upload_at_close() {
     w.write(vec![6; 100]).await.unwrap();
     other.tenant().cancel();
     drop(w);
-    // The abort is a job on `other`'s own pool: wait until that pool has run it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while other.pool().stats().completed < 2 {
-        assert!(std::time::Instant::now() < deadline, "the abort never ran");
-        tokio::task::yield_now().await;
-    }
+    // The abort is a job on `other`'s own pool (after the write's).
+    pool_ran(other.pool(), 2).await;
     assert_eq!(env.get("data/killed.bin").await, None);
 
     // Exclusive: `exist` at open, or at close for a racer that won meanwhile.
@@ -353,6 +349,18 @@ async fn open_files_read_pinned_and_upload_at_close() {
     drop((f, td));
     assert_eq!(fs.held_bytes(), 0);
     assert_eq!(fs.open_files(), 0);
+}
+
+/// Wait until `pool` has completed `n` jobs in all.
+async fn pool_ran(pool: &Pool, n: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pool.stats().completed < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never ran the close"
+        );
+        tokio::task::yield_now().await;
+    }
 }
 
 fn file_upload_charge() -> u64 {
