@@ -99,10 +99,6 @@ struct Open {
 impl Open {
     /// Close the descriptor, then run `on_close`, then release the slot. Blocking: call
     /// only on a pool thread.
-    fn close(self) -> FsResult<()> {
-        self.finish(true)
-    }
-
     /// Close (`complete`: an upload is completed, else aborted), then run `on_close`,
     /// then release the slot.
     fn finish(self, complete: bool) -> FsResult<()> {
@@ -793,6 +789,16 @@ impl File {
             .await
     }
     pub async fn close(&self) -> FsResult<()> {
+        self.finish(true).await
+    }
+
+    /// Close without completing: an upload is aborted (nothing of it becomes visible); a
+    /// host file is closed as by [`close`](File::close). For a copy that failed halfway.
+    pub(crate) async fn discard(&self) -> FsResult<()> {
+        self.finish(false).await
+    }
+
+    async fn finish(&self, complete: bool) -> FsResult<()> {
         self.observe(OpKind::Close)
             .run(async {
                 let slot = self.inner.fs.admit()?;
@@ -805,7 +811,7 @@ impl File {
                             Some(open) => {
                                 closed.store(true, Ordering::Release);
                                 guard.cur.invalidate();
-                                open.close()
+                                open.finish(complete)
                             }
                             None => Ok(()),
                         })

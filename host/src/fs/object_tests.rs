@@ -518,3 +518,58 @@ async fn batches_and_limits_on_objects() {
     assert_eq!(env.get("data/b1").await, None);
     assert_eq!(fs.held_bytes(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_between_local_and_object_grants() {
+    let base = unique();
+    let Some(config) = config(&format!("{base}/data")) else {
+        return;
+    };
+    let raw = self::config(&base).unwrap().operator().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let quota = GrantQuota {
+        max_bytes_written: Some(20 << 20),
+        ..GrantQuota::UNLIMITED
+    };
+    let mut grants = Grants::default();
+    grants.push_with_quota(
+        Grant {
+            store: crate::grant::Store::Object(Arc::new(ObjectStore::new(
+                config.operator().unwrap(),
+            ))),
+            guest_path: s("/data"),
+            perms: Perms::ReadWrite,
+        },
+        quota,
+    );
+    grants.push(Grant::local(
+        Dir::open_ambient_dir(tmp.path(), cap_std::ambient_authority()).unwrap(),
+        s("/local"),
+        Perms::ReadWrite,
+    ));
+    let fs = Fs::new(grants, Limits::default(), Pool::new(2));
+    let big: Vec<u8> = (0..(12u32 << 20)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tmp.path().join("big.bin"), &big).unwrap();
+    // Local to object: streamed into one upload, paid from the object grant's budget.
+    let n = fs
+        .copy_file(s("/local/big.bin"), s("/data/big.bin"))
+        .await
+        .unwrap();
+    assert_eq!(n, big.len() as u64);
+    assert_eq!(raw.read("data/big.bin").await.unwrap().to_vec(), big);
+    assert_eq!(fs.grant_usage()[0].bytes_written, big.len() as u64);
+    // Object to local.
+    fs.copy_file(s("/data/big.bin"), s("/local/back.bin"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(tmp.path().join("back.bin")).unwrap(), big);
+    // Over the budget halfway: the upload is discarded, nothing is visible.
+    assert_eq!(
+        fs.copy_file(s("/local/big.bin"), s("/data/again.bin"))
+            .await,
+        Err(ErrorCode::Quota)
+    );
+    assert!(!fs.exists(s("/data/again.bin")).await.unwrap());
+    assert_eq!(fs.held_bytes(), 0);
+    assert_eq!(fs.open_files(), 0);
+}

@@ -128,10 +128,10 @@ impl Fs {
                 s.budget.precheck_read()?;
                 #[cfg(feature = "object")]
                 if s.grant.object().is_some() || d.grant.object().is_some() {
-                    // Server-side within one object grant; between grants, not yet.
+                    // Server-side within one object grant; else streamed through two files.
                     return match (s.grant.object().cloned(), same_grant(&s, &d)) {
                         (Some(o), Ok(())) => self.obj_copy_file(&o, s, d).await,
-                        _ => Err(ErrorCode::Unsupported),
+                        _ => self.copy_streamed(src.clone(), dst.clone()).await,
                     };
                 }
                 let counters = self.counters.clone();
@@ -182,6 +182,39 @@ impl Fs {
                 .await
             })
             .await
+    }
+}
+
+impl Fs {
+    /// `copy-file` between different kinds of storage: the source opened for reading, the
+    /// destination for writing, and [`CHUNK`]-sized reads and writes between them, each an
+    /// operation of its own (limits, budgets, memory and cancellation as for the guest's
+    /// own reads and writes). A failure discards the destination: an upload is aborted, a
+    /// host file is left as far as it got (as a local copy that failed is).
+    #[cfg(feature = "object")]
+    async fn copy_streamed(&self, src: String, dst: String) -> FsResult<u64> {
+        let from = self.open(src, "rb").await?;
+        let to = self.open(dst, "wb").await?;
+        let mut copied = 0u64;
+        let result = async {
+            loop {
+                let chunk = from.read(CHUNK as u64).await?;
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                copied += chunk.len() as u64;
+                to.write(chunk).await?;
+            }
+        }
+        .await;
+        let _ = from.close().await;
+        match result {
+            Ok(()) => to.close().await.map(|()| copied),
+            Err(e) => {
+                let _ = to.discard().await;
+                Err(e)
+            }
+        }
     }
 }
 
