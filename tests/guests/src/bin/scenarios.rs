@@ -819,6 +819,27 @@ async fn trap_mid_write() {
     panic!("deliberate trap with {} files open", keep.len());
 }
 
+/// `exclusive ID PATH...`: create each PATH in `x` mode holding ID and print `PATH
+/// created`, or `PATH exist` when a racer (another guest) created it first, whether that
+/// shows at open or at close (on an object grant the create is a conditional put).
+async fn exclusive(id: &str, paths: &[String]) {
+    for p in paths {
+        let outcome = match files::open(p.clone(), "xb".into()).await {
+            Err(E::Exist) => "exist",
+            Err(e) => panic!("open {p} xb: {e:?}"),
+            Ok(f) => {
+                f.write(id.as_bytes().to_vec()).await.unwrap();
+                match f.close().await {
+                    Ok(()) => "created",
+                    Err(E::Exist) => "exist",
+                    Err(e) => panic!("close {p}: {e:?}"),
+                }
+            }
+        };
+        println!("{p} {outcome}");
+    }
+}
+
 async fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("");
@@ -842,6 +863,13 @@ async fn run() -> Result<(), String> {
         "quota_pending" => quota_pending(num(2)).await,
         "trap_mid_write" => trap_mid_write().await,
         "cancel_queued" => cancel_queued().await,
+        "exclusive" => {
+            exclusive(
+                args.get(2).map_or("", String::as_str),
+                &args[3.min(args.len())..],
+            )
+            .await
+        }
         other => return Err(format!("unknown scenario {other:?}")),
     }
     println!("scenario {name}: ok");
