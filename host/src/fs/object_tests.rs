@@ -364,7 +364,7 @@ async fn pool_ran(pool: &Pool, n: u64) {
 }
 
 fn file_upload_charge() -> u64 {
-    object::UPLOAD_CHUNK as u64
+    object::UPLOAD_HELD
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// to the store's memory budget for as long as the upload is open.
 pub(crate) const UPLOAD_CHUNK: usize = 8 << 20;
 
+/// What an open upload holds of the store's memory budget: the part being filled, plus
+/// the piece of a write being handed over to it.
+pub(crate) const UPLOAD_HELD: u64 = 2 * UPLOAD_CHUNK as u64;
+
 /// Run `fut` to completion on the object runtime, from a pool thread.
 pub(crate) fn block<T>(fut: impl Future<Output = T>) -> T {
     crate::object::runtime().block_on(fut)
@@ -131,11 +135,14 @@ impl ObjFile {
         }
         let mut guard = w.writer.lock().unwrap_or_else(|e| e.into_inner());
         let writer = guard.as_mut().ok_or_else(|| io::Error::other("closed"))?;
-        if let Err(e) = block(writer.write(data.to_vec())) {
-            w.failed.store(true, Ordering::Release);
-            return Err(io_error(&e));
+        // In pieces of at most a part: the copy handed over is never more than that.
+        for piece in data.chunks(UPLOAD_CHUNK) {
+            if let Err(e) = block(writer.write(piece.to_vec())) {
+                w.failed.store(true, Ordering::Release);
+                return Err(io_error(&e));
+            }
+            w.written.fetch_add(piece.len() as u64, Ordering::AcqRel);
         }
-        w.written.fetch_add(data.len() as u64, Ordering::AcqRel);
         Ok(())
     }
 

@@ -6,9 +6,9 @@
 
 mod file;
 
-pub(crate) use file::UPLOAD_CHUNK;
 pub(crate) use file::{ObjFile, block};
 use file::{Reading, Uploading};
+pub(crate) use file::{UPLOAD_CHUNK, UPLOAD_HELD};
 
 use super::*;
 use crate::object::{Key, ObjectStore, code};
@@ -133,7 +133,8 @@ async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult
         if out.len() == max {
             return Err(ErrorCode::Quota);
         }
-        held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
+        // The name is held twice (the entry and the set of names seen).
+        held.grow(2 * name.heap_size() + size_of::<DirEntry>() as u64 + 16)?;
         out.push((name, md));
     }
     if out.is_empty() && !saw_self && !key.root {
@@ -325,10 +326,11 @@ impl Fs {
                 if out.len() as u64 + n > limit {
                     return Err(too_big);
                 }
-                held.grow(n)?;
                 r.budget.read_exact(n)?.settle(n);
+                // Charged by capacity: a growing vector may hold more than its length.
                 out.try_reserve(buf.len())
                     .map_err(|_| ErrorCode::InsufficientMemory)?;
+                held.resize(out.capacity() as u64)?;
                 std::io::Read::read_to_end(&mut { buf }, &mut out)?;
             }
             Ok(out)
@@ -629,7 +631,7 @@ impl Fs {
         let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
         let budget = r.budget.clone();
         let upload_held = if mode.write {
-            Some(self.charge(UPLOAD_CHUNK as u64)?)
+            Some(self.charge(UPLOAD_HELD)?)
         } else {
             None
         };
