@@ -339,3 +339,130 @@ polyglot_tests!(
         node_quota
     ]
 );
+
+/// The Python scenarios over object grants: the `S3Sandbox` fixture (the same files under
+/// a prefix of the shared S3 server, `/data` and `/ro` as object grants), checked in the
+/// bucket afterwards. Skipped without a server (see `aiofs_tests::s3`).
+mod python_s3 {
+    use aiofs_host::{AioFsCtx, Limits, Pool};
+    use aiofs_tests::s3::{S3Sandbox, bucket};
+    use aiofs_tests::{PYTHON_SCENARIOS, component, guest_io, runner, s3_or_skip};
+
+    /// Scenarios that cannot pass on an object grant, why, and what their failure shows.
+    const SKIPPED: &[(&str, &str, &str)] = &[
+        (
+            "binary_io",
+            "w+b (read back through a write handle)",
+            "UNSUPPORTED",
+        ),
+        ("text_io", "a (append)", "UNSUPPORTED"),
+        (
+            "tempfile",
+            "temporary_file's default mode w+b",
+            "UNSUPPORTED",
+        ),
+        (
+            "whole_file",
+            "write_file under a missing parent succeeds: a key implies its parents \
+             (no-entry on a local grant); everything before that check passes",
+            "no parent",
+        ),
+    ];
+
+    /// Not run on object grants: `escape` tries the fixture's symlinks, which a bucket
+    /// cannot hold (tests/all/s3.rs runs the lexical escapes on object grants).
+    const NOT_APPLICABLE: &[&str] = &["escape"];
+
+    /// The failure report of a scenario that must fail (trap or non-zero exit).
+    async fn failing(ctx: AioFsCtx, name: &str, why: &str) -> String {
+        let result = runner()
+            .run(&component(PYTHON_SCENARIOS), ctx, guest_io(&[name]))
+            .await;
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        match result {
+            Err(e) => format!("{e:?}"),
+            Ok(out) if out.exit_code != 0 => {
+                format!("{}{}", text(&out.stdout), text(&out.stderr))
+            }
+            Ok(out) => panic!(
+                "python {name} passed on an object grant, listed as failing: {why}\n{}",
+                text(&out.stdout)
+            ),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn dirs() {
+        let env = s3_or_skip!();
+        let sb = S3Sandbox::new(&env).await;
+        if super::scenario(PYTHON_SCENARIOS, sb.ctx(), &["dirs"]).await {
+            // pd/a/b was only a marker (makedirs marks the leaf), removed by rmdir; so
+            // pd/a, which never had a marker or a file left, is gone too.
+            assert_eq!(sb.tree("data/pd").await, ["g.txt"]);
+            assert_eq!(sb.read("data/pd/g.txt").await, b"f");
+            sb.assert_untouched().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn whole_file_up_to_implied_parents() {
+        let env = s3_or_skip!();
+        if PYTHON_SCENARIOS.is_empty() {
+            eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+            return;
+        }
+        let sb = S3Sandbox::new(&env).await;
+        let report = failing(sb.ctx(), "whole_file", "implied parents").await;
+        assert!(report.contains("no parent"), "{report}");
+        assert_eq!(sb.read("data/w.txt").await, b"plain");
+        assert_eq!(sb.read("data/wa.txt").await, b"new content");
+        assert_eq!(sb.read("data/nodir/x").await, b"");
+        sb.assert_untouched().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_reads() {
+        const N: usize = 12;
+        let env = s3_or_skip!();
+        let sb = S3Sandbox::new(&env).await;
+        for i in 0..N {
+            bucket::put(
+                &sb.op,
+                &format!("data/c{i}.txt"),
+                format!("file {i}").as_bytes(),
+            )
+            .await;
+        }
+        let ctx = sb.ctx_with(Limits::default(), Pool::new(4));
+        let fs = ctx.fs().clone();
+        if super::scenario(PYTHON_SCENARIOS, ctx, &["concurrent_reads", &N.to_string()]).await {
+            assert_eq!(fs.pending_ops(), 0);
+            assert_eq!(
+                fs.grant_usage()[0].bytes_read,
+                (0..N)
+                    .map(|i| format!("file {i}").len() as u64)
+                    .sum::<u64>()
+            );
+        }
+    }
+
+    /// Every scenario in [`SKIPPED`] fails on an object grant where the list says.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn skipped_scenarios_stop_where_expected() {
+        let env = s3_or_skip!();
+        if PYTHON_SCENARIOS.is_empty() {
+            eprintln!("skipped: polyglot guests not built (AIOFS_POLYGLOT=skip)");
+            return;
+        }
+        for (name, why, marker) in SKIPPED {
+            let sb = S3Sandbox::new(&env).await;
+            let report = failing(sb.ctx(), name, why).await;
+            assert!(
+                report.contains(marker),
+                "python {name} ({why}) failed on something else than {marker}:\n{report}"
+            );
+            sb.assert_untouched().await;
+        }
+        eprintln!("not run on object grants: {NOT_APPLICABLE:?} (the fixture's symlinks)");
+    }
+}

@@ -156,10 +156,16 @@ SCENARIOS = {
 class Run(exports.Run):
     async def run(self) -> None:
         name = sys.argv[1] if len(sys.argv) > 1 else ""
-        if name == "concurrent_reads":
-            await concurrent_reads(int(sys.argv[2]))
-        elif name in SCENARIOS:
-            await SCENARIOS[name]()
-        else:
-            raise AssertionError(f"unknown scenario {name!r}")
+        try:
+            if name == "concurrent_reads":
+                await concurrent_reads(int(sys.argv[2]))
+            elif name in SCENARIOS:
+                await SCENARIOS[name]()
+            else:
+                raise AssertionError(f"unknown scenario {name!r}")
+        except BaseException as e:
+            # The host sees only the exit status otherwise; say why (an `Err` names its
+            # error code).
+            print(f"scenario {name}: failed: {e!r}", file=sys.stderr)
+            raise
         print(f"scenario {name}: ok")
