@@ -523,6 +523,12 @@ impl Runner {
                 }
             }
         };
+        // A guest that trapped or timed out leaves its uploads unfinished: cancel its store
+        // first, so the files it still holds are aborted as they are dropped, not completed
+        // (an exit, with any code, closes them as a process exit does).
+        if matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none()) {
+            store.data().aiofs.fs().tenant().cancel();
+        }
         drop(store);
 
         let (stdout, stderr) = match pipes {

@@ -130,16 +130,17 @@ impl Drop for State {
     /// pool's thread count.
     ///
     /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
-    /// completed (its error goes unobserved), unless the store was torn down meanwhile (the
-    /// guest trapped, was killed or timed out), when it is aborted and nothing of it
-    /// becomes visible.
+    /// completed (its error goes unobserved), unless the store's tenant was cancelled
+    /// before the drop ([`Tenant::cancel`](crate::Tenant::cancel); `aiofs run` does that
+    /// when the guest traps or times out), when it is aborted and nothing of it becomes
+    /// visible.
     fn drop(&mut self) {
         if let Some(mut open) = self.open.take() {
             drop(std::mem::replace(&mut open.slot, Box::new(())));
             let fs = open.fs.clone();
-            let tenant = fs.tenant().clone();
+            let complete = !fs.tenant().is_cancelled();
             fs.spawn_detached(move || {
-                let _ = open.finish(!tenant.is_cancelled());
+                let _ = open.finish(complete);
             });
         }
     }

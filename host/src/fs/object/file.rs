@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// to the store's memory budget for as long as the upload is open.
 pub(crate) const UPLOAD_CHUNK: usize = 8 << 20;
 
-/// What an open upload holds of the store's memory budget: the part being filled, plus
-/// the piece of a write being handed over to it.
+/// Most of the store's memory budget an open upload holds: the part being filled, plus
+/// the piece of a write being handed over to it. It is charged as the upload grows, so a
+/// small file holds only its size.
 pub(crate) const UPLOAD_HELD: u64 = 2 * UPLOAD_CHUNK as u64;
 
 /// Run `fut` to completion on the object runtime, from a pool thread.
@@ -63,27 +64,30 @@ pub(crate) struct Reading {
 /// until `close` completes it. A failed write, an abandoned handle or a failed close
 /// aborts it.
 pub(crate) struct Uploading {
-    writer: Mutex<Option<Writer>>,
+    /// The writer (`None` once closed) and its buffers' charge to the store's memory
+    /// budget (up to [`UPLOAD_HELD`], grown as bytes arrive).
+    writer: Mutex<(Option<Writer>, Held)>,
     written: AtomicU64,
     failed: AtomicBool,
     stat: Stat,
-    /// The upload buffer's charge to the store's memory budget.
-    _held: Held,
 }
 
 impl Uploading {
     pub(crate) fn new(writer: Writer, stat: Stat, held: Held) -> Uploading {
         Uploading {
-            writer: Mutex::new(Some(writer)),
+            writer: Mutex::new((Some(writer), held)),
             written: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             stat,
-            _held: held,
         }
     }
 
     fn take(&self) -> Option<Writer> {
-        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .take()
     }
 }
 
@@ -134,9 +138,15 @@ impl ObjFile {
             return Err(unsupported());
         }
         let mut guard = w.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let writer = guard.as_mut().ok_or_else(|| io::Error::other("closed"))?;
+        let (writer, held) = &mut *guard;
+        let writer = writer.as_mut().ok_or_else(|| io::Error::other("closed"))?;
         // In pieces of at most a part: the copy handed over is never more than that.
         for piece in data.chunks(UPLOAD_CHUNK) {
+            let buffered = w.written.load(Ordering::Acquire) + 2 * piece.len() as u64;
+            if held.bytes() < UPLOAD_HELD.min(buffered) {
+                held.resize(UPLOAD_HELD.min(buffered))
+                    .map_err(|_| io::Error::from(io::ErrorKind::QuotaExceeded))?;
+            }
             if let Err(e) = block(writer.write(piece.to_vec())) {
                 w.failed.store(true, Ordering::Release);
                 return Err(io_error(&e));

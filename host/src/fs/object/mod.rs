@@ -6,9 +6,11 @@
 
 mod file;
 
+pub(crate) use file::UPLOAD_CHUNK;
+#[cfg(test)]
+pub(crate) use file::UPLOAD_HELD;
 pub(crate) use file::{ObjFile, block};
 use file::{Reading, Uploading};
-pub(crate) use file::{UPLOAD_CHUNK, UPLOAD_HELD};
 
 use super::*;
 use crate::object::{Key, ObjectStore, code};
@@ -289,7 +291,7 @@ impl Fs {
         max: u64,
     ) -> FsResult<Vec<u8>> {
         let key = o.key(&r.rel)?;
-        if key.root || key.want_dir {
+        if key.root {
             return Err(ErrorCode::IsDirectory);
         }
         let quota = self.limits.max_read_bytes;
@@ -304,6 +306,10 @@ impl Fs {
             // One streamed GET: stop as soon as the body passes the limit or a budget.
             // A missing key is only known at the first chunk; then it may be a directory.
             let missing = async || file_or_err(find(&op, &key).await?).map(drop);
+            if key.want_dir {
+                // `file/` is not-directory, `dir/` is-directory, as locally.
+                missing().await?;
+            }
             let stream = async { op.reader(&key.path).await?.into_stream(..).await };
             let mut stream = match stream.await {
                 Ok(s) => s,
@@ -624,17 +630,13 @@ impl Fs {
             return Err(ErrorCode::Unsupported);
         }
         let key = o.key(&r.rel)?;
-        if key.root || key.want_dir {
+        if key.root || (key.want_dir && mode.write) {
             return Err(ErrorCode::IsDirectory);
         }
         let slot = self.reserve_open_slot()?;
         let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
         let budget = r.budget.clone();
-        let upload_held = if mode.write {
-            Some(self.charge(UPLOAD_HELD)?)
-        } else {
-            None
-        };
+        let upload_held = mode.write.then(|| self.mem().empty());
         let handle = self
             .remote(async move {
                 let found = find(&op, &key).await?;
