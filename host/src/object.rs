@@ -315,6 +315,14 @@ impl Key {
         }
     }
 
+    /// The same name without a demand for a directory (as if written without the `/`).
+    pub(crate) fn name(&self) -> Key {
+        Key {
+            want_dir: false,
+            ..self.clone()
+        }
+    }
+
     /// The key of the directory holding this one (`/` for a top-level name).
     pub(crate) fn parent_dir(&self) -> String {
         match self.path.rsplit_once('/') {

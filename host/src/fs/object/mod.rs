@@ -52,6 +52,16 @@ async fn find(op: &Operator, key: &Key) -> FsResult<Found> {
     }
 }
 
+/// `Ok` if `key` names a directory (with or without a trailing `/`), else `not-directory`
+/// (a file) or `no-entry`.
+async fn must_be_dir(op: &Operator, key: &Key) -> FsResult<()> {
+    match find(op, &key.name()).await? {
+        Found::Dir => Ok(()),
+        Found::File(_) => Err(ErrorCode::NotDirectory),
+        Found::Missing => Err(ErrorCode::NoEntry),
+    }
+}
+
 /// Whether the directory holding `key` exists (the view's root always does).
 async fn parent_exists(op: &Operator, o: &ObjectStore, key: &Key) -> FsResult<bool> {
     let parent = key.parent_dir();
@@ -141,19 +151,7 @@ async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult
     }
     if out.is_empty() && !saw_self && !key.root {
         // Nothing beneath it: a file, or nothing at all.
-        return match find(
-            op,
-            &Key {
-                want_dir: false,
-                ..key.clone()
-            },
-        )
-        .await?
-        {
-            Found::File(_) => Err(ErrorCode::NotDirectory),
-            Found::Dir => Ok(out),
-            Found::Missing => Err(ErrorCode::NoEntry),
-        };
+        must_be_dir(op, key).await?;
     }
     Ok(out)
 }
@@ -483,15 +481,7 @@ impl Fs {
         let key = o.key(&r.rel)?;
         let (op, store) = (o.op.clone(), o.clone());
         self.remote(async move {
-            match find(
-                &op,
-                &Key {
-                    want_dir: false,
-                    ..key.clone()
-                },
-            )
-            .await?
-            {
+            match find(&op, &key.name()).await? {
                 Found::Dir if exist_ok == Some(true) => return Ok(()),
                 Found::Missing => {}
                 _ => return Err(ErrorCode::Exist),
@@ -520,19 +510,7 @@ impl Fs {
         }
         let (op, store) = (o.op.clone(), o.clone());
         self.remote(async move {
-            match find(
-                &op,
-                &Key {
-                    want_dir: false,
-                    ..key.clone()
-                },
-            )
-            .await?
-            {
-                Found::Dir => {}
-                Found::File(_) => return Err(ErrorCode::NotDirectory),
-                Found::Missing => return Err(ErrorCode::NoEntry),
-            }
+            must_be_dir(&op, &key).await?;
             if has_children(&op, &key).await? {
                 return Err(ErrorCode::NotEmpty);
             }
@@ -569,19 +547,7 @@ impl Fs {
         }
         let op = o.op.clone();
         self.remote(async move {
-            match find(
-                &op,
-                &Key {
-                    want_dir: false,
-                    ..key.clone()
-                },
-            )
-            .await?
-            {
-                Found::Dir => {}
-                Found::File(_) => return Err(ErrorCode::NotDirectory),
-                Found::Missing => return Err(ErrorCode::NoEntry),
-            }
+            must_be_dir(&op, &key).await?;
             op.delete_with(&key.dir())
                 .recursive(true)
                 .await
