@@ -11,7 +11,7 @@
 //! The `aiofs` binary is the one `cargo test` built next to this test (`target/debug`).
 
 use aiofs_tests::s3::{S3Env, bucket};
-use aiofs_tests::{HOSTILE, SCENARIOS, s3_or_skip};
+use aiofs_tests::{HOSTILE, SCENARIOS, WC, s3_or_skip};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -67,11 +67,22 @@ fn newest_mtime(dir: &Path) -> std::time::SystemTime {
 /// server's address and keys in the standard AWS variables (and nothing else from the
 /// caller's AWS configuration).
 fn aiofs_run(env: &S3Env, prefix: &str, guest: &str, extra: &[&str], args: &[&str]) -> Command {
+    aiofs_run_at(
+        env,
+        &format!("{}::/data", env.uri(prefix)),
+        guest,
+        extra,
+        args,
+    )
+}
+
+/// `aiofs run GUEST --dir DIRSPEC EXTRA... -- ARGS...`, environment as [`aiofs_run`].
+fn aiofs_run_at(env: &S3Env, dir: &str, guest: &str, extra: &[&str], args: &[&str]) -> Command {
     let mut cmd = Command::new(aiofs_bin());
     cmd.arg("run")
         .arg(guest)
         .arg("--dir")
-        .arg(format!("{}::/data", env.uri(prefix)))
+        .arg(dir)
         .args(extra)
         .arg("--")
         .args(args)
@@ -315,4 +326,60 @@ async fn the_secret_key_is_never_shown() {
             );
         }
     }
+}
+
+/// Through the command line: `wc` prints the same table over `s3://…::/data:ro` (the
+/// sample data uploaded to a prefix) as over `examples/data::/data:ro`, and `:ro` makes
+/// the prefix read-only.
+#[tokio::test(flavor = "multi_thread")]
+async fn wc_and_read_only_through_the_cli() {
+    let env = s3_or_skip!();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data");
+    let prefix = env.unique_prefix();
+    let op = env.operator(&prefix);
+    bucket::upload_dir(&op, &data, "").await;
+    let local_spec = format!("{}::/data:ro", data.display());
+    let s3_spec = format!("{}::/data:ro", env.uri(&prefix));
+
+    let local = aiofs_run_at(&env, &local_spec, WC, &[], &[])
+        .spawn()
+        .unwrap();
+    let local = text(&finish(local, "wc over the directory").stdout);
+    let over_s3 = aiofs_run_at(&env, &s3_spec, WC, &[], &[]).spawn().unwrap();
+    let over_s3 = text(&finish(over_s3, "wc over s3").stdout);
+    assert!(local.lines().count() > 3, "{local}");
+    assert_eq!(over_s3, local);
+
+    // The same prefix, read-only, to the hostile guest: changes are refused, reads work.
+    let name = local
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap();
+    let size = std::fs::metadata(data.join(name.trim_start_matches("/data/")))
+        .unwrap()
+        .len();
+    let cases = [
+        "cases".to_string(),
+        format!("write|{name}|x"),
+        "mkdir|/data/new".to_string(),
+        format!("remove|{name}"),
+        format!("size|{name}"),
+    ];
+    let cases: Vec<&str> = cases.iter().map(String::as_str).collect();
+    let out = aiofs_run_at(&env, &s3_spec, HOSTILE, &[], &cases)
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        text(&finish(out, "hostile on :ro").stdout),
+        format!("0 err read-only\n1 err read-only\n2 err read-only\n3 ok {size}\n")
+    );
+    let before = bucket::files(&op, "").await;
+    assert_eq!(
+        before.get(name.trim_start_matches("/data/")).map(Vec::len),
+        Some(size as usize)
+    );
+    assert!(!before.keys().any(|k| k.starts_with("new")));
 }
