@@ -235,15 +235,24 @@ restart() {
     echo "$env_file"
 }
 
+# Whether process $1 is gone (a zombie its parent has not reaped yet counts as gone).
+gone() {
+    [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 stop_pid() {
-    local pid=$1 run=$2 env_file=$3
-    if kill -TERM "$pid" 2>/dev/null; then
-        local i
+    local pid=$1 run=$2 env_file=$3 i
+    if [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; then
         for i in $(seq 20); do
-            kill -0 "$pid" 2>/dev/null || break
+            gone "$pid" && break
             sleep 0.05
         done
         kill -KILL "$pid" 2>/dev/null || true
+        # Return only once it is gone, so that its ports are free again.
+        for i in $(seq 100); do
+            gone "$pid" && break
+            sleep 0.05
+        done
     fi
     # Only ever a run dir of ours.
     case "$run" in "$base"/run-*) rm -rf "$run" ;; esac
