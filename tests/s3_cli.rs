@@ -13,8 +13,9 @@
 use aiofs_tests::s3::{S3Env, bucket};
 use aiofs_tests::{HOSTILE, SCENARIOS, WC, s3_or_skip};
 use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 /// The `aiofs` binary built by this `cargo test`, built now if it is missing or older than
 /// the sources it is made of.
@@ -205,8 +206,9 @@ async fn concurrent_whole_file_writes_are_never_torn() {
     assert_eq!(bucket::keys(&op, "").await, ["shared.bin"], "stray objects");
 }
 
-/// Four processes race to create the same 20 keys in `x` mode: each key has exactly one
-/// winner, and holds the winner's content.
+/// Four processes race to create the same 20 keys in `x` mode, released together (each
+/// waits for a `go` object the test makes once all four are running): each key has
+/// exactly one winner, and holds the winner's content.
 #[tokio::test(flavor = "multi_thread")]
 async fn exclusive_create_race_has_one_winner() {
     let env = s3_or_skip!();
@@ -214,21 +216,35 @@ async fn exclusive_create_race_has_one_winner() {
     let op = env.operator(&prefix);
     let keys: Vec<String> = (0..20).map(|i| format!("/data/race-{i:02}")).collect();
     let racers = ["r0", "r1", "r2", "r3"];
-    let children: Vec<_> = racers
+    // Each racer says `ready`, then waits for `go`, made once all four are ready.
+    let mut children: Vec<(Child, BufReader<ChildStdout>)> = racers
         .iter()
         .map(|id| {
-            let mut args = vec!["exclusive", *id];
+            let mut args = vec!["exclusive", *id, "/data/go"];
             args.extend(keys.iter().map(String::as_str));
-            aiofs_run(&env, &prefix, SCENARIOS, &[], &args)
+            let mut child = aiofs_run(&env, &prefix, SCENARIOS, &[], &args)
                 .spawn()
-                .unwrap()
+                .unwrap();
+            let stdout = BufReader::new(child.stdout.take().unwrap());
+            (child, stdout)
         })
         .collect();
+    for ((_, stdout), id) in children.iter_mut().zip(racers) {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "{id}");
+    }
+    bucket::put(&op, "go", b"").await;
     let mut winners: Vec<Vec<&str>> = vec![Vec::new(); keys.len()];
     let outs: Vec<String> = children
         .into_iter()
         .zip(racers)
-        .map(|(c, id)| text(&finish(c, id).stdout))
+        .map(|((child, mut stdout), id)| {
+            let mut rest = String::new();
+            stdout.read_to_string(&mut rest).unwrap();
+            finish(child, id);
+            rest
+        })
         .collect();
     for (out, id) in outs.iter().zip(racers) {
         for (i, key) in keys.iter().enumerate() {
@@ -243,13 +259,14 @@ async fn exclusive_create_race_has_one_winner() {
             }
         }
     }
+    eprintln!("winners: {winners:?}");
     for (key, w) in keys.iter().zip(&winners) {
         assert_eq!(w.len(), 1, "{key}: winners {w:?}");
         let name = key.trim_start_matches("/data/");
         let held = bucket::get(&op, name).await.unwrap();
         assert_eq!(held, w[0].as_bytes(), "{key} holds another racer's content");
     }
-    assert_eq!(bucket::keys(&op, "").await.len(), keys.len());
+    assert_eq!(bucket::keys(&op, "").await.len(), keys.len() + 1);
 }
 
 /// Nothing `aiofs run` prints, logs (at trace level) or audits holds the secret key:

@@ -819,10 +819,14 @@ async fn trap_mid_write() {
     panic!("deliberate trap with {} files open", keep.len());
 }
 
-/// `exclusive ID PATH...`: create each PATH in `x` mode holding ID and print `PATH
-/// created`, or `PATH exist` when a racer (another guest) created it first, whether that
-/// shows at open or at close (on an object grant the create is a conditional put).
-async fn exclusive(id: &str, paths: &[String]) {
+/// `exclusive ID GO PATH...`: print `ready`, wait until GO exists (`-`: don't wait; the
+/// host creates it once every racer is ready, so the races really overlap), then create
+/// each PATH in `x` mode holding ID and print `PATH created`, or `PATH exist` when a
+/// racer created it first, whether that shows at open or at close (on an object grant
+/// the create is a conditional put).
+async fn exclusive(id: &str, go: &str, paths: &[String]) {
+    println!("ready");
+    while go != "-" && !path::exists(go.into()).await.unwrap() {}
     for p in paths {
         let outcome = match files::open(p.clone(), "xb".into()).await {
             Err(E::Exist) => "exist",
@@ -864,11 +868,8 @@ async fn run() -> Result<(), String> {
         "trap_mid_write" => trap_mid_write().await,
         "cancel_queued" => cancel_queued().await,
         "exclusive" => {
-            exclusive(
-                args.get(2).map_or("", String::as_str),
-                &args[3.min(args.len())..],
-            )
-            .await
+            let arg = |i: usize| args.get(i).map_or("-", String::as_str);
+            exclusive(arg(2), arg(3), &args[4.min(args.len())..]).await
         }
         other => return Err(format!("unknown scenario {other:?}")),
     }
