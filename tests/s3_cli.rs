@@ -128,21 +128,21 @@ fn finish(child: Child, what: &str) -> Output {
     out
 }
 
-/// Round `i` of writer `w`: a 2 KiB payload no other write has, and from which no other
+/// Round `i` of writer `w`: a 1 KiB payload no other write has, and from which no other
 /// payload can be made by cutting or mixing (each names its writer and round in every
 /// line).
 fn payload(w: char, i: usize) -> String {
     let line = format!("{w}{i:04}-");
-    line.repeat(2048 / line.len())
+    line.repeat(1024 / line.len())
 }
 
-/// Two writers, each 150 whole-file writes (atomic and plain, alternating) of distinct
+/// Two writers, each 300 whole-file writes (atomic and plain, alternating) of distinct
 /// payloads to one key, each followed by a read; a third process only reads. Every read
 /// is one writer's whole payload, never a mix or a prefix, and the key ends as one.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_whole_file_writes_are_never_torn() {
     let env = s3_or_skip!();
-    const ROUNDS: usize = 150;
+    const ROUNDS: usize = 300;
     let prefix = env.unique_prefix();
     let op = env.operator(&prefix);
     bucket::put(&op, "shared.bin", payload('S', 0).as_bytes()).await;
@@ -178,6 +178,8 @@ async fn concurrent_whole_file_writes_are_never_torn() {
     ));
 
     let mut seen = 0;
+    // (process, writer whose payload it read): how the processes interleaved.
+    let mut by_writer: std::collections::BTreeMap<(String, String), usize> = Default::default();
     for (what, child) in children {
         let out = finish(child, &what);
         let stdout = text(&out.stdout);
@@ -198,9 +200,13 @@ async fn concurrent_whole_file_writes_are_never_torn() {
                 data
             );
             seen += 1;
+            *by_writer
+                .entry((what.clone(), data[..1].to_string()))
+                .or_insert(0) += 1;
         }
     }
     assert_eq!(seen, 4 * ROUNDS);
+    eprintln!("reads by process and writer seen: {by_writer:?}");
     let last = String::from_utf8(bucket::get(&op, "shared.bin").await.unwrap()).unwrap();
     assert!(all.contains(&last), "final object is no payload");
     assert_eq!(bucket::keys(&op, "").await, ["shared.bin"], "stray objects");
