@@ -177,7 +177,6 @@ async fn s3_quota_open_files_and_read_size() {
 /// A guest that traps with eight uploads open (100 bytes written to each) leaves none of
 /// them visible: the uploads of a store torn down by a trap are aborted, not completed.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "host bug: after a trap, one or two of the eight uploads are completed (t0.bin, t1.bin)"]
 async fn s3_trap_mid_write_leaves_no_upload() {
     let env = s3_or_skip!();
     let sb = S3Sandbox::new(&env).await;
@@ -516,7 +515,6 @@ async fn escapes_and_prefix_twins() {
 /// A trailing `/` on a file's name answers `not-directory`, as on a local grant (the
 /// escape list of docs/design/object-grants.md §3).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "host gap: read-file of `hello.txt/` answers is-directory on an object grant"]
 async fn trailing_slash_on_a_file() {
     let env = s3_or_skip!();
     let twin = Twin::new(&env).await;
@@ -566,7 +564,6 @@ async fn read_only_object_grant() {
 /// copies the bytes, as between two directories (docs/design/object-grants.md §4: a
 /// streamed GET into an upload).
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "host gap: copy-file between two object grants answers unsupported"]
 async fn copy_across_object_grants() {
     let env = s3_or_skip!();
     let twin = Twin::new(&env).await;
