@@ -9,6 +9,8 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 bash scripts/polyglot-toolchains.sh   # Python/C/Go guest toolchains (AIOFS_POLYGLOT=skip: none)
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The host without object storage (feature `object` off) must build and lint clean too.
+cargo clippy -p aiofs-host --no-default-features -- -D warnings
 # The object-grant tests run against a private S3 server (SeaweedFS, scripts/s3-server.sh),
 # stopped when this script exits; AIOFS_S3=skip runs without one (those tests then skip).
 if [ "${AIOFS_S3:-}" != skip ]; then

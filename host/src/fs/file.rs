@@ -795,6 +795,7 @@ impl File {
 
     /// Close without completing: an upload is aborted (nothing of it becomes visible); a
     /// host file is closed as by [`close`](File::close). For a copy that failed halfway.
+    #[cfg(feature = "object")]
     pub(crate) async fn discard(&self) -> FsResult<()> {
         self.finish(false).await
     }

@@ -434,7 +434,9 @@ impl Fs {
         path: &str,
         follow: bool,
         pred: fn(&cap_std::fs::Metadata) -> bool,
-        on_store: fn(FileType) -> bool,
+        #[cfg_attr(not(feature = "object"), allow(unused_variables))] on_store: fn(
+            FileType,
+        ) -> bool,
     ) -> FsResult<bool> {
         let r = self.resolve(path)?;
         on_object!(r, |o| Ok(self

@@ -2,7 +2,9 @@
 //! being read or uploaded. The cursor, the limits and the budgets above it are the same
 //! for both; only these calls differ. All of them block, and run only on pool threads.
 
-use crate::error::{ErrorCode, FsResult};
+#[cfg(feature = "object")]
+use crate::error::ErrorCode;
+use crate::error::FsResult;
 use crate::fs::Stat;
 use std::fs::File as StdFile;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -18,6 +20,7 @@ pub(crate) enum Handle {
 }
 
 /// `unsupported` as an I/O error (what an object cannot do).
+#[cfg(feature = "object")]
 pub(crate) fn unsupported() -> io::Error {
     io::Error::from(io::ErrorKind::Unsupported)
 }
