@@ -42,7 +42,7 @@ impl Data {
             .tempdir_in(parent)?;
         let root = dir.path();
         fs::create_dir(root.join("small"))?;
-        let small: Vec<u8> = (0..SMALL_BYTES).map(|i| (i % 93) as u8 + b' ').collect();
+        let small = crate::proto::small_payload();
         for i in 0..crate::proto::SMALL_FILES {
             fs::write(root.join(format!("small/{i}")), &small)?;
         }

@@ -15,6 +15,7 @@
 mod data;
 mod guests;
 mod native;
+mod object;
 mod observed;
 mod report;
 mod respond;
@@ -45,14 +46,16 @@ struct Opts {
     #[arg(long)]
     quick: bool,
     /// Run only these rows (comma separated keys; a trailing `*` matches a prefix), e.g.
-    /// `small_*,lines`; `respond` and `scaling` name the last two workloads.
+    /// `small_*,lines`; `respond` and `scaling` name the last two workloads; `s3_*` the
+    /// object-grant rows (S3 through OpenDAL: the server of `AIOFS_S3_*`, or one started
+    /// with scripts/s3-server.sh for the run).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where to make the data directory (default: the system temporary directory).
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Run only these contenders (comma separated: std, tokio, wasi, wasi-aiofs, aiofs,
-    /// aiofs-noepoch, uring), e.g. to
+    /// aiofs-noepoch, uring, opendal, opendal-objrt), e.g. to
     /// profile one of them.
     #[arg(long, value_delimiter = ',')]
     who: Vec<String>,
@@ -73,6 +76,9 @@ struct Bench {
     guests: Arc<Guests>,
     pool: Pool,
     results: Results,
+    /// The S3 server and the fixture of the object rows, if any is selected and a server
+    /// could be had. Dropped (the server stopped, if this run started it) with the bench.
+    object: Option<(object::Fixture, object::Server)>,
 }
 
 /// Rows of the comparison tables: key, title, unit, and which contenders run it (with
@@ -83,7 +89,10 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
     let all_uring = &[Std, Tokio, Wasi, WasiAiofs, Aiofs, Uring][..];
     let aiofs_only = &[Aiofs][..];
     let epochs = &[Aiofs, AiofsNoEpoch][..];
+    let s3 = &[OpenDal, OpenDalObjRt, Aiofs][..];
     let (small_n, reps, big_reps) = if quick { (200, 3, 2) } else { (2000, 9, 5) };
+    let s3_n = if quick { 200 } else { object::OBJECTS };
+    let s3_big = object::big_bytes(quick);
     let big = sizes.big_bytes;
     let small = (small_n * SMALL_BYTES) as u64;
     let row = |key, title, unit, n, reps, check, who: &[Contender]| Row {
@@ -323,6 +332,44 @@ fn rows(sizes: &Sizes, quick: bool) -> Vec<Row> {
             sizes.entries as u64,
             &[Aiofs, Uring],
         ),
+        // Issue 13: object grants (S3 through OpenDAL) against the same operator awaited
+        // from host code. Keys `s3_WORKLOAD` run guest workload `WORKLOAD`.
+        row(
+            "s3_small_read_file",
+            "4 KiB object: whole-file read, one at a time (`read-file` / `Operator::read`)",
+            Unit::PerOp,
+            s3_n,
+            reps,
+            (s3_n * SMALL_BYTES) as u64,
+            s3,
+        ),
+        row(
+            "s3_big_read_whole",
+            "64 MiB object: whole-file read (`read-file` / `Operator::read`)",
+            Unit::Throughput,
+            s3_big,
+            reps,
+            s3_big as u64,
+            s3,
+        ),
+        row(
+            "s3_listdir",
+            "listdir, 1k objects (`listdir` / `Operator::list`)",
+            Unit::PerRun,
+            object::OBJECTS,
+            reps,
+            object::OBJECTS as u64,
+            s3,
+        ),
+        row(
+            "s3_small_write_concurrent",
+            "1k × 4 KiB `write-file`, 32 in flight (`write-file` / `Operator::write`)",
+            Unit::PerRun,
+            s3_n,
+            reps,
+            (s3_n * SMALL_BYTES) as u64,
+            s3,
+        ),
     ]
 }
 
@@ -367,15 +414,30 @@ fn main() -> Result<()> {
         rt,
         data,
         guests: Arc::new(guests),
+        object: None,
     };
-    for mut row in rows(&bench.data.sizes, bench.opts.quick) {
+    let rows = rows(&bench.data.sizes, bench.opts.quick);
+    if rows.iter().any(|r| r.object() && bench.selected(r.key)) {
+        bench.start_object(&workspace);
+    }
+    for mut row in rows {
         if let Some(reps) = bench.opts.reps {
             row.reps = reps;
         }
-        if bench.selected(row.key) {
-            bench.measure_row(&mut row)?;
-            bench.results.rows.push(row);
+        if !bench.selected(row.key) {
+            continue;
         }
+        if row.object() && bench.object.is_none() {
+            eprintln!("aiofs-bench: {}: skipped (no S3 server)", row.key);
+            continue;
+        }
+        bench.measure_row(&mut row)?;
+        bench.results.rows.push(row);
+    }
+    if let Some((fixture, _)) = &bench.object
+        && let Err(e) = bench.rt.block_on(fixture.cleanup())
+    {
+        eprintln!("aiofs-bench: could not delete the S3 fixture: {e:#}");
     }
     if bench.selected("respond") {
         bench.respond()?;
@@ -420,13 +482,83 @@ impl Bench {
     fn ctx_builder(&self, pool: &Pool) -> Result<aiofs_host::AioFsCtxBuilder> {
         Ok(AioFsCtx::builder()
             .grant(self.data.root(), "/data", Perms::ReadWrite)?
-            .limits(Limits {
-                max_read_bytes: 2 << 30,
-                max_write_bytes: 2 << 30,
-                max_inflight_bytes: 4 << 30,
-                ..Limits::default()
-            })
+            .limits(Self::limits())
             .pool(pool.clone()))
+    }
+
+    /// The limits of every aiofs contender.
+    fn limits() -> Limits {
+        Limits {
+            max_read_bytes: 2 << 30,
+            max_write_bytes: 2 << 30,
+            max_inflight_bytes: 4 << 30,
+            ..Limits::default()
+        }
+    }
+
+    /// Get an S3 server and upload the object rows' fixture; on failure the object rows
+    /// are skipped and the report says why.
+    fn start_object(&mut self, workspace: &Path) {
+        let big = object::big_bytes(self.opts.quick);
+        let got = object::Server::get(workspace).and_then(|server| {
+            eprintln!("aiofs-bench: uploading the S3 fixture");
+            let fixture = self.rt.block_on(object::Fixture::create(&server, big))?;
+            Ok((fixture, server))
+        });
+        match got {
+            Ok((fixture, server)) => {
+                self.results
+                    .machine
+                    .push(("S3 server".into(), server.origin.clone()));
+                self.object = Some((fixture, server));
+            }
+            Err(e) => {
+                eprintln!("aiofs-bench: object rows skipped: no S3 server: {e:#}");
+                self.results.object_skipped = Some(format!("no S3 server could be had ({e:#})"));
+            }
+        }
+    }
+
+    /// One warm-up and `reps` timed repetitions of object row `key` by `who`: native
+    /// OpenDAL from host code, or the aiofs guest on an object grant of the same operator.
+    fn run_object(
+        &self,
+        who: Contender,
+        key: &str,
+        guest: &str,
+        reps: usize,
+        n: usize,
+    ) -> Result<Vec<Rep>> {
+        let Some((fixture, _)) = &self.object else {
+            bail!("{key}: no S3 server");
+        };
+        let op = fixture.op.clone();
+        match who {
+            Contender::OpenDal | Contender::OpenDalObjRt => {
+                let key = key.to_string();
+                let rt = (who == Contender::OpenDalObjRt)
+                    .then(|| aiofs_host::object::runtime().handle().clone());
+                self.rt.block_on(async move {
+                    tokio::spawn(
+                        async move { object::native(&op, &key, reps, n, rt.as_ref()).await },
+                    )
+                    .await?
+                })
+            }
+            Contender::Aiofs => {
+                let args = Self::guest_args(guest, 1, reps, n, object::WRITES_IN_FLIGHT);
+                let guests = self.guests.clone();
+                let ctx = AioFsCtx::builder()
+                    .grant_object(op, "/data", Perms::ReadWrite)?
+                    .limits(Self::limits())
+                    .pool(self.pool.clone())
+                    .build();
+                self.rt.block_on(async move {
+                    tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
+                })
+            }
+            other => bail!("{key}: {} has no object-grant version", other.name()),
+        }
     }
 
     fn guest_args(
@@ -450,7 +582,12 @@ impl Bench {
     /// rounds, each contender in turn per round, so that a change in background load
     /// during the run does not favour whoever ran first.
     fn measure_row(&mut self, row: &mut Row) -> Result<()> {
-        let rounds = if row.unit == Unit::Throughput { 1 } else { 3 };
+        // (The 64 MiB object row is short enough for rounds.)
+        let rounds = if row.unit == Unit::Throughput && !row.object() {
+            1
+        } else {
+            3
+        };
         let per_round = row.reps.div_ceil(rounds);
         row.reps = per_round * rounds;
         let who: Vec<Contender> = row
@@ -496,6 +633,9 @@ impl Bench {
         n: usize,
         in_flight: usize,
     ) -> Result<Vec<Rep>> {
+        if let Some(guest) = object::guest_workload(workload) {
+            return self.run_object(who, workload, guest, reps, n);
+        }
         let data = &self.data;
         let rep = |(elapsed, check): (Duration, u64)| Rep { elapsed, check };
         match who {
@@ -566,6 +706,9 @@ impl Bench {
                 self.rt.block_on(async move {
                     tokio::spawn(async move { guests.run_aiofs_no_epoch(&args, ctx).await }).await?
                 })
+            }
+            Contender::OpenDal | Contender::OpenDalObjRt => {
+                bail!("{workload}: native OpenDAL runs the object rows only")
             }
         }
     }

@@ -32,6 +32,12 @@ pub enum Contender {
     /// Native io_uring from one thread (Linux): confined `openat2` into a direct
     /// descriptor, read and close linked in one chain per file; `statx` for stat.
     Uring,
+    /// Host code awaiting an OpenDAL `Operator` on S3 directly (the object rows; the
+    /// aiofs guest of those rows has the same operator as an object grant).
+    OpenDal,
+    /// The same, but each request spawned on aiofs' object runtime and awaited from the
+    /// embedder's, as aiofs runs them (what that hop costs, without the guest).
+    OpenDalObjRt,
 }
 
 impl Contender {
@@ -48,6 +54,8 @@ impl Contender {
             Contender::AiofsBare => "guest aiofs, no metrics export",
             Contender::AiofsMetrics => "guest aiofs, metrics to Prometheus",
             Contender::AiofsTraced => "guest aiofs, metrics + spans + audit",
+            Contender::OpenDal => "native OpenDAL",
+            Contender::OpenDalObjRt => "native OpenDAL, on aiofs' object runtime",
         }
     }
 
@@ -64,6 +72,8 @@ impl Contender {
             Contender::AiofsBare => "aiofs-bare",
             Contender::AiofsMetrics => "aiofs-metrics",
             Contender::AiofsTraced => "aiofs-traced",
+            Contender::OpenDal => "opendal",
+            Contender::OpenDalObjRt => "opendal-objrt",
         }
     }
 
@@ -79,9 +89,12 @@ impl Contender {
             Contender::AiofsBare => "#8cd17d",
             Contender::AiofsMetrics => "#499894",
             Contender::AiofsTraced => "#9d7660",
+            Contender::OpenDal => "#76b7b2",
+            Contender::OpenDalObjRt => "#bab0ac",
         }
     }
 
+    /// The columns of the side-by-side table (the object rows have their own table).
     const ALL: [Contender; 10] = [
         Contender::Std,
         Contender::Tokio,
@@ -140,6 +153,11 @@ impl Row {
             key => key,
         }
     }
+
+    /// One of the object-grant rows (S3 through OpenDAL), which have a table of their own.
+    pub fn object(&self) -> bool {
+        self.key.starts_with("s3_")
+    }
 }
 
 /// Everything measured in one run.
@@ -153,6 +171,8 @@ pub struct Results {
     pub respond: Vec<(String, Ticks, Option<usize>)>,
     /// Scaling: pool threads, reads per repetition, aiofs median, tokio median.
     pub scaling: Vec<(usize, usize, Duration, Duration)>,
+    /// Why the object rows were selected but not measured (no S3 server).
+    pub object_skipped: Option<String>,
 }
 
 /// Median elapsed time of `reps` (zero if empty).
@@ -175,6 +195,7 @@ impl Results {
             medians: HashMap::new(),
             respond: Vec::new(),
             scaling: Vec::new(),
+            object_skipped: None,
         }
     }
 
@@ -260,7 +281,7 @@ fn markdown(r: &Results) -> String {
     s.push_str("\n|---|---|");
     s.push_str(&"---|".repeat(Contender::ALL.len()));
     s.push('\n');
-    for row in &r.rows {
+    for row in r.rows.iter().filter(|row| !row.object()) {
         let _ = write!(s, "| {} | {} |", row.title, row.reps);
         for c in Contender::ALL {
             match r.get(row.key, c) {
@@ -277,6 +298,7 @@ fn markdown(r: &Results) -> String {
         }
         s.push('\n');
     }
+    object_table(r, &mut s);
     if !r.respond.is_empty() {
         s.push_str(
             "\n### Responsiveness: 1 ms tickers on the embedder's runtime\n\n\
@@ -314,6 +336,47 @@ fn markdown(r: &Results) -> String {
     }
     s.push('\n');
     s
+}
+
+/// The object-grant rows: native OpenDAL and the aiofs guest, and their ratio.
+fn object_table(r: &Results, s: &mut String) {
+    use Contender::*;
+    if let Some(why) = &r.object_skipped {
+        let _ = writeln!(
+            s,
+            "\n### Object grants: S3 through OpenDAL\n\nNot measured: {why}."
+        );
+    }
+    let rows: Vec<&Row> = r.rows.iter().filter(|row| row.object()).collect();
+    if rows.is_empty() {
+        return;
+    }
+    s.push_str(
+        "\n### Object grants: S3 through OpenDAL\n\n\
+         The same server, bucket and `Operator` layers for both: native OpenDAL is host code \
+         awaiting the operator on the embedder's runtime; the second column spawns each of \
+         its requests on aiofs' object runtime and awaits it from the embedder's, as aiofs \
+         does (the hop without the guest); guest aiofs reads and writes the same objects \
+         through an object grant (`grant_object`). Median per operation, per run or \
+         throughput; the ratio is aiofs' time divided by native OpenDAL's (lower is \
+         better).\n\n\
+         | workload | reps | native OpenDAL | native OpenDAL, on aiofs' object runtime | guest aiofs | aiofs ÷ native |\n|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let cell_of = |c| r.get(row.key, c).map_or("—".into(), |d| cell(row, d));
+        let ratio = r
+            .ratio(row.key, Aiofs, row.key, OpenDal)
+            .map_or("—".into(), |x| format!("{x:.2}×"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {ratio} |",
+            row.title,
+            row.reps,
+            cell_of(OpenDal),
+            cell_of(OpenDalObjRt),
+            cell_of(Aiofs)
+        );
+    }
 }
 
 /// The issue's goals: (goal, measured, target, met).
@@ -478,6 +541,20 @@ fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
                 format!("{x:.2}×"),
                 "≥ 1.50×".into(),
                 x >= 1.5 && holds,
+            ));
+        }
+    }
+    // Issue 13: object grants within 1.3× of OpenDAL awaited from host code.
+    for row in r.rows.iter().filter(|row| row.object()) {
+        if let Some(x) = r.ratio(row.key, Aiofs, row.key, OpenDal) {
+            out.push((
+                format!(
+                    "S3 object grant, {}: aiofs time / native OpenDAL time",
+                    row.title
+                ),
+                format!("{x:.2}×"),
+                "≤ 1.30×".into(),
+                x <= 1.3,
             ));
         }
     }

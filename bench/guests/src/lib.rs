@@ -76,6 +76,17 @@ pub fn path(name: &str) -> String {
     format!("{ROOT}/{name}")
 }
 
+/// The bytes of every 4 KiB file of `small/` (and of each object the write rows write).
+pub fn small_payload() -> Vec<u8> {
+    (0..4096).map(|i| (i % 93) as u8 + b' ').collect()
+}
+
+/// Guest path of the `i`-th object the write rows write (`w/0` .. `w/999`; object
+/// grants only: a local grant has no `w/` directory).
+pub fn written(i: usize) -> String {
+    format!("{ROOT}/w/{}", i % SMALL_FILES)
+}
+
 /// A `CHUNK`-sized buffer of non-zero bytes to write.
 pub fn chunk() -> Vec<u8> {
     (0..CHUNK).map(|i| (i % 251) as u8 + 1).collect()

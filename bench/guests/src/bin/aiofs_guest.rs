@@ -2,7 +2,7 @@
 //! imports `aiofs:fs/*`, run by an aiofs host). See the crate docs for the protocol.
 
 use aiofs::Error;
-use aiofs_bench_guests::{Args, CHUNK, chunk, many, path, report, small};
+use aiofs_bench_guests::{Args, CHUNK, chunk, many, path, report, small, small_payload, written};
 use futures::{StreamExt, TryStreamExt, stream};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,10 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
     let buf = match a.workload.as_str() {
         "big_write" | "big_write_stream" => chunk(),
         "big_write_whole" => chunk().repeat(n / CHUNK),
+        _ => Vec::new(),
+    };
+    let bufs: Vec<Vec<u8>> = match a.workload.as_str() {
+        "small_write_concurrent" => (0..n).map(|_| small_payload()).collect(),
         _ => Vec::new(),
     };
     let t = Instant::now();
@@ -210,6 +214,17 @@ async fn once(a: &Args) -> Res<(Duration, u64)> {
                 .map(|i| aiofs::read_file(small(i)))
                 .buffer_unordered(a.in_flight)
                 .try_fold(0u64, |acc, d| async move { Ok(acc + d.len() as u64) })
+                .await?
+        }
+        "small_write_concurrent" => {
+            // `write-file` of 4 KiB each to `w/0` .. (object grants only), some in flight.
+            stream::iter(bufs.into_iter().enumerate())
+                .map(|(i, buf)| {
+                    let len = buf.len() as u64;
+                    async move { aiofs::write_file(written(i), buf).await.map(|()| len) }
+                })
+                .buffer_unordered(a.in_flight)
+                .try_fold(0u64, |acc, len| async move { Ok(acc + len) })
                 .await?
         }
         other => return Err(Error::new(unknown(other))),
