@@ -112,6 +112,20 @@ async fn whole_files_names_and_listings() {
         fs.read_file(s("/data/missing"), 100).await,
         Err(ErrorCode::NoEntry)
     );
+    // A big object: parallel ranged reads, one allocation, every byte in place.
+    let big: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 253) as u8).collect();
+    fs.write_file(s("/data/big.bin"), big.clone(), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        fs.read_file(s("/data/big.bin"), u64::MAX).await.unwrap(),
+        big
+    );
+    assert_eq!(
+        fs.read_file(s("/data/big.bin"), 1 << 20).await,
+        Err(ErrorCode::FileTooLarge)
+    );
+    fs.remove_file(s("/data/big.bin")).await.unwrap();
     let st = fs.stat(s("/data/a.txt"), true).await.unwrap();
     assert_eq!((st.file_type, st.size), (FileType::RegularFile, 5));
     assert!(st.modified.is_some());

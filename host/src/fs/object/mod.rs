@@ -17,6 +17,13 @@ use crate::object::{Key, ObjectStore, code};
 use futures::TryStreamExt;
 use opendal::{EntryMode, ErrorKind, Metadata, Operator};
 
+/// `read-file` of an object at least this big uses [`PARALLEL_READS`] ranged GETs.
+const PARALLEL_READ_MIN: u64 = 16 << 20;
+/// Ranged GETs in flight for one big `read-file`.
+const PARALLEL_READS: usize = 4;
+/// What those GETs hold besides the result: one part each.
+const PARALLEL_READ_HELD: u64 = (PARALLEL_READS * UPLOAD_CHUNK) as u64;
+
 /// What a key names.
 enum Found {
     File(Metadata),
@@ -316,13 +323,54 @@ impl Fs {
                 }
                 Err(e) => return Err(code(&e)),
             };
+            // The response's length: too big fails before any byte is fetched, and the
+            // result is allocated once (the length is only a hint: the limits are checked
+            // again on what arrives).
+            let md = match stream.metadata().await {
+                Ok(md) => Some(md),
+                Err(e) if not_found(&e) => {
+                    return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
+                }
+                Err(e) if e.kind() == ErrorKind::Unsupported => None,
+                Err(e) => return Err(code(&e)),
+            };
+            let size = md.as_ref().map_or(0, Metadata::content_length);
+            if size > limit {
+                return Err(too_big);
+            }
             let mut out: Vec<u8> = Vec::new();
+            held.resize(size)?;
+            out.try_reserve_exact(size as usize)
+                .map_err(|_| ErrorCode::InsufficientMemory)?;
+            // A big object comes faster as ranged GETs in parallel, all pinned to the
+            // version just seen; their buffers are charged too (else: the one stream).
+            let parallel = (size >= PARALLEL_READ_MIN)
+                .then(|| md.as_ref().and_then(Metadata::etag))
+                .flatten();
+            if let Some(etag) = parallel
+                && held.resize(size + PARALLEL_READ_HELD).is_ok()
+            {
+                stream = op
+                    .reader_with(&key.path)
+                    .chunk(UPLOAD_CHUNK)
+                    .concurrent(PARALLEL_READS)
+                    .if_match(etag)
+                    .await
+                    .map_err(|e| code(&e))?
+                    .into_stream(0..size)
+                    .await
+                    .map_err(|e| code(&e))?;
+            }
             loop {
                 let buf = match stream.try_next().await {
                     Ok(Some(buf)) => buf,
                     Ok(None) => break,
                     Err(e) if not_found(&e) && out.is_empty() => {
                         return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
+                    }
+                    // Replaced while the parallel reads were pinned to it.
+                    Err(e) if e.kind() == ErrorKind::ConditionNotMatch => {
+                        return Err(ErrorCode::Io);
                     }
                     Err(e) => return Err(code(&e)),
                 };
@@ -334,7 +382,7 @@ impl Fs {
                 // Charged by capacity: a growing vector may hold more than its length.
                 out.try_reserve(buf.len())
                     .map_err(|_| ErrorCode::InsufficientMemory)?;
-                held.resize(out.capacity() as u64)?;
+                held.resize(held.bytes().max(out.capacity() as u64))?;
                 std::io::Read::read_to_end(&mut { buf }, &mut out)?;
             }
             Ok(out)
