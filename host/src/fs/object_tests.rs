@@ -112,7 +112,7 @@ async fn whole_files_names_and_listings() {
         fs.read_file(s("/data/missing"), 100).await,
         Err(ErrorCode::NoEntry)
     );
-    // A big object: parallel ranged reads, one allocation, every byte in place.
+    // A big object: streamed into one allocation, every byte in place.
     let big: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 253) as u8).collect();
     fs.write_file(s("/data/big.bin"), big.clone(), false)
         .await
@@ -152,6 +152,16 @@ async fn whole_files_names_and_listings() {
         fs.stat(s("/data/a.txt/"), true).await,
         Err(ErrorCode::NotDirectory)
     );
+    // A path through a file, as locally.
+    assert_eq!(
+        fs.stat(s("/data/a.txt/x"), true).await,
+        Err(ErrorCode::NotDirectory)
+    );
+    assert_eq!(
+        fs.read_file(s("/data/a.txt/x"), 9).await,
+        Err(ErrorCode::NotDirectory)
+    );
+    assert!(!fs.exists(s("/data/a.txt/x")).await.unwrap());
     fs.write_file(s("/data/sub/b.bin"), vec![7; 3000], false)
         .await
         .unwrap();

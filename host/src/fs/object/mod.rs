@@ -17,13 +17,6 @@ use crate::object::{Key, ObjectStore, code};
 use futures::TryStreamExt;
 use opendal::{EntryMode, ErrorKind, Metadata, Operator};
 
-/// `read-file` of an object at least this big uses [`PARALLEL_READS`] ranged GETs.
-const PARALLEL_READ_MIN: u64 = 16 << 20;
-/// Ranged GETs in flight for one big `read-file`.
-const PARALLEL_READS: usize = 4;
-/// What those GETs hold besides the result: one part each.
-const PARALLEL_READ_HELD: u64 = (PARALLEL_READS * UPLOAD_CHUNK) as u64;
-
 /// What a key names.
 enum Found {
     File(Metadata),
@@ -115,12 +108,30 @@ fn stat_of(o: &ObjectStore, key: &str, md: Option<&Metadata>, perms: Perms) -> S
     }
 }
 
-/// What the store says about a path, as an error when it is not a file.
-fn file_or_err(found: Found) -> FsResult<Metadata> {
+/// The file `key` names, or why not: `is-directory`, or for nothing there the code of
+/// [`missing`].
+async fn file_at(op: &Operator, key: &Key) -> FsResult<Metadata> {
+    file_or_err(op, key, find(op, key).await?).await
+}
+
+/// [`file_at`] for what [`find`] already found.
+async fn file_or_err(op: &Operator, key: &Key, found: Found) -> FsResult<Metadata> {
     match found {
         Found::File(md) => Ok(md),
         Found::Dir => Err(ErrorCode::IsDirectory),
-        Found::Missing => Err(ErrorCode::NoEntry),
+        Found::Missing => Err(missing(op, key).await),
+    }
+}
+
+/// Why nothing is at `key`: `not-directory` when the name it is in is a file (`f/x`),
+/// as locally, else `no-entry`. One more request, made only on this error path.
+async fn missing(op: &Operator, key: &Key) -> ErrorCode {
+    match key.path.rsplit_once('/') {
+        Some((parent, _)) => match op.stat(parent).await {
+            Ok(md) if md.mode() == EntryMode::FILE => ErrorCode::NotDirectory,
+            _ => ErrorCode::NoEntry,
+        },
+        None => ErrorCode::NoEntry,
     }
 }
 
@@ -227,7 +238,7 @@ impl Fs {
             match find(&op, &key).await? {
                 Found::File(md) => Ok(stat_of(&store, &key.path, Some(&md), perms)),
                 Found::Dir => Ok(stat_of(&store, &key.path, None, perms)),
-                Found::Missing => Err(ErrorCode::NoEntry),
+                Found::Missing => Err(missing(&op, &key).await),
             }
         })
         .await
@@ -310,7 +321,7 @@ impl Fs {
         self.remote(async move {
             // One streamed GET: stop as soon as the body passes the limit or a budget.
             // A missing key is only known at the first chunk; then it may be a directory.
-            let missing = async || file_or_err(find(&op, &key).await?).map(drop);
+            let missing = async || file_at(&op, &key).await.map(drop);
             if key.want_dir {
                 // `file/` is not-directory, `dir/` is-directory, as locally.
                 missing().await?;
@@ -342,35 +353,12 @@ impl Fs {
             held.resize(size)?;
             out.try_reserve_exact(size as usize)
                 .map_err(|_| ErrorCode::InsufficientMemory)?;
-            // A big object comes faster as ranged GETs in parallel, all pinned to the
-            // version just seen; their buffers are charged too (else: the one stream).
-            let parallel = (size >= PARALLEL_READ_MIN)
-                .then(|| md.as_ref().and_then(Metadata::etag))
-                .flatten();
-            if let Some(etag) = parallel
-                && held.resize(size + PARALLEL_READ_HELD).is_ok()
-            {
-                stream = op
-                    .reader_with(&key.path)
-                    .chunk(UPLOAD_CHUNK)
-                    .concurrent(PARALLEL_READS)
-                    .if_match(etag)
-                    .await
-                    .map_err(|e| code(&e))?
-                    .into_stream(0..size)
-                    .await
-                    .map_err(|e| code(&e))?;
-            }
             loop {
                 let buf = match stream.try_next().await {
                     Ok(Some(buf)) => buf,
                     Ok(None) => break,
                     Err(e) if not_found(&e) && out.is_empty() => {
                         return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
-                    }
-                    // Replaced while the parallel reads were pinned to it.
-                    Err(e) if e.kind() == ErrorKind::ConditionNotMatch => {
-                        return Err(ErrorCode::Io);
                     }
                     Err(e) => return Err(code(&e)),
                 };
@@ -444,7 +432,7 @@ impl Fs {
         }
         let op = o.op.clone();
         self.remote(async move {
-            let md = file_or_err(find(&op, &sk).await?)?;
+            let md = file_at(&op, &sk).await?;
             if sk.path == dk.path {
                 return Err(ErrorCode::Invalid);
             }
@@ -512,7 +500,7 @@ impl Fs {
         }
         let op = o.op.clone();
         self.remote(async move {
-            file_or_err(find(&op, &key).await?)?;
+            file_at(&op, &key).await?;
             op.delete(&key.path).await.map_err(|e| code(&e))
         })
         .await
@@ -655,7 +643,7 @@ impl Fs {
             .remote(async move {
                 let found = find(&op, &key).await?;
                 let Some(held) = upload_held else {
-                    let md = file_or_err(found)?;
+                    let md = file_or_err(&op, &key, found).await?;
                     return Ok(ObjFile::Read(Reading {
                         stat: stat_of(&store, &key.path, Some(&md), perms),
                         size: md.content_length(),
