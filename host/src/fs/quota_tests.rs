@@ -328,6 +328,16 @@ async fn cancelled_operation_gives_budget_back() {
         let fs = fs.clone();
         async move { fs.exists(p("/data")).await }
     });
+    // Only once the blocker holds the thread may the write queue (else the write would
+    // take the thread, and the blocker's job would wait in the hook forever).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fs.pool().stats().running < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocker never ran"
+        );
+        tokio::task::yield_now().await;
+    }
     let mut write = Box::pin(fs.write_file(p("/data/a"), vec![0; 10], false));
     assert!(futures::poll!(&mut write).is_pending());
     drop(write);
