@@ -201,14 +201,7 @@ impl Fs {
                     truncate: req.truncate,
                     text: false,
                 };
-                let create = if mode.exclusive {
-                    r.budget.precheck_create()?;
-                    Create::New
-                } else if mode.create {
-                    Create::IfMissing
-                } else {
-                    Create::No
-                };
+                let create = Create::of(&mode, &r)?;
                 #[cfg(feature = "object")]
                 if let Some(o) = r.grant.object().cloned() {
                     return self.object_open_at(&o, r, mode, req.directory).await;
@@ -368,6 +361,8 @@ impl Fs {
                 let (s, d) = (self.resolve(&src)?, to.resolve(&dst)?);
                 writable_pair(&s, &d)?;
                 same_grant(&s, &d)?;
+                // No links on an object store.
+                on_object!(s, |_o| Err(ErrorCode::Unsupported));
                 d.budget.precheck_create()?;
                 self.blocking(move || {
                     let lease = d.budget.create(1)?;

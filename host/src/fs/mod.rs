@@ -256,6 +256,21 @@ enum Create {
     New,
 }
 
+impl Create {
+    /// What opening `r` in `mode` may create; an exclusive create is refused with `quota`
+    /// right away when the grant has no creation left (before anything is queued).
+    fn of(mode: &OpenMode, r: &Resolved) -> FsResult<Create> {
+        Ok(if mode.exclusive {
+            r.budget.precheck_create()?;
+            Create::New
+        } else if mode.create {
+            Create::IfMissing
+        } else {
+            Create::No
+        })
+    }
+}
+
 /// Open `r` with `opts`, counting a file it creates against the grant's `max_created`.
 ///
 /// Only while that budget is set are creations told apart from opens of existing files:
@@ -625,14 +640,7 @@ impl Fs {
         } else {
             self.resolve(&path)?
         };
-        let create = if mode.exclusive {
-            r.budget.precheck_create()?;
-            Create::New
-        } else if mode.create {
-            Create::IfMissing
-        } else {
-            Create::No
-        };
+        let create = Create::of(&mode, &r)?;
         on_object!(r, |o| self.obj_open(&o, r, mode, path).await);
         let slot = self.reserve_open_slot()?;
         let fs = self.clone();

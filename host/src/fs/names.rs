@@ -273,23 +273,9 @@ impl Fs {
             .await
     }
 
+    /// A hard link: [`link_to`](Fs::link_to) within this store's own view.
     pub async fn link(&self, src: String, dst: String) -> FsResult<()> {
-        self.op(OpKind::Link, &src)
-            .target(&dst)
-            .run(async {
-                let (s, d) = self.resolve_pair_rw(&src, &dst)?;
-                same_grant(&s, &d)?;
-                on_object!(s, |_o| Err(ErrorCode::Unsupported));
-                d.budget.precheck_create()?;
-                self.blocking(move || {
-                    let lease = d.budget.create(1)?;
-                    s.grant.dir()?.hard_link(&s.rel, d.grant.dir()?, &d.rel)?;
-                    lease.keep();
-                    Ok(())
-                })
-                .await
-            })
-            .await
+        self.link_to(src, self, dst).await
     }
 
     pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
