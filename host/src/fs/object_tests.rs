@@ -259,6 +259,16 @@ async fn open_files_read_pinned_and_upload_at_close() {
     let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
     env.put("data/lines.txt", text.as_bytes()).await;
     let f = fs.open(s("/data/lines.txt"), "r").await.unwrap();
+    // Positional reads (what wasi:filesystem uses): at any offset, short at the end.
+    let b = fs.open(s("/data/lines.txt"), "rb").await.unwrap();
+    assert_eq!(b.read_at(5, 4).await.unwrap(), b"0\nli");
+    assert_eq!(
+        b.read_at(text.len() as u64 - 3, 100).await.unwrap(),
+        b"99\n"
+    );
+    assert!(b.read_at(text.len() as u64, 10).await.unwrap().is_empty());
+    b.close().await.unwrap();
+    drop(b);
     assert_eq!(f.read_line_text().await.unwrap(), "line 0\n");
     assert_eq!(f.read_line_text().await.unwrap(), "line 1\n");
     let pos = f.tell().await.unwrap();

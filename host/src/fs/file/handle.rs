@@ -84,12 +84,7 @@ impl Handle {
                 Ok(got)
             }
             #[cfg(feature = "object")]
-            Handle::Object(o) => {
-                let mut out = Vec::with_capacity(buf.len());
-                let n = o.read_up_to(offset, buf.len(), &mut out)?;
-                buf[..n].copy_from_slice(&out);
-                Ok(n)
-            }
+            Handle::Object(o) => o.read_at(buf, offset),
         }
     }
 

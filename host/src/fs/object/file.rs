@@ -99,17 +99,38 @@ impl ObjFile {
         }
     }
 
+    /// Append up to `max` bytes from `offset` to `out`; returns how many (0 at the end).
     pub(crate) fn read_up_to(
         &self,
         offset: u64,
         max: usize,
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
+        match self.fetch(offset, max)? {
+            Some(buf) => io::Read::read_to_end(&mut { buf }, out),
+            None => Ok(0),
+        }
+    }
+
+    /// Fill `dst` from `offset` as far as the object goes; returns the bytes read.
+    pub(crate) fn read_at(&self, dst: &mut [u8], offset: u64) -> io::Result<usize> {
+        match self.fetch(offset, dst.len())? {
+            Some(mut buf) => {
+                let n = buf.len();
+                io::Read::read_exact(&mut buf, &mut dst[..n])?;
+                Ok(n)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// Up to `max` bytes from `offset` (one ranged request); `None` at or past the end.
+    fn fetch(&self, offset: u64, max: usize) -> io::Result<Option<opendal::Buffer>> {
         let ObjFile::Read(r) = self else {
             return Err(unsupported());
         };
         if offset >= r.size || max == 0 {
-            return Ok(0);
+            return Ok(None);
         }
         let end = r.size.min(offset.saturating_add(max as u64));
         let mut read = r.op.read_with(&r.key).range(offset..end);
@@ -123,7 +144,7 @@ impl ObjFile {
             }
             _ => io_error(&e),
         })?;
-        io::Read::read_to_end(&mut { buf }, out)
+        Ok(Some(buf))
     }
 
     pub(crate) fn write_at(&self, data: &[u8], pos: u64) -> io::Result<()> {

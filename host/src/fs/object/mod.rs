@@ -148,8 +148,7 @@ async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult
     let mut seen = std::collections::HashSet::new();
     let mut saw_self = false;
     while let Some(entry) = lister.try_next().await.map_err(|e| code(&e))? {
-        let path = entry.path();
-        if path == dir || path.trim_start_matches('/') == dir.trim_start_matches('/') {
+        if is_marker(entry.path(), &dir) {
             saw_self = true;
             continue;
         }
@@ -174,12 +173,18 @@ async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult
     Ok(out)
 }
 
+/// Whether a listing entry at `path` is the listed directory `dir` itself (its marker,
+/// which OpenDAL lists first).
+fn is_marker(path: &str, dir: &str) -> bool {
+    path.trim_start_matches('/') == dir.trim_start_matches('/')
+}
+
 /// Whether directory `key` has anything beneath it besides its marker.
 async fn has_children(op: &Operator, key: &Key) -> FsResult<bool> {
     let dir = key.dir();
     let mut lister = op.lister_with(&dir).limit(2).await.map_err(|e| code(&e))?;
     while let Some(entry) = lister.try_next().await.map_err(|e| code(&e))? {
-        if entry.path() != dir {
+        if !is_marker(entry.path(), &dir) {
             return Ok(true);
         }
     }
@@ -216,16 +221,14 @@ impl Fs {
                 None => fut.await,
             }
         };
-        if crate::pool::inline_now() {
+        let out = if crate::pool::inline_now() {
             // An item of a batch, on the batch's pool thread: run it here and now.
-            let out = block(timed);
-            drop(slot);
-            crate::obs::note_run(start.elapsed());
-            return out;
-        }
-        let task = crate::object::runtime().spawn(timed);
-        let _abort = AbortOnDrop(task.abort_handle());
-        let out = task.await.unwrap_or(Err(ErrorCode::Io));
+            block(timed)
+        } else {
+            let task = crate::object::runtime().spawn(timed);
+            let _abort = AbortOnDrop(task.abort_handle());
+            task.await.unwrap_or(Err(ErrorCode::Io))
+        };
         drop(slot);
         crate::obs::note_run(start.elapsed());
         out
@@ -250,11 +253,7 @@ impl Fs {
         o: &Arc<ObjectStore>,
         r: &Resolved,
     ) -> FsResult<Option<FileType>> {
-        let key = match o.key(&r.rel) {
-            Ok(key) => key,
-            Err(ErrorCode::NotPermitted) => return Err(ErrorCode::NotPermitted),
-            Err(e) => return Err(e),
-        };
+        let key = o.key(&r.rel)?;
         let op = o.op.clone();
         self.remote(async move {
             match find(&op, &key).await {
@@ -321,17 +320,15 @@ impl Fs {
         self.remote(async move {
             // One streamed GET: stop as soon as the body passes the limit or a budget.
             // A missing key is only known at the first chunk; then it may be a directory.
-            let missing = async || file_at(&op, &key).await.map(drop);
+            let gone = async || file_at(&op, &key).await.err().unwrap_or(ErrorCode::NoEntry);
             if key.want_dir {
                 // `file/` is not-directory, `dir/` is-directory, as locally.
-                missing().await?;
+                file_at(&op, &key).await?;
             }
             let stream = async { op.reader(&key.path).await?.into_stream(..).await };
             let mut stream = match stream.await {
                 Ok(s) => s,
-                Err(e) if not_found(&e) => {
-                    return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
-                }
+                Err(e) if not_found(&e) => return Err(gone().await),
                 Err(e) => return Err(code(&e)),
             };
             // The response's length: too big fails before any byte is fetched, and the
@@ -339,9 +336,7 @@ impl Fs {
             // again on what arrives).
             let md = match stream.metadata().await {
                 Ok(md) => Some(md),
-                Err(e) if not_found(&e) => {
-                    return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
-                }
+                Err(e) if not_found(&e) => return Err(gone().await),
                 Err(e) if e.kind() == ErrorKind::Unsupported => None,
                 Err(e) => return Err(code(&e)),
             };
@@ -349,6 +344,10 @@ impl Fs {
             if size > limit {
                 return Err(too_big);
             }
+            // All or nothing, as locally: the read budget pays for the whole announced
+            // length before a byte is fetched (and gets back what does not arrive).
+            let lease = r.budget.read_exact(size)?;
+            let mut paid = size;
             let mut out: Vec<u8> = Vec::new();
             held.resize(size)?;
             out.try_reserve_exact(size as usize)
@@ -357,22 +356,26 @@ impl Fs {
                 let buf = match stream.try_next().await {
                     Ok(Some(buf)) => buf,
                     Ok(None) => break,
-                    Err(e) if not_found(&e) && out.is_empty() => {
-                        return Err(missing().await.err().unwrap_or(ErrorCode::NoEntry));
-                    }
+                    Err(e) if not_found(&e) && out.is_empty() => return Err(gone().await),
                     Err(e) => return Err(code(&e)),
                 };
                 let n = buf.len() as u64;
                 if out.len() as u64 + n > limit {
                     return Err(too_big);
                 }
-                r.budget.read_exact(n)?.settle(n);
+                // Past the announced length (or with none announced): paid as it arrives.
+                let over = (out.len() as u64 + n).saturating_sub(paid);
+                if over > 0 {
+                    r.budget.read_exact(over)?.keep();
+                    paid += over;
+                }
                 // Charged by capacity: a growing vector may hold more than its length.
                 out.try_reserve(buf.len())
                     .map_err(|_| ErrorCode::InsufficientMemory)?;
                 held.resize(held.bytes().max(out.capacity() as u64))?;
                 std::io::Read::read_to_end(&mut { buf }, &mut out)?;
             }
+            lease.settle(size.min(out.len() as u64));
             Ok(out)
         })
         .await
