@@ -91,11 +91,18 @@ impl Drop for TempDir {
         }
         #[cfg(feature = "object")]
         if let Some(o) = self.grant.object() {
-            // Removed in the background, on the object runtime.
+            // Removed in the background, on the object runtime, within the store's
+            // time limit for one operation.
             if let Ok(key) = o.key(&self.rel) {
                 let op = o.op.clone();
+                let limit = self.fs.limits.max_op_duration;
                 crate::object::runtime().spawn(async move {
-                    let _ = op.delete_with(&key.dir()).recursive(true).await;
+                    let dir = key.dir();
+                    let delete = op.delete_with(&dir).recursive(true);
+                    match limit {
+                        Some(d) => drop(tokio::time::timeout(d, delete).await),
+                        None => drop(delete.await),
+                    }
                 });
             }
             return;

@@ -196,8 +196,17 @@ impl Fs {
         let from = self.open(src, "rb").await?;
         let to = self.open(dst, "wb").await?;
         let mut copied = 0u64;
+        // The whole copy, not only each chunk, stops at `max_op_duration` (as a local
+        // copy does at its checkpoints).
+        let deadline = self
+            .limits
+            .max_op_duration
+            .map(|d| std::time::Instant::now() + d);
         let result = async {
             loop {
+                if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                    return Err(ErrorCode::Interrupted);
+                }
                 let chunk = from.read(CHUNK as u64).await?;
                 if chunk.is_empty() {
                     return Ok(());
