@@ -9,7 +9,7 @@
 
 use aiofs_cli::{RunIo, RunOutcome};
 use aiofs_host::{AioFsCtx, Limits, Perms, Pool};
-use aiofs_tests::{Gate, HOSTILE, component, drain, run, runner, wait_until};
+use aiofs_tests::{Gate, HOSTILE, component, drain, pooled, run, runner, wait_until};
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +65,17 @@ fn ctx(dir: &Path, pool: &Pool) -> AioFsCtx {
         .grant(dir, "/data", Perms::ReadWrite)
         .unwrap()
         .limits(Limits::default())
+        .pool(pool.clone())
+        .build()
+}
+
+/// [`ctx`] with every operation on the pool (none from the caches on the caller's
+/// thread), for a test that counts the pool's jobs.
+fn pooled_ctx(dir: &Path, pool: &Pool) -> AioFsCtx {
+    AioFsCtx::builder()
+        .grant(dir, "/data", Perms::ReadWrite)
+        .unwrap()
+        .limits(pooled(Limits::default()))
         .pool(pool.clone())
         .build()
 }
@@ -190,7 +201,7 @@ fn queued_atomic_write_dropped_never_runs() {
             async move { pool.run(|| ()).await }
         });
         wait_until("the blocker holds the thread", || pool.stats().running == 1).await;
-        let ctx = ctx(tmp.path(), &pool);
+        let ctx = pooled_ctx(tmp.path(), &pool);
         let guest = tokio::spawn(async move { run(HOSTILE, ctx, &["cancel_atomic"]).await });
         wait_until("the write was withdrawn", || {
             let s = pool.stats();

@@ -13,7 +13,7 @@ mod js_guests;
 
 use aiofs_host::{AioFsCtx, Limits, Pool};
 use aiofs_tests::{
-    C_SCENARIOS, GO_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, drain, run, wait_until,
+    C_SCENARIOS, GO_SCENARIOS, Gate, PYTHON_SCENARIOS, Sandbox, drain, pooled, run, wait_until,
 };
 use js_guests::js_guest;
 
@@ -110,7 +110,7 @@ async fn concurrent_reads(guest: &str) {
     }
     let gate = Gate::default();
     let pool = Pool::with_hook(4, Some(gate.hook()));
-    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let ctx = sb.ctx_with(pooled(Limits::default()), pool.clone());
     let fs = ctx.fs().clone();
     let n = N.to_string();
     let guest = guest.to_string();
@@ -138,7 +138,8 @@ async fn one_read_at_a_time(guest: &str) {
         std::fs::write(sb.path(&format!("data/c{i}.txt")), format!("file {i}")).unwrap();
     }
     let pool = Pool::new(4);
-    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    // Every read on the pool, where the running ones are counted.
+    let ctx = sb.ctx_with(pooled(Limits::default()), pool.clone());
     if scenario(guest, ctx, &["concurrent_reads", &N.to_string()]).await {
         let s = pool.stats();
         assert_eq!(s.peak_running, 1, "{s:?}");

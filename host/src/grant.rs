@@ -190,8 +190,10 @@ impl Grants {
 
     /// Add a grant with budgets.
     pub fn push_with_quota(&mut self, grant: Grant, quota: GrantQuota) {
+        let cached = matches!(&grant.store, Store::Local(dir) if crate::fs::cached::local_fs(dir));
         self.grants.push(Arc::new(grant));
-        self.budgets.push(Arc::new(Budget::new(quota)));
+        self.budgets
+            .push(Arc::new(Budget::new(quota).with_cached_io(cached)));
     }
 
     /// One grant that shares an existing budget: the view of a directory opened beneath
@@ -277,6 +279,9 @@ pub struct Budget {
     created: AtomicU64,
     /// What the grant's operations did (`written` and `read` are its byte counts).
     stats: crate::obs::GrantCounters,
+    /// Whether the grant's small operations may first try the kernel's caches on the
+    /// caller's thread (a host directory on a local filesystem; see `fs::cached`).
+    cached_io: bool,
 }
 
 /// Which counter of a [`Budget`] a [`Lease`] was taken from.
@@ -294,6 +299,17 @@ impl Budget {
             quota,
             ..Budget::default()
         }
+    }
+
+    /// These budgets, for a grant whose small operations may try the kernel's caches first.
+    fn with_cached_io(mut self, on: bool) -> Budget {
+        self.cached_io = on;
+        self
+    }
+
+    /// Whether the grant's small operations may try the kernel's caches first.
+    pub(crate) fn cached_io(&self) -> bool {
+        self.cached_io
     }
 
     /// The grant's operation counters.

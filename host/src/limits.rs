@@ -37,6 +37,12 @@ pub struct Limits {
     /// payloads; more fails with `quota` as a whole, before anything is queued) and hand
     /// back (its `read-file` results; an item that would go past it fails with `quota`).
     pub max_batch_bytes: u64,
+    /// Most bytes a small operation may copy on the caller's thread (the event loop) when
+    /// everything it needs is in the kernel's caches, instead of going to the pool (see
+    /// `fs::cached`: `read-file`, reads of an open file, `stat`, `exists` and read-only
+    /// `open` on local filesystems; names and bytes not cached, or more bytes than this, go
+    /// to the pool as usual). `0`: every operation goes to the pool.
+    pub max_inline_bytes: u64,
 }
 
 impl Default for Limits {
@@ -53,6 +59,7 @@ impl Default for Limits {
             max_op_duration: Some(std::time::Duration::from_secs(60)),
             max_batch_items: 1024,
             max_batch_bytes: 16 << 20,
+            max_inline_bytes: 64 << 10,
         }
     }
 }

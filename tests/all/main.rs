@@ -11,7 +11,7 @@ mod wasi;
 mod wasi_escape;
 
 use aiofs_host::{Limits, Pool};
-use aiofs_tests::{Gate, Sandbox, drain, scenario, wait_until};
+use aiofs_tests::{Gate, Sandbox, drain, pooled, scenario, wait_until};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn binary_io() {
@@ -124,7 +124,7 @@ async fn concurrency_bound() {
     }
     let gate = Gate::default();
     let pool = Pool::with_hook(4, Some(gate.hook()));
-    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let ctx = sb.ctx_with(pooled(Limits::default()), pool.clone());
     let fs = ctx.fs().clone();
     let guest = tokio::spawn(scenario(ctx, &["concurrent_reads", "16"]));
     wait_until("16 operations in flight", || fs.pending_ops() == 16).await;
@@ -164,10 +164,10 @@ async fn quota_pending_ops() {
     let sb = Sandbox::new();
     let gate = Gate::default();
     let pool = Pool::with_hook(2, Some(gate.hook()));
-    let limits = Limits {
+    let limits = pooled(Limits {
         max_pending_ops: 8,
         ..Limits::default()
-    };
+    });
     let ctx = sb.ctx_with(limits, pool.clone());
     let fs = ctx.fs().clone();
     let guest = tokio::spawn(scenario(ctx, &["quota_pending", "20"]));
@@ -187,7 +187,7 @@ async fn cancelled_queued_operation_never_runs() {
     let sb = Sandbox::new();
     let gate = Gate::default();
     let pool = Pool::with_hook(1, Some(gate.hook()));
-    let ctx = sb.ctx_with(Limits::default(), pool.clone());
+    let ctx = sb.ctx_with(pooled(Limits::default()), pool.clone());
     let fs = ctx.fs().clone();
     let guest = tokio::spawn(scenario(ctx, &["cancel_queued"]));
     // Both operations were submitted (the read running, held by the gate; the write

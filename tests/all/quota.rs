@@ -2,7 +2,7 @@
 //! it answers, and the host checks the counters and the disk afterwards.
 
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Perms, Pool};
-use aiofs_tests::{Gate, HOSTILE, run, wait_until};
+use aiofs_tests::{Gate, HOSTILE, pooled, run, wait_until};
 
 /// `/data` (read-write, with `quota`) and `/free` (read-write, no budget).
 fn ctx(root: &std::path::Path, quota: GrantQuota, limits: Limits, pool: Pool) -> AioFsCtx {
@@ -114,10 +114,10 @@ async fn temporary_directories_in_a_loop() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operations_in_a_loop() {
     let tmp = tempfile::tempdir().unwrap();
-    let limits = Limits {
+    let limits = pooled(Limits {
         max_pending_ops: 8,
         ..Limits::default()
-    };
+    });
     let gate = Gate::default();
     let pool = Pool::with_hook(2, Some(gate.hook()));
     let ctx = ctx(tmp.path(), GrantQuota::UNLIMITED, limits, pool.clone());

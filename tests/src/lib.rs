@@ -203,6 +203,15 @@ pub async fn scenario(ctx: AioFsCtx, args: &[&str]) -> RunOutcome {
     out
 }
 
+/// `limits` with every operation sent to the pool, none tried from the kernel's caches on
+/// the caller's thread first: for tests that hold operations at a [`Gate`].
+pub fn pooled(limits: Limits) -> Limits {
+    Limits {
+        max_inline_bytes: 0,
+        ..limits
+    }
+}
+
 /// A pool hook that holds every job until [`Gate::open`] is called, so a test can observe
 /// how many operations are queued and running at once without relying on timing.
 #[derive(Clone, Default)]

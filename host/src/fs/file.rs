@@ -146,6 +146,46 @@ impl Drop for State {
     }
 }
 
+/// Run `f` on an open file's cursor and handle (`bad-descriptor` once closed), then trim
+/// the read-ahead buffer.
+fn apply<T>(
+    state: &mut State,
+    limits: &Limits,
+    f: impl FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T>,
+) -> FsResult<T> {
+    let open = state.open.as_ref().ok_or(ErrorCode::BadDescriptor)?;
+    let out = f(&mut state.cur, &open.file, limits);
+    state.cur.trim();
+    out
+}
+
+/// Close an open file (`complete`: an upload is completed, else aborted), marking it
+/// `closed` first; nothing if it already was.
+fn close(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()> {
+    match state.open.take() {
+        Some(open) => {
+            closed.store(true, Ordering::Release);
+            state.cur.release();
+            open.finish(complete)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether closing `state`'s file writes nothing and waits for nothing, so it may happen on
+/// the caller's thread: a host file opened read-only, with no close hook, still linked (the
+/// last close of an unlinked file frees its blocks).
+fn closes_cheaply(state: &State, mode: &OpenMode) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    state.open.as_ref().is_some_and(|o| {
+        !mode.write
+            && o.on_close.is_none()
+            && o.file
+                .as_local()
+                .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0))
+    })
+}
+
 /// Where a write lands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Place {
@@ -299,14 +339,34 @@ impl File {
         let limits = self.inner.fs.limits.clone();
         self.inner
             .fs
-            .blocking_admitted(slot, move || {
-                let state = &mut *guard;
-                let open = state.open.as_ref().ok_or(ErrorCode::BadDescriptor)?;
-                let out = f(&mut state.cur, &open.file, &limits);
-                state.cur.trim();
-                out
-            })
+            .blocking_admitted(slot, move || apply(&mut guard, &limits, f))
             .await
+    }
+
+    /// [`File::run`], but first tried right here from the kernel's caches (see
+    /// [`Fs::quick`]) when the file is a host file of a grant that allows it. For reads.
+    async fn run_quick<T, F>(
+        &self,
+        slot: PendingSlot<'_>,
+        mut guard: OwnedMutexGuard<State>,
+        cached: bool,
+        mut f: F,
+    ) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let local = guard
+            .open
+            .as_ref()
+            .is_some_and(|o| o.file.as_local().is_some());
+        let fs = &self.inner.fs;
+        let cached = cached && local && self.inner.budget.cached_io();
+        if let Some(out) = fs.inline(cached, || apply(&mut guard, &fs.limits, &mut f)) {
+            drop(slot);
+            return out;
+        }
+        self.run(slot, guard, f).await
     }
 
     /// Admission, then the file's turn: a cheap early check of `need`, a pending-operation
@@ -332,7 +392,7 @@ impl File {
     async fn read_op<T, F>(&self, need: Need, hint: u64, f: F) -> FsResult<T>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (slot, guard) = self.enter(need).await?;
         self.run_read(slot, guard, hint, None, None, f).await
@@ -362,7 +422,7 @@ impl File {
     ) -> FsResult<T>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let (out, _held) = self.run_read_held(slot, guard, hint, at, preset, f).await?;
         Ok(out)
@@ -380,16 +440,20 @@ impl File {
         hint: u64,
         at: Option<u64>,
         preset: Option<Held>,
-        f: F,
+        mut f: F,
     ) -> FsResult<(T, Held)>
     where
         T: HeapSize + Send + 'static,
-        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+        F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         let budget = self.inner.budget.clone();
         budget.precheck_read()?;
         let mem = self.inner.fs.mem().clone();
-        self.run(slot, guard, move |cur, file, limits| {
+        // A stream's read brings its own charge: it runs on the pool only, so that a
+        // blocked attempt cannot give that charge back.
+        let cached = preset.is_none();
+        let mut preset = preset;
+        self.run_quick(slot, guard, cached, move |cur, file, limits| {
             let before = cur.resolve(file)?;
             let lease = budget.read_up_to(limits.max_read_bytes)?;
             let mut cap = lease.taken().min(hint);
@@ -397,7 +461,7 @@ impl File {
                 let left = file.len()?.saturating_sub(at.unwrap_or(before));
                 cap = cap.min(left.saturating_add(TEXT_SLACK));
             }
-            let mut held = match preset {
+            let mut held = match preset.take() {
                 Some(held) => {
                     cap = cap.min(held.bytes());
                     held
@@ -786,7 +850,12 @@ impl File {
     }
     pub async fn stat(&self) -> FsResult<Stat> {
         self.observe(OpKind::Fstat)
-            .run(async { self.op(Need::Open, |_, file, _| file.stat()).await })
+            .run(async {
+                // `fstat` of an open host file reads the inode in memory: never waits.
+                let (slot, guard) = self.enter(Need::Open).await?;
+                self.run_quick(slot, guard, true, |_, file, _| file.stat())
+                    .await
+            })
             .await
     }
     pub async fn close(&self) -> FsResult<()> {
@@ -807,17 +876,19 @@ impl File {
                 let mut guard = self.inner.state.clone().lock_owned().await;
                 if guard.open.is_some() {
                     let closed = self.inner.closed.clone();
-                    self.inner
-                        .fs
-                        .blocking_admitted(slot, move || match guard.open.take() {
-                            Some(open) => {
-                                closed.store(true, Ordering::Release);
-                                guard.cur.invalidate();
-                                open.finish(complete)
-                            }
-                            None => Ok(()),
-                        })
-                        .await?;
+                    let fs = &self.inner.fs;
+                    let cheap =
+                        self.inner.budget.cached_io() && closes_cheaply(&guard, &self.inner.mode);
+                    match fs.inline(cheap, || close(&mut guard, &closed, complete)) {
+                        Some(out) => {
+                            drop(slot);
+                            out?
+                        }
+                        None => {
+                            fs.blocking_admitted(slot, move || close(&mut guard, &closed, complete))
+                                .await?
+                        }
+                    }
                 }
                 match self.take_unobserved() {
                     Some(err) => Err(err),

@@ -1,7 +1,7 @@
 //! Governance: what a hostile caller can make the host hold or do, measured through the
 //! store's own accounting (bytes held, pending operations, pool queues), on real files.
 
-use super::tests::{Env, gated_pool, s};
+use super::tests::{Env, gated_pool, pooled, s};
 use super::*;
 use std::fs as stdfs;
 use std::time::Duration;
@@ -29,7 +29,7 @@ fn limits(f: impl FnOnce(&mut Limits)) -> Limits {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_payloads_are_charged_before_waiting() {
     let (pool, gate) = gated_pool();
-    let env = Env::with(limits(|l| l.max_inflight_bytes = 1 << 20), pool);
+    let env = Env::with(pooled(limits(|l| l.max_inflight_bytes = 1 << 20)), pool);
     let fs = env.fs.clone();
     let f = through_gate(&gate, {
         let fs = fs.clone();
@@ -93,7 +93,7 @@ async fn write_payloads_are_charged_before_waiting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operations_waiting_for_their_file_count_as_pending() {
     let (pool, gate) = gated_pool();
-    let env = Env::with(limits(|l| l.max_pending_ops = 4), pool);
+    let env = Env::with(pooled(limits(|l| l.max_pending_ops = 4)), pool);
     env.put("data/f", "0123456789");
     let fs = env.fs.clone();
     let f = through_gate(&gate, {
@@ -319,8 +319,8 @@ async fn wait_for(mut cond: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stores_share_the_pool_fairly() {
     let (pool, gate) = gated_pool();
-    let attacker = Env::with(Limits::default(), pool.clone());
-    let victim = Env::with(Limits::default(), pool.clone());
+    let attacker = Env::with(pooled(Limits::default()), pool.clone());
+    let victim = Env::with(pooled(Limits::default()), pool.clone());
     let mut floods = Vec::new();
     for _ in 0..200 {
         let fs = attacker.fs.clone();

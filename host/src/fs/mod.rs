@@ -7,6 +7,9 @@
 
 mod at;
 pub mod batch;
+pub(crate) mod cached;
+#[cfg(test)]
+mod cached_tests;
 mod file;
 #[cfg(test)]
 mod governance_tests;
@@ -319,14 +322,65 @@ fn open_error(e: std::io::Error) -> ErrorCode {
 /// (FIFO, socket, device) with `unsupported`, so that no pool thread can block forever on
 /// one. Opens are non-blocking for the same reason (a FIFO would block in `open` itself).
 fn regular(file: cap_std::fs::File) -> FsResult<std::fs::File> {
-    let md = file.metadata()?;
+    check_regular(&file.metadata()?)?;
+    Ok(file.into_std())
+}
+
+/// [`regular`]'s test, on metadata already at hand.
+fn check_regular(md: &cap_std::fs::Metadata) -> FsResult<()> {
     if md.is_dir() {
         return Err(ErrorCode::IsDirectory);
     }
     if !md.is_file() {
         return Err(ErrorCode::Unsupported);
     }
-    Ok(file.into_std())
+    Ok(())
+}
+
+/// Append up to `max` bytes of a host file from `offset` to `out`; returns how many (0 at
+/// the end). Nothing is appended on error. Reserve before calling: the bytes land in the
+/// spare capacity, and `out` grows only if the file is longer than that. The one read of
+/// host files: a cached attempt reads from the page cache only (see [`Fs::quick`]);
+/// otherwise the OS cursor is moved to `offset` and `read` called until done (callers
+/// own the descriptor or hold its file's lock, so nothing moves the cursor between).
+pub(crate) fn read_local(
+    file: &std::fs::File,
+    offset: u64,
+    max: usize,
+    out: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    use std::io::{Seek, SeekFrom};
+    if cached::trying() {
+        return cached::read_up_to(file, offset, max, out);
+    }
+    let start = out.len();
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))
+        .and_then(|_| f.take(max as u64).read_to_end(out))
+        .inspect_err(|_| out.truncate(start))
+}
+
+/// Open `r` read-only (a cached attempt asks the caches; see [`Fs::quick`]); any kind of
+/// file, checked by the caller.
+fn open_read(r: &Resolved) -> FsResult<cap_std::fs::File> {
+    if cached::trying() {
+        let file = cached::open_read(r.grant.dir()?, &r.rel).map_err(open_error)?;
+        return Ok(cap_std::fs::File::from_std(file));
+    }
+    open_counted(r, &read_options(), Create::No)
+}
+
+/// The metadata of `r` (of a symlink itself unless `follow`); a cached attempt asks the
+/// caches (see [`Fs::quick`]).
+fn lookup(r: &Resolved, follow: bool) -> FsResult<cap_std::fs::Metadata> {
+    let dir = r.grant.dir()?;
+    Ok(if cached::trying() {
+        cached::metadata(dir, &r.rel, follow)?
+    } else if follow {
+        dir.metadata(&r.rel)?
+    } else {
+        dir.symlink_metadata(&r.rel)?
+    })
 }
 
 /// Plain non-blocking read-only open options.
@@ -576,6 +630,55 @@ impl Fs {
         out
     }
 
+    /// [`blocking`](Fs::blocking), but first tried right here from the kernel's caches when
+    /// `cached` (the operation's grant allows it, [`Budget::cached_io`]): see the `cached`
+    /// module. `f` runs at most twice: once here, and once more on the pool if that would
+    /// have blocked. It must use the `cached`-aware primitives for everything it does.
+    pub(crate) async fn quick<T, F>(&self, cached: bool, mut f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut() -> FsResult<T> + Send + 'static,
+    {
+        let slot = self.admit()?;
+        if let Some(out) = self.inline(cached, &mut f) {
+            return out;
+        }
+        self.blocking_admitted(slot, f).await
+    }
+
+    /// [`quick`](Fs::quick) for an operation whose result is held in host memory (see
+    /// [`blocking_held`](Fs::blocking_held)); each run starts from an empty charge.
+    pub(crate) async fn quick_held<T, F>(&self, cached: bool, mut f: F) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut Held) -> FsResult<T> + Send + 'static,
+    {
+        let slot = self.admit()?;
+        if let Some(out) = self.inline(cached, || f(&mut self.mem().empty())) {
+            return out;
+        }
+        let mut held = self.mem().empty();
+        self.blocking_admitted(slot, move || f(&mut held)).await
+    }
+
+    /// Run `f` on this thread from the kernel's caches, if `cached` and the store allows it
+    /// (`max_inline_bytes` > 0, not already inside a pool job); `None` if it
+    /// may not, or would have blocked. Its time counts as the operation's run time.
+    pub(crate) fn inline<T>(
+        &self,
+        cached: bool,
+        f: impl FnOnce() -> FsResult<T>,
+    ) -> Option<FsResult<T>> {
+        let max = self.limits.max_inline_bytes;
+        if !cached || max == 0 || crate::pool::inline_now() {
+            return None;
+        }
+        let start = std::time::Instant::now();
+        let out = cached::attempt(max, f)?;
+        crate::obs::note_run(start.elapsed());
+        Some(out)
+    }
+
     /// [`blocking`](Fs::blocking) for an operation whose result is held in host memory
     /// until it is handed over: `f` charges it as it builds it, and the charge is given
     /// back when this returns (the glue hands the result to the guest right away).
@@ -643,13 +746,20 @@ impl Fs {
         let create = Create::of(&mode, &r)?;
         on_object!(r, |o| self.obj_open(&o, r, mode, path).await);
         let slot = self.reserve_open_slot()?;
-        let fs = self.clone();
-        self.blocking(move || {
-            let file = regular(open_counted(&r, &open_options(&mode), create)?)?;
-            let budget = r.budget.clone();
-            Ok(File::new_in(&fs, budget, file, path, mode, slot, None))
-        })
-        .await
+        // Reading an existing file opens nothing new: it may come from the caches.
+        let cached = !mode.write && matches!(create, Create::No) && r.budget.cached_io();
+        let opts = open_options(&mode);
+        let budget = r.budget.clone();
+        let file = self
+            .quick(cached, move || {
+                regular(if cached::trying() {
+                    open_read(&r)?
+                } else {
+                    open_counted(&r, &opts, create)?
+                })
+            })
+            .await?;
+        Ok(File::new_in(self, budget, file, path, mode, slot, None))
     }
 }
 

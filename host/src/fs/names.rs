@@ -14,13 +14,8 @@ impl Fs {
             .run(async {
                 let r = self.resolve(&path)?;
                 on_object!(r, |o| self.obj_stat(&o, &r).await);
-                self.blocking(move || {
-                    let md = if follow_symlinks {
-                        r.grant.dir()?.metadata(&r.rel)?
-                    } else {
-                        r.grant.dir()?.symlink_metadata(&r.rel)?
-                    };
-                    Ok(meta::stat(&md))
+                self.quick(r.budget.cached_io(), move || {
+                    Ok(meta::stat(&lookup(&r, follow_symlinks)?))
                 })
                 .await
             })
@@ -429,17 +424,10 @@ impl Fs {
             .obj_probe(&o, &r)
             .await?
             .is_some_and(on_store)));
-        self.blocking(move || {
-            let md = if follow {
-                r.grant.dir()?.metadata(&r.rel)
-            } else {
-                r.grant.dir()?.symlink_metadata(&r.rel)
-            };
-            match md.map_err(ErrorCode::from) {
-                Ok(md) => Ok(pred(&md)),
-                Err(ErrorCode::NoEntry | ErrorCode::NotDirectory | ErrorCode::Loop) => Ok(false),
-                Err(e) => Err(e),
-            }
+        self.quick(r.budget.cached_io(), move || match lookup(&r, follow) {
+            Ok(md) => Ok(pred(&md)),
+            Err(ErrorCode::NoEntry | ErrorCode::NotDirectory | ErrorCode::Loop) => Ok(false),
+            Err(e) => Err(e),
         })
         .await
     }

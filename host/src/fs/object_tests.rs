@@ -294,11 +294,8 @@ async fn open_files_read_pinned_and_upload_at_close() {
     assert_eq!(w.truncate(Some(3)).await, Err(ErrorCode::Unsupported));
     assert_eq!(w.seek(0, Whence::Start).await.map(drop), Ok(()));
     assert_eq!(w.write(vec![3]).await, Err(ErrorCode::Unsupported));
-    // The whole upload charge, plus the idle read-ahead of the closed (not dropped) `f`.
-    assert_eq!(
-        fs.held_bytes(),
-        file_upload_charge() + crate::fs::file::IDLE_BUFFER as u64
-    );
+    // The whole upload charge (the closed `f` gave its read-ahead back at close).
+    assert_eq!(fs.held_bytes(), file_upload_charge());
     w.close().await.unwrap();
     let got = env.get("data/up.bin").await.unwrap();
     assert_eq!(got.len(), 1000 + (10 << 20));

@@ -319,7 +319,7 @@ async fn cancelled_operation_gives_budget_back() {
             max_created: Some(10),
             ..GrantQuota::UNLIMITED
         },
-        Limits::default(),
+        super::tests::pooled(Limits::default()),
         Pool::with_hook(1, Some(hook)),
     );
     let fs = env.fs.clone();

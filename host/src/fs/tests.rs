@@ -93,6 +93,15 @@ pub(super) struct Gate {
     pub(super) release: mpsc::SyncSender<()>,
 }
 
+/// `limits` with every operation sent to the pool (no cached attempt on the caller's
+/// thread): for tests about the pool itself, whose gate must see every operation.
+pub(super) fn pooled(limits: Limits) -> Limits {
+    Limits {
+        max_inline_bytes: 0,
+        ..limits
+    }
+}
+
 pub(super) fn gated_pool() -> (Pool, Gate) {
     let (started_tx, started) = mpsc::channel();
     let (release, release_rx) = mpsc::sync_channel::<()>(0);
@@ -347,6 +356,7 @@ async fn pending_ops_quota() {
     let (pool, gate) = gated_pool();
     let limits = Limits {
         max_pending_ops: 2,
+        max_inline_bytes: 0,
         ..Limits::default()
     };
     let env = Env::with(limits, pool);

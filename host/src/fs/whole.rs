@@ -15,9 +15,12 @@ impl Fs {
                 r.budget.precheck_read()?;
                 on_object!(r, |o| self.obj_read_file(&o, r, max).await);
                 let quota = self.limits.max_read_bytes;
-                self.blocking_held(move |held| {
-                    let file = regular(open_counted(&r, &read_options(), Create::No)?)?;
+                self.quick_held(r.budget.cached_io(), move |held| {
+                    let file = open_read(&r)?;
                     let md = file.metadata()?;
+                    check_regular(&md)?;
+                    cached::expect(md.len())?;
+                    let file = file.into_std();
                     let (limit, too_big) = if max <= quota {
                         (max, ErrorCode::FileTooLarge)
                     } else {
@@ -230,7 +233,7 @@ impl Fs {
 /// Read everything from `src` into a new vector, failing once more than `limit` bytes
 /// arrive (the file grew past the limit while being read); `too_big` is the error then.
 fn read_limited(
-    src: impl Read,
+    src: std::fs::File,
     expected: u64,
     limit: u64,
     too_big: ErrorCode,
@@ -238,7 +241,8 @@ fn read_limited(
     let mut out = Vec::new();
     out.try_reserve_exact(usize::try_from(expected.min(limit)).unwrap_or(usize::MAX))
         .map_err(|_| ErrorCode::InsufficientMemory)?;
-    src.take(limit.saturating_add(1)).read_to_end(&mut out)?;
+    let room = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    read_local(&src, 0, room, &mut out)?;
     if out.len() as u64 > limit {
         return Err(too_big);
     }

@@ -265,7 +265,12 @@ async fn a_stat_pair_costs_one_pool_trip_and_never_goes_stale() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("f.txt"), b"1234").unwrap();
     std::os::unix::fs::symlink("f.txt", tmp.path().join("link")).unwrap();
-    let mut host = Host::new(tmp.path(), Limits::default());
+    // Every stat on the pool (none tried from the caches first), to count its trips.
+    let pooled = Limits {
+        max_inline_bytes: 0,
+        ..Limits::default()
+    };
+    let mut host = Host::new(tmp.path(), pooled);
     let root = host.root().await;
     // Jobs taken by the pool (counted when submitted).
     let jobs = |host: &Host| {
@@ -371,7 +376,12 @@ async fn a_short_chunk_ends_the_stream_without_another_trip() {
     use types::HostDescriptor as D;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("f.txt"), vec![1u8; 4096]).unwrap();
-    let mut host = Host::new(tmp.path(), Limits::default());
+    // Every read on the pool (none tried from the caches first), to count its trips.
+    let pooled = Limits {
+        max_inline_bytes: 0,
+        ..Limits::default()
+    };
+    let mut host = Host::new(tmp.path(), pooled);
     let root = host.root().await;
     let fd = host.open(&root, "f.txt").await.unwrap();
     let jobs = |host: &Host| {
@@ -473,6 +483,10 @@ async fn no_shortcut_while_another_job_is_in_flight() {
         .grant(tmp.path(), "/data", Perms::ReadWrite)
         .unwrap()
         .pool(crate::Pool::new(2))
+        .limits(Limits {
+            max_inline_bytes: 0,
+            ..Limits::default()
+        })
         .build();
     let mut host = Host {
         ctx,

@@ -2,7 +2,7 @@
 //! budgets as single operations, the limits checked before anything is queued, one pool
 //! job per batch.
 
-use super::super::tests::{Env, gated_pool, s};
+use super::super::tests::{Env, gated_pool, pooled, s};
 use super::*;
 use crate::fs::FileType;
 use crate::limits::Limits;
@@ -226,7 +226,7 @@ async fn input_is_charged_to_the_memory_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_queued_batch_never_runs() {
     let (pool, gate) = gated_pool();
-    let env = Env::with(Limits::default(), pool);
+    let env = Env::with(pooled(Limits::default()), pool);
     // Hold the only thread.
     let blocker = tokio::spawn({
         let fs = env.fs.clone();

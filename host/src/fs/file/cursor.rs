@@ -189,6 +189,13 @@ impl Cursor {
         self.off = 0;
     }
 
+    /// Drop the read-ahead and its memory (the file is closed).
+    pub(super) fn release(&mut self) {
+        self.buf = Vec::new();
+        self.off = 0;
+        self.held.settle(0);
+    }
+
     /// Advance past `n` bytes read directly (not through the buffer) from the position.
     pub(super) fn skip_all(&mut self, n: usize) {
         self.invalidate();

@@ -7,7 +7,7 @@ use crate::error::ErrorCode;
 use crate::error::FsResult;
 use crate::fs::Stat;
 use std::fs::File as StdFile;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, Write};
 use std::os::unix::fs::FileExt;
 
 /// An open file's storage.
@@ -53,16 +53,7 @@ impl Handle {
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
         match self {
-            Handle::Local(file) => {
-                // The bytes land straight in `out`'s spare capacity, with no zero-filling
-                // first: the OS cursor is moved to `offset` and `read` called until done
-                // (callers hold the file's lock, so nothing moves the cursor between).
-                let start = out.len();
-                let mut f = file;
-                f.seek(SeekFrom::Start(offset))
-                    .and_then(|_| f.take(max as u64).read_to_end(out))
-                    .inspect_err(|_| out.truncate(start))
-            }
+            Handle::Local(file) => crate::fs::read_local(file, offset, max, out),
             #[cfg(feature = "object")]
             Handle::Object(o) => o.read_up_to(offset, max, out),
         }
@@ -71,6 +62,9 @@ impl Handle {
     /// Fill `buf` from `offset` as far as the file goes; returns the bytes read.
     pub(crate) fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         match self {
+            Handle::Local(f) if crate::fs::cached::trying() => {
+                crate::fs::cached::read_at(f, buf, offset)
+            }
             Handle::Local(f) => {
                 let mut got = 0;
                 while got < buf.len() {

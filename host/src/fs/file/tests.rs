@@ -708,7 +708,10 @@ async fn dropped_queued_operations_do_not_run() {
             gate.wait();
         })
     };
-    let fs = store(Limits::default(), Pool::with_hook(1, Some(hook)));
+    let fs = store(
+        crate::fs::tests::pooled(Limits::default()),
+        Pool::with_hook(1, Some(hook)),
+    );
     for name in ["one", "two"] {
         std::fs::write(dir.path().join(name), b"l1\nl2\nl3\n").unwrap();
     }

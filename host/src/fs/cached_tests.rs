@@ -1,0 +1,201 @@
+//! Tests of cached operations on the caller's thread (the `cached` module): which
+//! operations skip the pool, which must not, and that both ways give the same answers.
+
+use super::tests::{Env, pooled, s};
+use super::*;
+use std::fs as stdfs;
+
+/// Jobs the pool has taken so far (counted when submitted).
+fn trips(fs: &Fs) -> u64 {
+    let st = fs.pool().stats();
+    st.completed + st.cancelled + st.running as u64 + st.queued as u64
+}
+
+/// Read-only work on names and bytes the kernel holds makes no pool trip; the same work
+/// with `max_inline_bytes: 0` makes one per operation. Both answer the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_reads_skip_the_pool() {
+    let body: String = "0123456789abcdef".repeat(256);
+    for inline in [true, false] {
+        let limits = if inline {
+            Limits::default()
+        } else {
+            pooled(Limits::default())
+        };
+        let env = Env::with(limits, Pool::new(2));
+        env.put("data/dir/f.txt", &body);
+        // Warm the caches as any earlier access would.
+        assert_eq!(env.get("data/dir/f.txt").unwrap(), body);
+        let fs = &env.fs;
+        let before = trips(fs);
+        let p = || s("/data/dir/f.txt");
+        assert_eq!(fs.read_file(p(), u64::MAX).await.unwrap(), body.as_bytes());
+        assert_eq!(fs.stat(p(), true).await.unwrap().size, 4096);
+        assert_eq!(fs.stat(p(), false).await.unwrap().size, 4096);
+        assert!(fs.exists(p()).await.unwrap());
+        assert!(fs.is_file(p()).await.unwrap());
+        assert!(fs.is_dir(s("/data/dir")).await.unwrap());
+        let f = fs.open(p(), "rb").await.unwrap();
+        assert_eq!(f.read(10).await.unwrap(), b"0123456789");
+        assert_eq!(f.read_line().await.unwrap().len(), 4086);
+        assert_eq!(f.read_at(16, 4).await.unwrap(), b"0123");
+        assert_eq!(f.stat().await.unwrap().size, 4096);
+        f.close().await.unwrap();
+        let ops = 12;
+        let expected = if inline { before } else { before + ops };
+        assert_eq!(trips(fs), expected, "inline: {inline}");
+        assert_eq!(fs.pending_ops(), 0);
+        assert_eq!(fs.held_bytes(), 0);
+    }
+}
+
+/// More bytes than `max_inline_bytes` go to the pool before any is copied here, whether a
+/// whole-file read or a read of an open file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_reads_go_to_the_pool() {
+    let env = Env::new();
+    let big = "x".repeat(Limits::default().max_inline_bytes as usize * 2);
+    env.put("data/big", &big);
+    assert_eq!(env.get("data/big").unwrap().len(), big.len());
+    let fs = &env.fs;
+    let before = trips(fs);
+    assert_eq!(
+        fs.read_file(s("/data/big"), u64::MAX).await.unwrap().len(),
+        big.len()
+    );
+    assert_eq!(trips(fs), before + 1);
+    let f = fs.open(s("/data/big"), "rb").await.unwrap();
+    let opened = trips(fs);
+    assert_eq!(opened, before + 1, "the open itself came from the caches");
+    assert_eq!(f.read_all().await.unwrap().len(), big.len());
+    assert_eq!(trips(fs), opened + 1);
+    f.close().await.unwrap();
+    assert_eq!(fs.held_bytes(), 0);
+}
+
+/// Bytes that are not in the page cache are read on the pool (`RWF_NOWAIT` refuses them),
+/// and still arrive whole. The file lives on the disk of the checkout (not a tmpfs, whose
+/// pages cannot be dropped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uncached_bytes_go_to_the_pool() {
+    let tmp = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).unwrap();
+    let host = tmp.path().join("cold");
+    let data: Vec<u8> = (0..32 * 1024u32).map(|i| (i % 251) as u8).collect();
+    stdfs::write(&host, &data).unwrap();
+    let file = stdfs::File::open(&host).unwrap();
+    file.sync_all().unwrap();
+    let ctx = crate::AioFsCtx::builder()
+        .grant(tmp.path(), "/data", Perms::ReadOnly)
+        .unwrap()
+        .build();
+    let fs = ctx.fs();
+    // Warm: one read from the caches.
+    let before = trips(fs);
+    assert_eq!(fs.read_file(s("/data/cold"), u64::MAX).await.unwrap(), data);
+    assert_eq!(trips(fs), before);
+    // Cold: the pages are dropped (clean, after the sync), so the read must wait for the disk.
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    assert_eq!(fs.read_file(s("/data/cold"), u64::MAX).await.unwrap(), data);
+    assert_eq!(
+        trips(fs),
+        before + 1,
+        "a read of dropped pages went to the pool"
+    );
+    // The same for an open file's read.
+    let f = fs.open(s("/data/cold"), "rb").await.unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let opened = trips(fs);
+    assert_eq!(f.read(100).await.unwrap(), data[..100]);
+    assert_eq!(trips(fs), opened + 1);
+    f.close().await.unwrap();
+}
+
+/// What one operation answers, compared between the two ways of running it.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Stat(FsResult<(FileType, u64)>),
+    Bool(FsResult<bool>),
+    Bytes(FsResult<Vec<u8>>),
+}
+
+/// Every kind of name (file, directory, symlinks in, dangling and out of the grant, a
+/// FIFO, paths through a file and out by `..`) gets the same answer, error code included,
+/// from the caches as from the pool, with the caches warm.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_and_pooled_answers_agree() {
+    let paths = [
+        "/data/f",
+        "/data/d",
+        "/data/missing",
+        "/data/link",
+        "/data/dangling",
+        "/data/escape",
+        "/data/absolute",
+        "/data/fifo",
+        "/data/f/x",
+        "/data/../outside/secret",
+        "/data/d/../f",
+        "/data",
+        "/ro/r",
+    ];
+    let mut answers = Vec::new();
+    for limits in [Limits::default(), pooled(Limits::default())] {
+        let env = Env::with(limits, Pool::new(2));
+        env.put("data/f", "content");
+        env.put("ro/r", "read only");
+        stdfs::create_dir(env.host("data/d")).unwrap();
+        let link = |target: &str, name: &str| {
+            std::os::unix::fs::symlink(target, env.host(name)).unwrap();
+        };
+        link("f", "data/link");
+        link("nowhere", "data/dangling");
+        link("../outside/secret", "data/escape");
+        link("/etc/hostname", "data/absolute");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            env.host("data/fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let fs = &env.fs;
+        let mut got = Vec::new();
+        for p in paths {
+            // Warm the caches, as any earlier access would.
+            let _ = stdfs::symlink_metadata(env.host(&p[1..]));
+            let _ = stdfs::metadata(env.host(&p[1..]));
+            for follow in [true, false] {
+                let st = fs.stat(s(p), follow).await;
+                got.push(Answer::Stat(st.map(|st| (st.file_type, st.size))));
+            }
+            got.push(Answer::Bool(fs.exists(s(p)).await));
+            got.push(Answer::Bool(fs.is_file(s(p)).await));
+            got.push(Answer::Bool(fs.is_dir(s(p)).await));
+            got.push(Answer::Bool(fs.is_link(s(p)).await));
+            got.push(Answer::Bytes(fs.read_file(s(p), u64::MAX).await));
+            let opened = fs.open(s(p), "rb").await;
+            got.push(Answer::Bytes(match opened {
+                Ok(f) => {
+                    let out = f.read_all().await;
+                    f.close().await.unwrap();
+                    out
+                }
+                Err(e) => Err(e),
+            }));
+        }
+        assert_eq!(fs.pending_ops(), 0);
+        assert_eq!(fs.held_bytes(), 0);
+        answers.push(got);
+    }
+    assert_eq!(answers[0], answers[1]);
+    // And they are the right answers, not the same wrong ones.
+    let first = |i: usize| &answers[0][i * 8..i * 8 + 8];
+    assert_eq!(first(0)[6], Answer::Bytes(Ok(b"content".to_vec())));
+    assert_eq!(first(3)[6], Answer::Bytes(Ok(b"content".to_vec())));
+    assert_eq!(first(2)[2], Answer::Bool(Ok(false)));
+    assert_eq!(first(5)[6], Answer::Bytes(Err(ErrorCode::NotPermitted)));
+    assert_eq!(first(7)[6], Answer::Bytes(Err(ErrorCode::Unsupported)));
+    assert_eq!(first(9)[0], Answer::Stat(Err(ErrorCode::NotPermitted)));
+    assert_eq!(first(12)[6], Answer::Bytes(Ok(b"read only".to_vec())));
+}
