@@ -230,8 +230,11 @@ impl Fs {
     }
 }
 
-/// Read everything from `src` into a new vector, failing once more than `limit` bytes
-/// arrive (the file grew past the limit while being read); `too_big` is the error then.
+/// Read the file `src`, `expected` bytes long when measured (at most `limit`), into a new
+/// vector. Once those bytes have arrived the read is complete: it returns the file as it was
+/// when measured (bytes appended since lie past them), without a further `read` to find
+/// the end. A file measured empty is read until its end, failing with `too_big` once more
+/// than `limit` bytes arrive.
 fn read_limited(
     src: std::fs::File,
     expected: u64,
@@ -239,9 +242,14 @@ fn read_limited(
     too_big: ErrorCode,
 ) -> FsResult<Vec<u8>> {
     let mut out = Vec::new();
-    out.try_reserve_exact(usize::try_from(expected.min(limit)).unwrap_or(usize::MAX))
+    let expected = usize::try_from(expected.min(limit)).unwrap_or(usize::MAX);
+    out.try_reserve_exact(expected)
         .map_err(|_| ErrorCode::InsufficientMemory)?;
-    let room = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    let room = if expected > 0 {
+        expected
+    } else {
+        usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)
+    };
     read_local(&src, 0, room, &mut out)?;
     if out.len() as u64 > limit {
         return Err(too_big);
