@@ -199,3 +199,22 @@ async fn cached_and_pooled_answers_agree() {
     assert_eq!(first(9)[0], Answer::Stat(Err(ErrorCode::NotPermitted)));
     assert_eq!(first(12)[6], Answer::Bytes(Ok(b"read only".to_vec())));
 }
+
+/// Closing a read-only file happens right here, unless its inode was unlinked meanwhile:
+/// that last close frees the file's blocks, which is disk work for the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_unlinked_file_goes_to_the_pool() {
+    let env = Env::new();
+    env.put("data/kept", "kept");
+    env.put("data/gone", "gone");
+    let fs = &env.fs;
+    let kept = fs.open(s("/data/kept"), "rb").await.unwrap();
+    let gone = fs.open(s("/data/gone"), "rb").await.unwrap();
+    fs.remove_file(s("/data/gone")).await.unwrap();
+    let before = trips(fs);
+    kept.close().await.unwrap();
+    assert_eq!(trips(fs), before, "a linked file closes here");
+    gone.close().await.unwrap();
+    assert_eq!(trips(fs), before + 1, "an unlinked one on the pool");
+    assert_eq!(gone.read(1).await, Err(ErrorCode::BadDescriptor));
+}
