@@ -218,3 +218,22 @@ async fn closing_an_unlinked_file_goes_to_the_pool() {
     assert_eq!(trips(fs), before + 1, "an unlinked one on the pool");
     assert_eq!(gone.read(1).await, Err(ErrorCode::BadDescriptor));
 }
+
+/// A positional read bigger than `max_inline_bytes` goes to the pool (its buffer is not
+/// zero-filled on the caller's thread first); a small one is served from the caches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_positional_reads_go_to_the_pool() {
+    let env = Env::new();
+    let big = "y".repeat(1 << 20);
+    env.put("data/big", &big);
+    assert_eq!(env.get("data/big").unwrap().len(), big.len());
+    let fs = &env.fs;
+    let f = fs.open(s("/data/big"), "rb").await.unwrap();
+    let before = trips(fs);
+    assert_eq!(f.read_at(10, 100).await.unwrap().len(), 100);
+    assert_eq!(trips(fs), before);
+    assert_eq!(f.read_at(0, 1 << 20).await.unwrap().len(), 1 << 20);
+    assert_eq!(trips(fs), before + 1);
+    f.close().await.unwrap();
+    assert_eq!(fs.held_bytes(), 0);
+}

@@ -35,6 +35,8 @@ impl File {
                     None,
                     move |_, file, limits| {
                         let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
+                        // Too big to zero-fill on the caller's thread: straight to the pool.
+                        crate::fs::cached::expect(want as u64)?;
                         let mut buf = Vec::new();
                         buf.try_reserve_exact(want)
                             .map_err(|_| ErrorCode::InsufficientMemory)?;
