@@ -74,6 +74,12 @@ pub(crate) fn trying() -> bool {
     MODE.get() != Mode::Off
 }
 
+/// Whether the attempt under way has given up (what it computed since must be thrown
+/// away: a call that returns what it gathered before an error must not return it here).
+pub(crate) fn blocked() -> bool {
+    MODE.get() == Mode::Blocked
+}
+
 /// Run `f` in trying mode, copying at most `max_bytes`; `None` if something in it would
 /// have blocked (its result is then dropped, and `f` must be run again on the pool).
 pub(crate) fn attempt<T>(max_bytes: u64, f: impl FnOnce() -> T) -> Option<T> {

@@ -237,3 +237,46 @@ async fn big_positional_reads_go_to_the_pool() {
     f.close().await.unwrap();
     assert_eq!(fs.held_bytes(), 0);
 }
+
+/// A call that returns what it gathered before an error (`read-lines`) and gives up from
+/// the caches partway (past `max_inline_bytes`) loses nothing and pays nothing twice: the
+/// cursor is rewound and the pool reads those lines again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_attempt_loses_no_lines() {
+    let env = Env::new();
+    let lines: String = (0..20_000).map(|i| format!("line {i:05}\n")).collect();
+    env.put("data/lines", &lines);
+    assert_eq!(env.get("data/lines").unwrap().len(), lines.len());
+    let fs = &env.fs;
+    for mode in ["rb", "r"] {
+        let f = fs.open(s("/data/lines"), mode).await.unwrap();
+        let before = trips(fs);
+        let mut got = String::new();
+        loop {
+            let batch = if mode == "rb" {
+                let b = f.read_lines(10_000).await.unwrap();
+                b.into_iter()
+                    .map(|l| String::from_utf8(l).unwrap())
+                    .collect()
+            } else {
+                f.read_lines_text(10_000).await.unwrap()
+            };
+            if batch.is_empty() {
+                break;
+            }
+            got.extend(batch);
+        }
+        assert_eq!(got, lines, "{mode}");
+        assert!(
+            trips(fs) > before,
+            "{mode}: batches past 64 KiB went to the pool"
+        );
+        f.close().await.unwrap();
+    }
+    assert_eq!(
+        fs.grant_usage()[0].bytes_read,
+        2 * lines.len() as u64,
+        "every byte paid once"
+    );
+    assert_eq!(fs.held_bytes(), 0);
+}

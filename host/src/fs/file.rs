@@ -362,10 +362,13 @@ impl File {
             .is_some_and(|o| o.file.as_local().is_some());
         let fs = &self.inner.fs;
         let cached = cached && local && self.inner.budget.cached_io();
+        let mark = guard.cur.mark();
         if let Some(out) = fs.inline(cached, || apply(&mut guard, &fs.limits, &mut f)) {
             drop(slot);
             return out;
         }
+        // The attempt gave up: what it consumed is read again on the pool.
+        guard.cur.rewind(mark);
         self.run(slot, guard, f).await
     }
 
@@ -473,6 +476,10 @@ impl File {
                 ..limits.clone()
             };
             let result = f(cur, file, &limits);
+            if crate::fs::cached::blocked() {
+                // Given up: nothing is paid, the cursor is rewound, the pool reads again.
+                return Err(ErrorCode::Io);
+            }
             let out = match at {
                 None => {
                     lease.settle(cur.pos.saturating_sub(before));

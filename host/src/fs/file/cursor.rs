@@ -189,6 +189,21 @@ impl Cursor {
         self.off = 0;
     }
 
+    /// Where the cursor stands, to [`rewind`](Cursor::rewind) to.
+    pub(super) fn mark(&self) -> (u64, bool) {
+        (self.pos, self.at_end_pending)
+    }
+
+    /// Go back to `mark` if anything was consumed since (an attempt from the caches gave
+    /// up after a call had consumed what it gathered): the read-ahead is dropped and
+    /// read again from the file.
+    pub(super) fn rewind(&mut self, mark: (u64, bool)) {
+        if self.mark() != mark {
+            (self.pos, self.at_end_pending) = mark;
+            self.invalidate();
+        }
+    }
+
     /// Drop the read-ahead and its memory (the file is closed).
     pub(super) fn release(&mut self) {
         self.buf = Vec::new();
