@@ -280,3 +280,39 @@ async fn a_partial_attempt_loses_no_lines() {
     );
     assert_eq!(fs.held_bytes(), 0);
 }
+
+/// Operations that complete at once still give the runtime its turn: a guest looping over
+/// cached `stat`s lets the other tasks of its thread run every 128 calls (tokio's task
+/// budget), instead of holding the thread for as long as it keeps calling.
+#[tokio::test(flavor = "current_thread")]
+async fn cached_operations_yield_to_the_runtime() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    let env = Env::new();
+    env.put("data/f", "x");
+    assert_eq!(env.get("data/f").unwrap(), "x");
+    let fs = &env.fs;
+    let done = Arc::new(AtomicBool::new(false));
+    let turns = Arc::new(AtomicUsize::new(0));
+    let other = tokio::spawn({
+        let (done, turns) = (done.clone(), turns.clone());
+        async move {
+            while !done.load(Ordering::Relaxed) {
+                turns.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    tokio::task::yield_now().await;
+    let before = (trips(fs), turns.load(Ordering::Relaxed));
+    for _ in 0..1024 {
+        fs.stat(s("/data/f"), true).await.unwrap();
+    }
+    let during = turns.load(Ordering::Relaxed) - before.1;
+    assert_eq!(trips(fs), before.0, "every stat came from the caches");
+    done.store(true, Ordering::Relaxed);
+    other.await.unwrap();
+    assert!(
+        during >= 1024 / 128 - 1,
+        "the other task ran {during} times"
+    );
+}

@@ -363,6 +363,7 @@ impl File {
         let fs = &self.inner.fs;
         let cached = cached && local && self.inner.budget.cached_io();
         let mark = guard.cur.mark();
+        crate::fs::yield_turn(cached).await;
         if let Some(out) = fs.inline(cached, || apply(&mut guard, &fs.limits, &mut f)) {
             drop(slot);
             return out;
@@ -886,6 +887,7 @@ impl File {
                     let fs = &self.inner.fs;
                     let cheap =
                         self.inner.budget.cached_io() && closes_cheaply(&guard, &self.inner.mode);
+                    crate::fs::yield_turn(cheap).await;
                     match fs.inline(cheap, || close(&mut guard, &closed, complete)) {
                         Some(out) => {
                             drop(slot);

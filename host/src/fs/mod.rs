@@ -360,6 +360,16 @@ pub(crate) fn read_local(
         .inspect_err(|_| out.truncate(start))
 }
 
+/// Before an operation that may complete on the caller's thread (`cached`): spend a unit of
+/// the task's tokio budget, yielding to the runtime when it is spent (every 128 units). A
+/// guest whose calls all complete at once never returns to the event loop otherwise, and
+/// would starve every other task on its thread for as long as it keeps calling.
+pub(crate) async fn yield_turn(cached: bool) {
+    if cached {
+        tokio::task::consume_budget().await;
+    }
+}
+
 /// Open `r` read-only (a cached attempt asks the caches; see [`Fs::quick`]); any kind of
 /// file, checked by the caller.
 fn open_read(r: &Resolved) -> FsResult<cap_std::fs::File> {
@@ -640,6 +650,7 @@ impl Fs {
         F: FnMut() -> FsResult<T> + Send + 'static,
     {
         let slot = self.admit()?;
+        yield_turn(cached).await;
         if let Some(out) = self.inline(cached, &mut f) {
             return out;
         }
@@ -654,6 +665,7 @@ impl Fs {
         F: FnMut(&mut Held) -> FsResult<T> + Send + 'static,
     {
         let slot = self.admit()?;
+        yield_turn(cached).await;
         if let Some(out) = self.inline(cached, || f(&mut self.mem().empty())) {
             return out;
         }
