@@ -4,7 +4,8 @@
 //! (`File::read_chunk` / `File::write_chunk`): one pool trip per chunk, the same limits,
 //! permission checks and per-file ordering as every other operation. A chunk that has
 //! started on the pool is always awaited (never abandoned), so the file position always
-//! matches the bytes handed to the stream or consumed from it.
+//! matches the bytes handed to the stream or consumed from it. The write side writes one
+//! chunk behind the writer (see [`WriteStreamConsumer`]).
 //!
 //! The read side reads ahead: its chunks grow from the reader's buffer size (at least
 //! 64 KiB) to [`STREAM_CHUNK`], wasmtime serves the reader's smaller reads from the last
@@ -274,16 +275,32 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
 }
 
 /// The host end of `write-via-stream`: writes everything the guest sends.
+///
+/// It writes behind the writer, one chunk deep: a chunk that got the file to itself is
+/// queued on the pool and the guest's write completes at once, so the guest fills its
+/// next buffer while the disk takes this one; the next chunk is taken only once that write
+/// has finished (backpressure), so at most one accepted chunk is ever in flight and the
+/// memory budget holds at most two. A write that fails after its chunk was accepted ends
+/// the stream with that error, reported by the result future (and by `close`, if nobody
+/// waits for it); the total counts only bytes that reached the file. A chunk that has to
+/// wait for the file (another operation holds it), and every chunk when no tokio runtime
+/// is running, is written before the guest's write completes, as it was before.
 pub(crate) struct WriteStreamConsumer {
     file: File,
     outcome: Outcome<u64>,
     /// Bytes written so far.
     written: u64,
+    /// A chunk not yet taken from the writer, being written (its length).
     write: Option<(usize, Pending<u64>)>,
+    /// An accepted chunk being written behind the writer.
+    behind: Option<Pending<u64>>,
+    /// Where a write still behind when the stream is dropped is finished; `None`: no
+    /// runtime, so no writing behind.
+    rt: Option<tokio::runtime::Handle>,
     /// Armed while waiting for room in the memory budget.
     wait: Option<Pin<Box<OwnedNotified>>>,
     /// The store's open-handle slot this stream occupies.
-    _slot: OpenSlot,
+    slot: Option<OpenSlot>,
 }
 
 impl WriteStreamConsumer {
@@ -303,16 +320,48 @@ impl WriteStreamConsumer {
             outcome,
             written: 0,
             write: None,
+            behind: None,
+            rt: tokio::runtime::Handle::try_current().ok(),
             wait: None,
-            _slot: slot,
+            slot: Some(slot),
         };
         (Some(consumer), result)
+    }
+
+    /// Count a finished write; its error ends the stream.
+    fn settle(&mut self, result: FsResult<u64>) -> Option<StreamResult> {
+        match result {
+            Ok(written) => {
+                self.written += written;
+                None
+            }
+            Err(e) => {
+                self.outcome.finish(Err(e));
+                Some(StreamResult::Dropped)
+            }
+        }
     }
 }
 
 impl Drop for WriteStreamConsumer {
     fn drop(&mut self) {
-        // The writer closed the stream: report the total.
+        // The writer closed the stream: report the total, once the write still behind it
+        // (if any) has finished. Its pool job runs whether or not it is polled; the task
+        // only collects its result (and keeps the stream's handle slot until then).
+        if let (Some(behind), Some(rt)) = (self.behind.take(), &self.rt) {
+            let mut outcome = Outcome {
+                file: self.file.clone(),
+                tx: self.outcome.tx.take(),
+            };
+            let written = self.written;
+            let slot = self.slot.take();
+            rt.spawn(async move {
+                let result = behind.await;
+                drop(slot);
+                outcome.finish(result.map(|n| written + n));
+            });
+            return;
+        }
         let total = self.written;
         self.outcome.finish(Ok(total));
     }
@@ -331,8 +380,22 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
         if self.outcome.is_finished() {
             return Poll::Ready(Ok(StreamResult::Dropped));
         }
-        let mut src = src.as_direct(store);
         let me = &mut *self;
+        // The accepted chunk still being written comes first: nothing more is taken
+        // until it has finished.
+        if let Some(behind) = me.behind.as_mut() {
+            let Poll::Ready(result) = behind.as_mut().poll(cx) else {
+                return match finish {
+                    true => Poll::Ready(Ok(StreamResult::Cancelled)),
+                    false => Poll::Pending,
+                };
+            };
+            me.behind = None;
+            if let Some(end) = me.settle(result) {
+                return Poll::Ready(Ok(end));
+            }
+        }
+        let mut src = src.as_direct(store);
         if me.write.is_none() {
             let remaining = src.remaining();
             if remaining.is_empty() {
@@ -353,10 +416,34 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
             let n = held.bytes() as usize;
             let chunk = remaining[..n].to_vec();
             let file = me.file.clone();
-            me.write = Some((
-                n,
-                Box::pin(async move { file.write_chunk_held(chunk, held).await }),
-            ));
+            let now = match me.rt {
+                Some(_) => file.write_chunk_now(chunk, held),
+                None => Err((chunk, held)),
+            };
+            match now {
+                Ok(write) => {
+                    let mut write: Pending<u64> = Box::pin(write);
+                    let result = match write.as_mut().poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending => {
+                            // Queued on the pool with the file to itself: the chunk is
+                            // accepted now and written behind the writer.
+                            src.mark_read(n);
+                            me.behind = Some(write);
+                            return Poll::Ready(Ok(StreamResult::Completed));
+                        }
+                    };
+                    if result.is_ok() {
+                        src.mark_read(n);
+                    }
+                    return Poll::Ready(Ok(me.settle(result).unwrap_or(StreamResult::Completed)));
+                }
+                // Another operation holds the file: the guest waits for this chunk.
+                Err((chunk, held)) => {
+                    let write = async move { file.write_chunk_held(chunk, held).await };
+                    me.write = Some((n, Box::pin(write)));
+                }
+            }
         }
         // The guest's write completes only once its bytes are on the file (backpressure),
         // so a started chunk is awaited even when `finish` is set.
@@ -364,16 +451,9 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
         let n = *n;
         let result = ready!(pending.as_mut().poll(cx));
         me.write = None;
-        Poll::Ready(Ok(match result {
-            Ok(written) => {
-                src.mark_read(n);
-                me.written += written;
-                StreamResult::Completed
-            }
-            Err(e) => {
-                me.outcome.finish(Err(e));
-                StreamResult::Dropped
-            }
-        }))
+        if result.is_ok() {
+            src.mark_read(n);
+        }
+        Poll::Ready(Ok(me.settle(result).unwrap_or(StreamResult::Completed)))
     }
 }

@@ -142,6 +142,32 @@ async fn concurrency_bound() {
     assert_eq!(fs.pending_ops(), 0);
 }
 
+/// `write-via-stream` writes one chunk behind the writer: with the pool held, the guest's
+/// first chunk is accepted and its next operation gets queued behind that chunk's write.
+/// (Were the chunk written before the guest's write completed, the second job would never
+/// be queued while the first is held, and this would time out.)
+#[tokio::test(flavor = "multi_thread")]
+async fn write_stream_writes_behind_the_writer() {
+    let sb = Sandbox::new();
+    let gate = Gate::default();
+    // The open runs; the first chunk's write is held.
+    let pool = Pool::with_hook(1, Some(gate.hook_after(1)));
+    let ctx = sb.ctx_with(pooled(Limits::default()), pool.clone());
+    let fs = ctx.fs().clone();
+    let guest = tokio::spawn(scenario(ctx, &["write_behind"]));
+    wait_until("the write held and the next operation queued", || {
+        let s = pool.stats();
+        s.running == 1 && s.queued == 1
+    })
+    .await;
+    gate.open();
+    guest.await.unwrap();
+    let chunk: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(sb.read("data/behind.bin"), [chunk.clone(), chunk].concat());
+    assert_eq!(fs.open_files(), 0, "the stream gave its handle slot back");
+    assert_eq!(fs.pending_ops(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quota_open_files_and_read_size() {
     let sb = Sandbox::new();

@@ -232,6 +232,18 @@ impl Gate {
         })
     }
 
+    /// [`Gate::hook`], except that the first `n` jobs run without waiting (say, the open
+    /// of the file whose later operations a test holds).
+    pub fn hook_after(&self, n: usize) -> aiofs_host::pool::JobHook {
+        let passed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let hold = self.hook();
+        Arc::new(move || {
+            if passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= n {
+                hold();
+            }
+        })
+    }
+
     /// Let every held and future job run.
     pub fn open(&self) {
         let (open, cv) = &*self.state;

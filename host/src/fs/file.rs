@@ -513,19 +513,29 @@ impl File {
         F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
         self.check(!self.is_closed(), need)?;
-        self.check_write_len(len)?;
-        self.inner.budget.precheck_write(len as u64)?;
+        self.precheck_write(len)?;
         let held = match preset {
             Some(held) => held,
             None => self.inner.fs.charge(len as u64)?,
         };
-        let place = if self.inner.mode.append {
+        let (slot, guard) = self.enter(need).await?;
+        self.run_write(slot, guard, len, self.write_place(), held, f)
+            .await
+    }
+
+    /// Where a write at the position goes: the end in append mode.
+    fn write_place(&self) -> Place {
+        if self.inner.mode.append {
             Place::End
         } else {
             Place::Cursor
-        };
-        let (slot, guard) = self.enter(need).await?;
-        self.run_write(slot, guard, len, place, held, f).await
+        }
+    }
+
+    /// The checks every write of `len` bytes passes before it is queued.
+    fn precheck_write(&self, len: usize) -> FsResult<()> {
+        self.check_write_len(len)?;
+        self.inner.budget.precheck_write(len as u64)
     }
 
     /// [`File::run`] for a write of `len` bytes, under the grant's budgets: refused before
@@ -589,12 +599,20 @@ impl File {
 
     /// Check the mode and the write limit, write `data`, and return its length.
     async fn write_bytes(&self, need: Need, data: Vec<u8>, preset: Option<Held>) -> FsResult<u64> {
+        let len = data.len();
+        self.write_op(need, len, preset, self.writer(data)).await
+    }
+
+    /// The pool half of a write of `data` at the position: write it all, return its length.
+    fn writer(
+        &self,
+        data: Vec<u8>,
+    ) -> impl FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<u64> + Send + 'static {
         let append = self.inner.mode.append;
-        self.write_op(need, data.len(), preset, move |cur, file, _| {
+        move |cur, file, _| {
             cur.write(file, &data, append)?;
             Ok(data.len() as u64)
-        })
-        .await
+        }
     }
 }
 
@@ -983,6 +1001,38 @@ impl File {
             .bytes(data.len() as u64)
             .run(async { self.write_bytes(Need::WriteBytes, data, Some(held)).await })
             .await
+    }
+    /// Stream support: [`write_chunk_held`](File::write_chunk_held) for writing behind the
+    /// writer, started only if no other operation holds or waits for the file (otherwise
+    /// the chunk and its charge come back). Like [`read_chunk_now`](File::read_chunk_now),
+    /// the returned future queues its pool job on its first poll (every check and budget
+    /// reservation happens before that); after that the job runs and releases the file
+    /// whether or not the future is polled again, so later operations of the file (its
+    /// `close`) wait for the write, never for a poll. Dropping the future before the job
+    /// has run cancels it, as for every operation.
+    pub(crate) fn write_chunk_now(
+        &self,
+        data: Vec<u8>,
+        held: Held,
+    ) -> Result<impl Future<Output = FsResult<u64>> + Send + 'static, (Vec<u8>, Held)> {
+        let Ok(guard) = self.inner.state.clone().try_lock_owned() else {
+            return Err((data, held));
+        };
+        let file = self.clone();
+        let len = data.len();
+        Ok(async move {
+            file.observe(OpKind::Write)
+                .bytes(len as u64)
+                .run(async {
+                    file.check(guard.open.is_some(), Need::WriteBytes)?;
+                    file.precheck_write(len)?;
+                    let slot = file.inner.fs.admit()?;
+                    let write = file.writer(data);
+                    file.run_write(slot, guard, len, file.write_place(), held, write)
+                        .await
+                })
+                .await
+        })
     }
     /// Stream support: check up front that a stream in this direction is allowed
     /// (open, binary, readable/writable), so the stream can fail fast.

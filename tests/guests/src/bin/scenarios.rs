@@ -801,6 +801,24 @@ async fn cancel_queued() {
     assert_eq!(read.await.unwrap(), b"hello\nworld\n");
 }
 
+/// A write stream accepts a chunk while the host is still writing it (the host test holds
+/// every pool job): the guest reaches its next operation before that write has run, and
+/// the stream's total and the file position count both chunks once it has.
+async fn write_behind() {
+    let f = open("/data/behind.bin", "wb").await;
+    let (mut tx, rx) = aiofs::bindings::wit_stream::new::<u8>();
+    let done = f.write_via_stream(rx);
+    let chunk: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    assert!(tx.write_all(chunk.clone()).await.is_empty());
+    // Queued behind the held write: the host test waits to see both.
+    assert_eq!(path::exists("/data/marker".into()).await, Ok(false));
+    assert!(tx.write_all(chunk).await.is_empty());
+    drop(tx);
+    assert_eq!(done.await, Ok(200_000));
+    assert_eq!(f.tell().await, Ok(200_000));
+    f.close().await.unwrap();
+}
+
 /// Open files, write half a record, then trap.
 async fn trap_mid_write() {
     let mut keep = Vec::new();
@@ -867,6 +885,7 @@ async fn run() -> Result<(), String> {
         "quota_pending" => quota_pending(num(2)).await,
         "trap_mid_write" => trap_mid_write().await,
         "cancel_queued" => cancel_queued().await,
+        "write_behind" => write_behind().await,
         "exclusive" => {
             let arg = |i: usize| args.get(i).map_or("-", String::as_str);
             exclusive(arg(2), arg(3), &args[4.min(args.len())..]).await
