@@ -81,6 +81,20 @@ pub enum BatchOp {
 }
 
 impl BatchOp {
+    /// Whether the item only looks a name up (its lookups may share the batch's memo of
+    /// the directory they go through; any other item may change names, see
+    /// `fs::dirmemo`).
+    fn looks_up(&self) -> bool {
+        matches!(
+            self,
+            BatchOp::Stat(_)
+                | BatchOp::Lstat(_)
+                | BatchOp::Exists(_)
+                | BatchOp::IsFile(_)
+                | BatchOp::IsDir(_)
+        )
+    }
+
     /// Bytes the host holds for this item before it runs (paths and payload).
     fn bytes_in(&self) -> u64 {
         let n = match self {
@@ -180,9 +194,13 @@ impl Fs {
         let mut out = Vec::with_capacity(ops.len());
         let mut room = self.limits.max_batch_bytes;
         let mut stopped = None;
+        let memo = super::dirmemo::Memo::enable();
         for op in ops {
             if stopped.is_none() {
                 stopped = crate::pool::checkpoint().err();
+            }
+            if !op.looks_up() {
+                memo.forget();
             }
             let r = match stopped {
                 Some(e) => Err(e),

@@ -10,6 +10,7 @@ pub mod batch;
 pub(crate) mod cached;
 #[cfg(test)]
 mod cached_tests;
+mod dirmemo;
 mod file;
 #[cfg(test)]
 mod governance_tests;
@@ -386,6 +387,8 @@ fn lookup(r: &Resolved, follow: bool) -> FsResult<cap_std::fs::Metadata> {
     let dir = r.grant.dir()?;
     Ok(if cached::trying() {
         cached::metadata(dir, &r.rel, follow)?
+    } else if let Some(md) = dirmemo::lookup(dir, &r.rel, follow) {
+        md
     } else if follow {
         dir.metadata(&r.rel)?
     } else {

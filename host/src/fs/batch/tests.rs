@@ -273,3 +273,101 @@ async fn stopped_batch_interrupts_the_rest() {
     assert_eq!(out, vec![Err(ErrorCode::Interrupted); 2]);
     assert!(!env.host("data/a").exists());
 }
+
+/// Lookups in a batch share the memo of the directory they go through (`fs::dirmemo`),
+/// and answer exactly as the single operations do: files, directories, symlinks inside,
+/// out of the grant, absolute and dangling, trailing `/`, `..`, missing parents, a
+/// parent that is a file or a symlink; and an item that renames the directory is seen
+/// by the lookups after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_share_the_directory_memo_and_answer_alike() {
+    use std::os::unix::fs::symlink;
+    let env = Env::new();
+    env.put("data/d/f", "12345");
+    env.put("data/d/sub/g", "x");
+    symlink("f", env.host("data/d/to-f")).unwrap();
+    symlink("../../outside/secret", env.host("data/d/out")).unwrap();
+    symlink("/etc/passwd", env.host("data/d/abs")).unwrap();
+    symlink("nothing", env.host("data/d/dangling")).unwrap();
+    symlink("d", env.host("data/link-d")).unwrap();
+    let names = [
+        "d/f",
+        "d/sub",
+        "d/sub/g",
+        "d/to-f",
+        "d/out",
+        "d/abs",
+        "d/dangling",
+        "d/missing",
+        "d/f/",
+        "d/sub/",
+        "d/sub/.",
+        "d/../d/f",
+        "link-d/f",
+        "link-d/to-f",
+        "d/f/x",
+        "nope/x",
+        "d/sub/g",
+    ];
+    let mut ops = Vec::new();
+    for n in names {
+        let p = format!("/data/{n}");
+        ops.extend([
+            BatchOp::Stat(p.clone()),
+            BatchOp::Lstat(p.clone()),
+            BatchOp::Exists(p.clone()),
+            BatchOp::IsFile(p.clone()),
+            BatchOp::IsDir(p),
+        ]);
+    }
+    let hits = crate::fs::dirmemo::HITS.load(Ordering::Relaxed);
+    let out = env.fs.batch(ops).await.unwrap();
+    let memoized = crate::fs::dirmemo::HITS.load(Ordering::Relaxed) - hits;
+    let mut i = 0;
+    for n in names {
+        let p = format!("/data/{n}");
+        let single = [
+            env.fs.stat(p.clone(), true).await.map(BatchOutcome::Stat),
+            env.fs.stat(p.clone(), false).await.map(BatchOutcome::Stat),
+            env.fs.exists(p.clone()).await.map(BatchOutcome::Flag),
+            env.fs.is_file(p.clone()).await.map(BatchOutcome::Flag),
+            env.fs.is_dir(p.clone()).await.map(BatchOutcome::Flag),
+        ];
+        for want in single {
+            assert_eq!(out[i], want, "item {i} ({n})");
+            i += 1;
+        }
+    }
+    assert_eq!(code(&out[4 * 5]), ErrorCode::NotPermitted, "d/out escapes");
+    assert_eq!(out[7 * 5 + 2], Ok(BatchOutcome::Flag(false)), "d/missing");
+    // Every plain name whose directory opens and whose entry exists, for each of its five
+    // items except the following ones that meet a symlink (d/to-f, d/out, d/abs,
+    // d/dangling, link-d/to-f: stat, exists, is-file, is-dir go the full way).
+    let plain_found = ["d/f", "d/sub", "d/sub/g", "link-d/f", "d/sub/g"].len() as u64 * 5;
+    let symlinks = 5; // their lstat only
+    assert!(
+        memoized >= plain_found + symlinks,
+        "the memo answered {memoized} lookups"
+    );
+
+    // A rename inside the batch is seen by the lookups after it.
+    let out = env
+        .fs
+        .batch(vec![
+            BatchOp::Stat(s("/data/d/f")),
+            BatchOp::Rename {
+                src: s("/data/d"),
+                dst: s("/data/e"),
+            },
+            BatchOp::Exists(s("/data/d/f")),
+            BatchOp::IsFile(s("/data/e/f")),
+            BatchOp::Mkdir(s("/data/d")),
+            BatchOp::Exists(s("/data/d/f")),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Ok(BatchOutcome::Stat(_))));
+    assert_eq!(out[2], Ok(BatchOutcome::Flag(false)));
+    assert_eq!(out[3], Ok(BatchOutcome::Flag(true)));
+    assert_eq!(out[5], Ok(BatchOutcome::Flag(false)));
+}
