@@ -3,7 +3,7 @@
 
 use super::cursor::*;
 use super::*;
-use crate::fs::FileType;
+use crate::fs::{FileType, Whence};
 use crate::grant::Grants;
 use crate::pool::Pool;
 use proptest::prelude::*;
