@@ -127,7 +127,13 @@ struct JobSlot {
     detached: bool,
     /// The tenant's cancellation flag and time limit.
     tenant: Arc<TenantShared>,
+    /// Called by the worker that takes the job, before it runs it (see [`on_start`]).
+    on_start: Mutex<Option<OnStart>>,
 }
+
+/// What a job's submitter wants to know once a worker has taken the job: from then on it
+/// runs whatever happens to its future (see [`on_start`]).
+pub(crate) type OnStart = Box<dyn FnOnce() + Send>;
 
 impl JobSlot {
     fn take(&self) -> Option<Job> {
@@ -191,10 +197,43 @@ struct Current {
 }
 
 thread_local! {
+    /// Set by [`on_start`] for the next job submitted on this thread.
+    static ON_START: RefCell<Option<OnStart>> = const { RefCell::new(None) };
     static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
     /// Set while a job runs the items of a batch ([`run_inline`]): jobs submitted from
     /// this thread then run at once, right here, as part of the running job.
     static INLINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`; the first job it submits from this thread calls `started` on the worker that
+/// takes it, before the job runs (and before a test's [`JobHook`]); a job run inline calls
+/// it at once. A job that is taken runs to its end even if its future is dropped, so
+/// `started` tells a caller its work will happen (a write stream accepts a chunk then).
+/// If `f` submits nothing, `started` is dropped uncalled.
+pub(crate) fn on_start<R>(started: OnStart, f: impl FnOnce() -> R) -> R {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            ON_START.with(|s| s.borrow_mut().take());
+        }
+    }
+    ON_START.with(|s| *s.borrow_mut() = Some(started));
+    let _clear = Clear;
+    f()
+}
+
+/// The callback [`on_start`] left for the job being submitted now, if any.
+fn take_on_start() -> Option<OnStart> {
+    ON_START.with(|s| s.borrow_mut().take())
+}
+
+/// Call a job's start callback; a panic in it is logged, not spread.
+fn call_on_start(started: Option<OnStart>) {
+    if let Some(started) = started
+        && std::panic::catch_unwind(AssertUnwindSafe(started)).is_err()
+    {
+        tracing::error!("an aiofs pool start callback panicked");
+    }
 }
 
 /// Run `f` on this pool thread with every [`Pool::run_for`] (or [`Pool::run`]) called
@@ -332,6 +371,7 @@ impl Pool {
     {
         if inline_now() {
             // Part of a running batch job: run here, no queue, no hand-off.
+            call_on_start(take_on_start());
             return std::panic::catch_unwind(AssertUnwindSafe(f)).map_err(|_| {
                 tracing::error!("an inline aiofs pool job panicked");
                 ErrorCode::Io
@@ -388,6 +428,7 @@ impl Pool {
             dropped: AtomicBool::new(false),
             detached,
             tenant: tenant.shared.clone(),
+            on_start: Mutex::new(take_on_start()),
         });
         let shared = &self.inner.shared;
         let wake = {
@@ -502,6 +543,12 @@ fn worker(shared: &Shared) {
         if let Some(d) = deliver.take() {
             d();
         }
+        call_on_start(
+            slot.on_start
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         let deadline = slot
             .tenant
             .max_duration

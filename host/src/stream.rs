@@ -27,7 +27,7 @@ use crate::fs::{File, OpenSlot};
 use crate::host::to_wit_error;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard};
 use std::task::{Context, Poll, ready};
 use tokio::sync::futures::OwnedNotified;
 use tokio::sync::oneshot;
@@ -73,7 +73,7 @@ type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
 /// file so that `close` can report it.
 struct Outcome<T> {
     file: File,
-    tx: Option<oneshot::Sender<Result<T, types::ErrorCode>>>,
+    tx: Option<oneshot::Sender<FsResult<T>>>,
 }
 
 impl<T> Outcome<T> {
@@ -83,7 +83,13 @@ impl<T> Outcome<T> {
             file: file.clone(),
             tx: Some(tx),
         };
-        (outcome, StreamResultFuture(rx))
+        (
+            outcome,
+            StreamResultFuture {
+                rx,
+                file: file.clone(),
+            },
+        )
     }
 
     fn is_finished(&self) -> bool {
@@ -93,10 +99,7 @@ impl<T> Outcome<T> {
     /// Report the result once; later calls do nothing.
     fn finish(&mut self, result: FsResult<T>) {
         let Some(tx) = self.tx.take() else { return };
-        let err = result.as_ref().err().copied();
-        if tx.send(result.map_err(to_wit_error)).is_err()
-            && let Some(e) = err
-        {
+        if let Err(Err(e)) = tx.send(result) {
             self.file.record_unobserved_error(e);
         }
     }
@@ -119,8 +122,12 @@ pub(crate) struct ReadStreamProducer {
 }
 
 /// The result future of a stream: resolves once the stream has finished (or its host end
-/// was dropped, in which case the last state is reported).
-pub(crate) struct StreamResultFuture<T>(oneshot::Receiver<Result<T, types::ErrorCode>>);
+/// was dropped, in which case the last state is reported). Dropped with an error in it
+/// that the guest never read, it leaves the error on the file for `close` to report.
+pub(crate) struct StreamResultFuture<T> {
+    rx: oneshot::Receiver<FsResult<T>>,
+    file: File,
+}
 
 impl<T> Future for StreamResultFuture<T> {
     type Output = wasmtime::Result<Result<T, types::ErrorCode>>;
@@ -128,10 +135,18 @@ impl<T> Future for StreamResultFuture<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // The sender is always used before it is dropped (see `Outcome::finish` in the
         // producers' and consumers' `Drop`), so a closed channel is a host bug.
-        Poll::Ready(match ready!(Pin::new(&mut self.0).poll(cx)) {
-            Ok(v) => Ok(v),
+        Poll::Ready(match ready!(Pin::new(&mut self.rx).poll(cx)) {
+            Ok(v) => Ok(v.map_err(to_wit_error)),
             Err(_) => Ok(Err(types::ErrorCode::Io)),
         })
+    }
+}
+
+impl<T> Drop for StreamResultFuture<T> {
+    fn drop(&mut self) {
+        if let Ok(Err(e)) = self.rx.try_recv() {
+            self.file.record_unobserved_error(e);
+        }
     }
 }
 
@@ -276,31 +291,75 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
 
 /// The host end of `write-via-stream`: writes everything the guest sends.
 ///
-/// It writes behind the writer, one chunk deep: a chunk that got the file to itself is
-/// queued on the pool and the guest's write completes at once, so the guest fills its
-/// next buffer while the disk takes this one; the next chunk is taken only once that write
-/// has finished (backpressure), so at most one accepted chunk is ever in flight and the
-/// memory budget holds at most two. A write that fails after its chunk was accepted ends
-/// the stream with that error, reported by the result future (and by `close`, if nobody
-/// waits for it); the total counts only bytes that reached the file. A chunk that has to
-/// wait for the file (another operation holds it), and every chunk when no tokio runtime
-/// is running, is written before the guest's write completes, as it was before.
+/// It writes behind the writer, one chunk deep. A chunk that got the file to itself is
+/// queued on the pool, and the guest's write completes as soon as a pool thread has
+/// taken the job (from then on it runs to its end whatever happens to the stream or the
+/// store), so the guest fills its next buffer while the disk takes this one. The next
+/// chunk is taken only once that write has finished (backpressure): at most one accepted
+/// chunk is ever in flight, and the memory budget holds at most two. A write that fails
+/// after its chunk was accepted ends the stream with that error, reported by the result
+/// future or, if nobody reads it, by `close`; it is recorded on the pool thread before
+/// the file is released, so a `close` that waited for the write finds it. The total
+/// counts only bytes that reached the file. A chunk that has to wait for the file
+/// (another operation holds it) is written before the guest's write completes.
 pub(crate) struct WriteStreamConsumer {
     file: File,
-    outcome: Outcome<u64>,
+    /// Shared with the pool job of the chunk being written.
+    shared: Arc<StdMutex<Shared>>,
     /// Bytes written so far.
     written: u64,
     /// A chunk not yet taken from the writer, being written (its length).
     write: Option<(usize, Pending<u64>)>,
+    /// A chunk queued for writing behind the writer, not yet taken by a pool thread
+    /// (its length): taken from the writer once it is.
+    starting: Option<(usize, Pending<u64>)>,
     /// An accepted chunk being written behind the writer.
     behind: Option<Pending<u64>>,
-    /// Where a write still behind when the stream is dropped is finished; `None`: no
-    /// runtime, so no writing behind.
-    rt: Option<tokio::runtime::Handle>,
     /// Armed while waiting for room in the memory budget.
     wait: Option<Pin<Box<OwnedNotified>>>,
     /// The store's open-handle slot this stream occupies.
     slot: Option<OpenSlot>,
+}
+
+/// What a write stream shares with the pool job writing its chunk.
+struct Shared {
+    outcome: Outcome<u64>,
+    /// A pool thread has taken the chunk's job.
+    started: bool,
+    /// The stream, waiting for that.
+    waker: Option<std::task::Waker>,
+    /// The stream was dropped with an accepted chunk in flight: the bytes written before
+    /// it, and the stream's handle slot, kept until its write has finished.
+    orphan: Option<(u64, Option<OpenSlot>)>,
+    /// The accepted chunk's result, if its write finished while the stream was alive
+    /// (for a stream dropped before it looked).
+    done: Option<FsResult<u64>>,
+}
+
+impl Shared {
+    /// The pool job's side, on its thread before the file is released: an error ends the
+    /// stream at once (so `close` finds it); for a dropped stream, report the total.
+    fn finished(&mut self, out: &FsResult<u64>) -> Option<OpenSlot> {
+        if let Err(e) = out {
+            self.outcome.finish(Err(*e));
+        }
+        match self.orphan.take() {
+            Some((written, slot)) => {
+                self.outcome.finish(out.map(|n| written + n));
+                slot
+            }
+            None => {
+                self.done = Some(*out);
+                None
+            }
+        }
+    }
+}
+
+/// Lock a write stream's shared state (a panic elsewhere cannot leave it inconsistent:
+/// every change is a plain assignment or `Option::take`).
+fn lock(shared: &StdMutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl WriteStreamConsumer {
@@ -315,55 +374,108 @@ impl WriteStreamConsumer {
                 return (None, result);
             }
         };
+        let shared = Shared {
+            outcome,
+            started: false,
+            waker: None,
+            orphan: None,
+            done: None,
+        };
         let consumer = WriteStreamConsumer {
             file,
-            outcome,
+            shared: Arc::new(StdMutex::new(shared)),
             written: 0,
             write: None,
+            starting: None,
             behind: None,
-            rt: tokio::runtime::Handle::try_current().ok(),
             wait: None,
             slot: Some(slot),
         };
         (Some(consumer), result)
     }
 
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        lock(&self.shared)
+    }
+
     /// Count a finished write; its error ends the stream.
-    fn settle(&mut self, result: FsResult<u64>) -> Option<StreamResult> {
+    fn settle(&mut self, result: FsResult<u64>) -> StreamResult {
         match result {
             Ok(written) => {
                 self.written += written;
-                None
+                StreamResult::Completed
             }
             Err(e) => {
-                self.outcome.finish(Err(e));
-                Some(StreamResult::Dropped)
+                self.shared().outcome.finish(Err(e));
+                StreamResult::Dropped
             }
         }
+    }
+
+    /// Start writing `chunk` behind the writer if it gets the file to itself; otherwise
+    /// hand the chunk and its charge back.
+    fn start(
+        &mut self,
+        chunk: Vec<u8>,
+        held: Held,
+        cx: &mut Context<'_>,
+    ) -> Result<(), (Vec<u8>, Held)> {
+        let n = chunk.len();
+        let on_done = {
+            let shared = self.shared.clone();
+            move |out: &FsResult<u64>| {
+                let slot = lock(&shared).finished(out);
+                drop(slot);
+            }
+        };
+        let mut write: Pending<u64> = Box::pin(self.file.write_chunk_now(chunk, held, on_done)?);
+        {
+            let mut s = self.shared();
+            s.started = false;
+            s.done = None;
+            s.waker = None;
+        }
+        let on_start: crate::pool::OnStart = {
+            let shared = self.shared.clone();
+            Box::new(move || {
+                let waker = {
+                    let mut s = lock(&shared);
+                    s.started = true;
+                    s.waker.take()
+                };
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            })
+        };
+        // The first poll queues the job (after every check and reservation).
+        if let Poll::Ready(result) = crate::pool::on_start(on_start, || write.as_mut().poll(cx)) {
+            // Refused before it was queued: nothing was written.
+            self.behind = None;
+            self.starting = Some((n, Box::pin(std::future::ready(result))));
+            return Ok(());
+        }
+        self.starting = Some((n, write));
+        Ok(())
     }
 }
 
 impl Drop for WriteStreamConsumer {
     fn drop(&mut self) {
-        // The writer closed the stream: report the total, once the write still behind it
-        // (if any) has finished. Its pool job runs whether or not it is polled; the task
-        // only collects its result (and keeps the stream's handle slot until then).
-        if let (Some(behind), Some(rt)) = (self.behind.take(), &self.rt) {
-            let mut outcome = Outcome {
-                file: self.file.clone(),
-                tx: self.outcome.tx.take(),
-            };
-            let written = self.written;
-            let slot = self.slot.take();
-            rt.spawn(async move {
-                let result = behind.await;
-                drop(slot);
-                outcome.finish(result.map(|n| written + n));
-            });
-            return;
+        // The writer closed the stream: report the total, once an accepted chunk still
+        // being written (if any) has finished. Its job runs whatever happens here; its
+        // end reports for it (see `Shared::finished`).
+        let written = self.written;
+        let behind = self.behind.take();
+        let mut s = lock(&self.shared);
+        if behind.is_some() {
+            match s.done.take() {
+                Some(out) => s.outcome.finish(out.map(|n| written + n)),
+                None => s.orphan = Some((written, self.slot.take())),
+            }
+        } else {
+            s.outcome.finish(Ok(written));
         }
-        let total = self.written;
-        self.outcome.finish(Ok(total));
     }
 }
 
@@ -377,7 +489,7 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
         src: Source<u8>,
         finish: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
-        if self.outcome.is_finished() {
+        if self.shared().outcome.is_finished() {
             return Poll::Ready(Ok(StreamResult::Dropped));
         }
         let me = &mut *self;
@@ -391,12 +503,12 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
                 };
             };
             me.behind = None;
-            if let Some(end) = me.settle(result) {
-                return Poll::Ready(Ok(end));
+            if let StreamResult::Dropped = me.settle(result) {
+                return Poll::Ready(Ok(StreamResult::Dropped));
             }
         }
         let mut src = src.as_direct(store);
-        if me.write.is_none() {
+        if me.write.is_none() && me.starting.is_none() {
             let remaining = src.remaining();
             if remaining.is_empty() {
                 return Poll::Ready(Ok(StreamResult::Completed));
@@ -415,45 +527,46 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
             };
             let n = held.bytes() as usize;
             let chunk = remaining[..n].to_vec();
-            let file = me.file.clone();
-            let now = match me.rt {
-                Some(_) => file.write_chunk_now(chunk, held),
-                None => Err((chunk, held)),
-            };
-            match now {
-                Ok(write) => {
-                    let mut write: Pending<u64> = Box::pin(write);
-                    let result = match write.as_mut().poll(cx) {
-                        Poll::Ready(result) => result,
-                        Poll::Pending => {
-                            // Queued on the pool with the file to itself: the chunk is
-                            // accepted now and written behind the writer.
-                            src.mark_read(n);
-                            me.behind = Some(write);
-                            return Poll::Ready(Ok(StreamResult::Completed));
-                        }
-                    };
-                    if result.is_ok() {
-                        src.mark_read(n);
-                    }
-                    return Poll::Ready(Ok(me.settle(result).unwrap_or(StreamResult::Completed)));
-                }
+            if let Err((chunk, held)) = me.start(chunk, held, cx) {
                 // Another operation holds the file: the guest waits for this chunk.
-                Err((chunk, held)) => {
-                    let write = async move { file.write_chunk_held(chunk, held).await };
-                    me.write = Some((n, Box::pin(write)));
-                }
+                let file = me.file.clone();
+                let write = async move { file.write_chunk_held(chunk, held).await };
+                me.write = Some((n, Box::pin(write)));
             }
+        }
+        // A chunk queued behind the writer is accepted once a pool thread has taken it
+        // (it is then written whatever happens); until then the guest waits, even when
+        // `finish` is set (the job may be taken at any moment).
+        if let Some((n, starting)) = me.starting.as_mut() {
+            let n = *n;
+            if let Poll::Ready(result) = starting.as_mut().poll(cx) {
+                me.starting = None;
+                if result.is_ok() {
+                    src.mark_read(n);
+                }
+                return Poll::Ready(Ok(me.settle(result)));
+            }
+            let mut s = lock(&me.shared);
+            if !s.started {
+                s.waker = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            drop(s);
+            src.mark_read(n);
+            me.behind = me.starting.take().map(|(_, write)| write);
+            return Poll::Ready(Ok(StreamResult::Completed));
         }
         // The guest's write completes only once its bytes are on the file (backpressure),
         // so a started chunk is awaited even when `finish` is set.
-        let (n, pending) = me.write.as_mut().expect("set above");
+        let Some((n, pending)) = me.write.as_mut() else {
+            return Poll::Ready(Ok(StreamResult::Completed));
+        };
         let n = *n;
         let result = ready!(pending.as_mut().poll(cx));
         me.write = None;
         if result.is_ok() {
             src.mark_read(n);
         }
-        Poll::Ready(Ok(me.settle(result).unwrap_or(StreamResult::Completed)))
+        Poll::Ready(Ok(me.settle(result)))
     }
 }

@@ -563,31 +563,61 @@ impl File {
         T: Send + 'static,
         F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
+        self.run_write_reporting(slot, guard, len, place, held, f, |_: &FsResult<T>| {})
+            .await
+    }
+
+    /// [`File::run_write`] that hands its result to `report` on the pool thread, before
+    /// the file is released: whoever it is for learns of it before the file's next
+    /// operation (its `close`) can start.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal plumbing of one write path"
+    )]
+    async fn run_write_reporting<T, F, R>(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        len: usize,
+        place: Place,
+        held: Held,
+        f: F,
+        report: R,
+    ) -> FsResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+        R: FnOnce(&FsResult<T>) + Send + 'static,
+    {
         let budget = self.inner.budget.clone();
         let counters = self.inner.fs.counters.clone();
         let len = len as u64;
         self.run(slot, guard, move |cur, file, limits| {
             let _payload = held;
-            let _growth = match budget.quota().max_file_size {
-                Some(max) => {
-                    let pos = match place {
-                        Place::End => None,
-                        Place::At(at) => Some(at),
-                        Place::Cursor => Some(cur.resolve(file)?),
-                    };
-                    counters
-                        .growth
-                        .reserve_on(file, max, len, |size| match pos {
-                            None => size.saturating_add(len),
-                            Some(pos) => size.max(pos.saturating_add(len)),
-                        })?
-                }
-                None => None,
-            };
-            let paid = budget.write(len)?;
-            let out = f(cur, file, limits)?;
-            paid.keep();
-            Ok(out)
+            let out = (|| {
+                let _growth = match budget.quota().max_file_size {
+                    Some(max) => {
+                        let pos = match place {
+                            Place::End => None,
+                            Place::At(at) => Some(at),
+                            Place::Cursor => Some(cur.resolve(file)?),
+                        };
+                        counters
+                            .growth
+                            .reserve_on(file, max, len, |size| match pos {
+                                None => size.saturating_add(len),
+                                Some(pos) => size.max(pos.saturating_add(len)),
+                            })?
+                    }
+                    None => None,
+                };
+                let paid = budget.write(len)?;
+                let out = f(cur, file, limits)?;
+                paid.keep();
+                Ok(out)
+            })();
+            report(&out);
+            out
         })
         .await
     }

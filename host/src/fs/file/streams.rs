@@ -95,11 +95,14 @@ impl File {
     /// reservation happens before that); after that the job runs and releases the file
     /// whether or not the future is polled again, so later operations of the file (its
     /// `close`) wait for the write, never for a poll. Dropping the future before the job
-    /// has run cancels it, as for every operation.
+    /// has run cancels it, as for every operation. The job's result is handed to `report`
+    /// on the pool thread before the file is released, so whoever it is for has it
+    /// before `close` can look for it.
     pub(crate) fn write_chunk_now(
         &self,
         data: Vec<u8>,
         held: Held,
+        report: impl FnOnce(&FsResult<u64>) + Send + 'static,
     ) -> Result<impl Future<Output = FsResult<u64>> + Send + 'static, (Vec<u8>, Held)> {
         let Ok(guard) = self.inner.state.clone().try_lock_owned() else {
             return Err((data, held));
@@ -114,7 +117,8 @@ impl File {
                     file.precheck_write(len)?;
                     let slot = file.inner.fs.admit()?;
                     let write = file.writer(data);
-                    file.run_write(slot, guard, len, file.write_place(), held, write)
+                    let place = file.write_place();
+                    file.run_write_reporting(slot, guard, len, place, held, write, report)
                         .await
                 })
                 .await

@@ -314,6 +314,19 @@ async fn quota_io() {
         Ok(600),
         "nothing of the refused chunk was written"
     );
+    // The same refusal with nobody waiting for the stream's result: `close` reports it,
+    // also when the chunk was accepted and refused behind the writer (a second handle on
+    // the file, so `f` stays open for the rest).
+    let g = files::open("/data/a.bin".into(), "r+b".into())
+        .await
+        .unwrap();
+    assert_eq!(g.seek(0, Whence::End).await, Ok(600));
+    let (mut tx, rx) = aiofs::bindings::wit_stream::new::<u8>();
+    let done = g.write_via_stream(rx);
+    let _ = tx.write_all(vec![3; 500]).await;
+    drop(tx);
+    drop(done);
+    assert_eq!(g.close().await, Err(E::FileTooLarge));
     // Bytes written: 600 so far; 400 left after three more files of 1000.
     for i in 0..3 {
         let p = format!("/data/w{i}"); // created 2, 3, 4
