@@ -522,7 +522,7 @@ impl File {
             None => self.inner.fs.charge(len as u64)?,
         };
         let (slot, guard) = self.enter(need).await?;
-        self.run_write(slot, guard, len, self.write_place(), held, f)
+        self.run_write(slot, guard, len, self.write_place(), held, f, |_| {})
             .await
     }
 
@@ -546,35 +546,14 @@ impl File {
     /// (all or nothing; given back if the write fails or never runs), and refused with
     /// `file-too-large` if the file would outgrow `max_file_size` (counting every other
     /// write in flight on the same file, so concurrent writers cannot overshoot it).
+    /// The result is handed to `report` on the pool thread before the file is released:
+    /// whoever it is for learns of it before the file's next operation (its `close`) can
+    /// start.
     #[allow(
         clippy::too_many_arguments,
         reason = "internal plumbing of one write path"
     )]
-    async fn run_write<T, F>(
-        &self,
-        slot: PendingSlot<'_>,
-        guard: OwnedMutexGuard<State>,
-        len: usize,
-        place: Place,
-        held: Held,
-        f: F,
-    ) -> FsResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
-    {
-        self.run_write_reporting(slot, guard, len, place, held, f, |_: &FsResult<T>| {})
-            .await
-    }
-
-    /// [`File::run_write`] that hands its result to `report` on the pool thread, before
-    /// the file is released: whoever it is for learns of it before the file's next
-    /// operation (its `close`) can start.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "internal plumbing of one write path"
-    )]
-    async fn run_write_reporting<T, F, R>(
+    async fn run_write<T, F, R>(
         &self,
         slot: PendingSlot<'_>,
         guard: OwnedMutexGuard<State>,

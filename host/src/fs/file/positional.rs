@@ -3,10 +3,11 @@
 //! position; a write drops the read-ahead so later cursor reads see it. They run in
 //! order with every other operation of the file, under the same limits and budgets.
 
-use super::{File, Need, Place};
+use super::{Cursor, File, Handle, Need, Place};
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::SetTime;
 use crate::fs::held::Held;
+use crate::limits::Limits;
 use crate::obs::OpKind;
 
 impl File {
@@ -83,7 +84,8 @@ impl File {
                 let place = offset.map_or(Place::End, Place::At);
                 let budget = self.inner.budget.clone();
                 let (slot, guard) = self.enter(Need::WriteBytes).await?;
-                self.run_write(slot, guard, data.len(), place, held, move |cur, file, _| {
+                let n = data.len();
+                let write = move |cur: &mut Cursor, file: &Handle, _: &Limits| {
                     let start = match offset {
                         Some(at) => at,
                         None => file.len()?,
@@ -93,8 +95,9 @@ impl File {
                     cur.invalidate();
                     file.write_all_at(&data, start)?;
                     Ok(end)
-                })
-                .await
+                };
+                self.run_write(slot, guard, n, place, held, write, |_| {})
+                    .await
             })
             .await
     }

@@ -118,7 +118,7 @@ impl File {
                     let slot = file.inner.fs.admit()?;
                     let write = file.writer(data);
                     let place = file.write_place();
-                    file.run_write_reporting(slot, guard, len, place, held, write, report)
+                    file.run_write(slot, guard, len, place, held, write, report)
                         .await
                 })
                 .await
