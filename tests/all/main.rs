@@ -142,10 +142,11 @@ async fn concurrency_bound() {
     assert_eq!(fs.pending_ops(), 0);
 }
 
-/// `write-via-stream` writes one chunk behind the writer: with the pool held, the guest's
-/// first chunk is accepted and its next operation gets queued behind that chunk's write.
-/// (Were the chunk written before the guest's write completed, the second job would never
-/// be queued while the first is held, and this would time out.)
+/// `write-via-stream` writes one chunk behind the writer: the pool's one thread takes the
+/// first chunk's job (which accepts the chunk) and is then held at the gate, and the
+/// guest's next operation gets queued behind that write. (Were the chunk written before
+/// the guest's write completed, the second job would never be queued while the first is
+/// held, and this would time out.)
 #[tokio::test(flavor = "multi_thread")]
 async fn write_stream_writes_behind_the_writer() {
     let sb = Sandbox::new();
