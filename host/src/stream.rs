@@ -414,12 +414,7 @@ impl WriteStreamConsumer {
 
     /// Start writing `chunk` behind the writer if it gets the file to itself; otherwise
     /// hand the chunk and its charge back.
-    fn start(
-        &mut self,
-        chunk: Vec<u8>,
-        held: Held,
-        cx: &mut Context<'_>,
-    ) -> Result<(), (Vec<u8>, Held)> {
+    fn start(&mut self, chunk: Vec<u8>, held: Held) -> Result<(), (Vec<u8>, Held)> {
         let n = chunk.len();
         let on_done = {
             let shared = self.shared.clone();
@@ -428,35 +423,30 @@ impl WriteStreamConsumer {
                 drop(slot);
             }
         };
-        let mut write: Pending<u64> = Box::pin(self.file.write_chunk_now(chunk, held, on_done)?);
+        let write: Pending<u64> = Box::pin(self.file.write_chunk_now(chunk, held, on_done)?);
         {
             let mut s = self.shared();
             s.started = false;
             s.done = None;
             s.waker = None;
         }
-        let on_start: crate::pool::OnStart = {
-            let shared = self.shared.clone();
-            Box::new(move || {
-                let waker = {
-                    let mut s = lock(&shared);
-                    s.started = true;
-                    s.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            })
-        };
-        // The first poll queues the job (after every check and reservation).
-        if let Poll::Ready(result) = crate::pool::on_start(on_start, || write.as_mut().poll(cx)) {
-            // Refused before it was queued: nothing was written.
-            self.behind = None;
-            self.starting = Some((n, Box::pin(std::future::ready(result))));
-            return Ok(());
-        }
         self.starting = Some((n, write));
         Ok(())
+    }
+
+    /// What the pool calls when a worker takes the starting chunk's job: accept it.
+    fn on_start(&self) -> crate::pool::OnStart {
+        let shared = self.shared.clone();
+        Box::new(move || {
+            let waker = {
+                let mut s = lock(&shared);
+                s.started = true;
+                s.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        })
     }
 }
 
@@ -527,7 +517,7 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
             };
             let n = held.bytes() as usize;
             let chunk = remaining[..n].to_vec();
-            if let Err((chunk, held)) = me.start(chunk, held, cx) {
+            if let Err((chunk, held)) = me.start(chunk, held) {
                 // Another operation holds the file: the guest waits for this chunk.
                 let file = me.file.clone();
                 let write = async move { file.write_chunk_held(chunk, held).await };
@@ -537,9 +527,13 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
         // A chunk queued behind the writer is accepted once a pool thread has taken it
         // (it is then written whatever happens); until then the guest waits, even when
         // `finish` is set (the job may be taken at any moment).
-        if let Some((n, starting)) = me.starting.as_mut() {
+        let on_start = me.starting.is_some().then(|| me.on_start());
+        if let (Some((n, starting)), Some(on_start)) = (me.starting.as_mut(), on_start) {
             let n = *n;
-            if let Poll::Ready(result) = starting.as_mut().poll(cx) {
+            // Whichever poll queues the job (the first, after every check and
+            // reservation) leaves it the start callback.
+            let polled = crate::pool::on_start(on_start, || starting.as_mut().poll(cx));
+            if let Poll::Ready(result) = polled {
                 me.starting = None;
                 if result.is_ok() {
                     src.mark_read(n);
