@@ -119,7 +119,9 @@ struct State {
 /// closure owns must therefore be cheap to drop (file handles defer their close to the
 /// pool themselves).
 struct JobSlot {
-    job: Mutex<Option<Job>>,
+    /// The job, and what to call when a worker takes it (see [`on_start`]): taken together
+    /// by whoever owns the job from then on.
+    job: Mutex<Option<(Job, Option<OnStart>)>>,
     /// Set when the job's future is dropped (seen by [`checkpoint`] while it runs).
     dropped: AtomicBool,
     /// Whether cancelling the tenant stops it (not for detached clean-ups, which only
@@ -127,8 +129,6 @@ struct JobSlot {
     detached: bool,
     /// The tenant's cancellation flag and time limit.
     tenant: Arc<TenantShared>,
-    /// Called by the worker that takes the job, before it runs it (see [`on_start`]).
-    on_start: Mutex<Option<OnStart>>,
 }
 
 /// What a job's submitter wants to know once a worker has taken the job: from then on it
@@ -136,7 +136,7 @@ struct JobSlot {
 pub(crate) type OnStart = Box<dyn FnOnce() + Send>;
 
 impl JobSlot {
-    fn take(&self) -> Option<Job> {
+    fn take(&self) -> Option<(Job, Option<OnStart>)> {
         self.job.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
@@ -424,11 +424,10 @@ impl Pool {
 
     fn submit(&self, tenant: &Tenant, detached: bool, job: Job) -> Arc<JobSlot> {
         let slot = Arc::new(JobSlot {
-            job: Mutex::new(Some(job)),
+            job: Mutex::new(Some((job, take_on_start()))),
             dropped: AtomicBool::new(false),
             detached,
             tenant: tenant.shared.clone(),
-            on_start: Mutex::new(take_on_start()),
         });
         let shared = &self.inner.shared;
         let wake = {
@@ -499,7 +498,7 @@ fn worker(shared: &Shared) {
     // The previous job's result, delivered once the counters say it completed.
     let mut deliver: Option<Deliver> = None;
     loop {
-        let (job, slot) = {
+        let ((job, started), slot) = {
             let mut st = shared.lock();
             if deliver.is_some() {
                 st.running -= 1;
@@ -543,12 +542,7 @@ fn worker(shared: &Shared) {
         if let Some(d) = deliver.take() {
             d();
         }
-        call_on_start(
-            slot.on_start
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
+        call_on_start(started);
         let deadline = slot
             .tenant
             .max_duration
