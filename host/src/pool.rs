@@ -23,6 +23,7 @@
 //!   a guest from flooding them.
 
 use crate::error::{ErrorCode, FsResult};
+use crate::fs::links::Exclusion;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -80,6 +81,8 @@ struct Shared {
     wake: Condvar,
     threads: usize,
     hook: Option<JobHook>,
+    /// Removals on this pool's threads against cached attempts of its stores.
+    links: Arc<Exclusion>,
 }
 
 impl Shared {
@@ -310,6 +313,7 @@ impl Pool {
             wake: Condvar::new(),
             threads,
             hook,
+            links: Arc::new(Exclusion::new()),
         });
         for n in 0..threads {
             let shared = shared.clone();
@@ -333,6 +337,12 @@ impl Pool {
                 Pool::new((cores * 2).max(4))
             })
             .clone()
+    }
+
+    /// What keeps removals on this pool's threads and cached attempts of the stores that
+    /// use it apart (see the `links` module).
+    pub(crate) fn links(&self) -> &Exclusion {
+        &self.inner.shared.links
     }
 
     /// Counters, for tests and metrics.
@@ -495,6 +505,7 @@ impl State {
 }
 
 fn worker(shared: &Shared) {
+    crate::fs::links::serve(shared.links.clone());
     // The previous job's result, delivered once the counters say it completed.
     let mut deliver: Option<Deliver> = None;
     loop {

@@ -346,7 +346,7 @@ impl Fs {
                 not_root(&s)?;
                 not_root(&d)?;
                 on_object!(s, |o| self.obj_rename(&o, s, d).await);
-                self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
+                self.blocking(move || super::names::rename_local(&s, &d))
                     .await
             })
             .await

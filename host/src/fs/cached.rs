@@ -81,14 +81,21 @@ pub(crate) fn blocked() -> bool {
 }
 
 /// Run `f` in trying mode, copying at most `max_bytes`; `None` if something in it would
-/// have blocked (its result is then dropped, and `f` must be run again on the pool).
-pub(crate) fn attempt<T>(max_bytes: u64, f: impl FnOnce() -> T) -> Option<T> {
+/// have blocked (its result is then dropped, and `f` must be run again on the pool), or if
+/// it may not start because a removal of `links` is under way (see the `links` module: no
+/// file this thread closes while trying can be one whose last link went meanwhile).
+pub(crate) fn attempt<T>(
+    links: &super::links::Exclusion,
+    max_bytes: u64,
+    f: impl FnOnce() -> T,
+) -> Option<T> {
     struct Restore(Mode);
     impl Drop for Restore {
         fn drop(&mut self) {
             MODE.set(self.0);
         }
     }
+    let _attempt = links.attempt()?;
     let _restore = Restore(MODE.replace(Mode::Trying { left: max_bytes }));
     let out = f();
     (MODE.get() != Mode::Blocked).then_some(out)
@@ -98,6 +105,12 @@ pub(crate) fn attempt<T>(max_bytes: u64, f: impl FnOnce() -> T) -> Option<T> {
 fn would_block() -> io::Error {
     MODE.set(Mode::Blocked);
     io::ErrorKind::WouldBlock.into()
+}
+
+/// End the attempt because the operation must not run here (the error returned is thrown
+/// away and the operation runs again on the pool).
+pub(crate) fn give_up() -> io::Error {
+    would_block()
 }
 
 /// In an attempt, `would-block` unless `n` more bytes may still be copied (so a big read

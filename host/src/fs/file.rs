@@ -175,18 +175,30 @@ fn close(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()>
     }
 }
 
-/// Whether closing `state`'s file writes nothing and waits for nothing, so it may happen on
-/// the caller's thread: a host file opened read-only, with no close hook, still linked (the
-/// last close of an unlinked file frees its blocks).
-fn closes_cheaply(state: &State, mode: &OpenMode) -> bool {
+/// Whether closing `state`'s file may write nothing and wait for nothing, so it may be
+/// tried on the caller's thread: a host file opened read-only, with no close hook. Whether
+/// it is still linked is checked in the attempt ([`close_cached`]).
+fn may_close_cheaply(state: &State, mode: &OpenMode) -> bool {
+    state
+        .open
+        .as_ref()
+        .is_some_and(|o| !mode.write && o.on_close.is_none() && o.file.as_local().is_some())
+}
+
+/// [`close`], in a cached attempt: only if the file is still linked somewhere (the last
+/// close of an unlinked file frees its blocks, which may take milliseconds). No removal by
+/// this host can drop its last link before the attempt ends (the `links` module).
+fn close_cached(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()> {
     use std::os::unix::fs::MetadataExt;
-    state.open.as_ref().is_some_and(|o| {
-        !mode.write
-            && o.on_close.is_none()
-            && o.file
-                .as_local()
-                .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0))
-    })
+    let linked = state
+        .open
+        .as_ref()
+        .and_then(|o| o.file.as_local())
+        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0));
+    if !linked {
+        return Err(super::cached::give_up().into());
+    }
+    close(state, closed, complete)
 }
 
 /// Where a write lands.
@@ -752,10 +764,10 @@ impl File {
                 if guard.open.is_some() {
                     let closed = self.inner.closed.clone();
                     let fs = &self.inner.fs;
-                    let cheap =
-                        self.inner.budget.cached_io() && closes_cheaply(&guard, &self.inner.mode);
+                    let cheap = self.inner.budget.cached_io()
+                        && may_close_cheaply(&guard, &self.inner.mode);
                     crate::fs::yield_turn(cheap).await;
-                    match fs.inline(cheap, || close(&mut guard, &closed, complete)) {
+                    match fs.inline(cheap, || close_cached(&mut guard, &closed, complete)) {
                         Some(out) => {
                             drop(slot);
                             out?

@@ -16,6 +16,9 @@ mod file;
 mod governance_tests;
 mod growth;
 pub(crate) mod held;
+pub(crate) mod links;
+#[cfg(test)]
+mod links_tests;
 mod meta;
 mod mode;
 mod names;
@@ -689,7 +692,7 @@ impl Fs {
             return None;
         }
         let start = std::time::Instant::now();
-        let out = cached::attempt(max, f)?;
+        let out = cached::attempt(self.pool.links(), max, f)?;
         crate::obs::note_run(start.elapsed());
         Some(out)
     }

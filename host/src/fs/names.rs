@@ -151,8 +151,7 @@ impl Fs {
                 not_root(&d)?;
                 same_grant(&s, &d)?;
                 on_object!(s, |o| self.obj_rename(&o, s, d).await);
-                self.blocking(move || Ok(s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?))
-                    .await
+                self.blocking(move || rename_local(&s, &d)).await
             })
             .await
     }
@@ -172,7 +171,7 @@ impl Fs {
                     {
                         create_dirs_counted(&d, parent)?;
                     }
-                    s.grant.dir()?.rename(&s.rel, d.grant.dir()?, &d.rel)?;
+                    rename_local(&s, &d)?;
                     prune(s.grant.dir()?, &prunable_parents(&s.rel));
                     Ok(())
                 })
@@ -188,8 +187,11 @@ impl Fs {
                 let r = self.resolve_rw(&path)?;
                 not_root(&r)?;
                 on_object!(r, |o| self.obj_remove_file(&o, &r).await);
-                self.blocking(move || Ok(r.grant.dir()?.remove_file(&r.rel)?))
-                    .await
+                self.blocking(move || {
+                    let dir = r.grant.dir()?;
+                    Ok(links::removing(|| dir.remove_file(&r.rel))?)
+                })
+                .await
             })
             .await
     }
@@ -450,6 +452,13 @@ fn prunable_parents(rel: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Rename `s` to `d` on the host (replacing what `d` names drops its link: a removal, see
+/// the `links` module).
+pub(super) fn rename_local(s: &Resolved, d: &Resolved) -> FsResult<()> {
+    let (from, to) = (s.grant.dir()?, d.grant.dir()?);
+    Ok(links::removing(|| from.rename(&s.rel, to, &d.rel))?)
+}
+
 /// Remove each directory in `dirs` in order, stopping at the first that cannot be removed
 /// (not empty, missing, ...). Errors are not reported, as in Python's `removedirs`.
 fn prune(dir: &Dir, dirs: &[PathBuf]) {
@@ -497,7 +506,7 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
                     let listing = child.entries()?;
                     stack.push((child, listing, Some(name)));
                 } else {
-                    dir.remove_file(&name)?;
+                    links::removing(|| dir.remove_file(&name))?;
                 }
             }
             None => {

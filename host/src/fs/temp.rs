@@ -144,7 +144,7 @@ impl Fs {
                     })?;
                     lease.keep();
                     // Unlink at once: the file lives only as long as its descriptor.
-                    dir.remove_file(place.at.rel.join(&name))?;
+                    super::links::removing(|| dir.remove_file(place.at.rel.join(&name)))?;
                     let guest = guest_join(&place.at, &name);
                     let budget = place.at.budget.clone();
                     Ok(File::new_in(
@@ -190,7 +190,7 @@ impl Fs {
                     let on_close: Option<Box<dyn FnOnce() + Send>> = delete.then(|| {
                         Box::new(move || {
                             // Gone already (renamed or removed by the guest) is fine.
-                            let _ = dir.remove_file(&rel);
+                            let _ = super::links::removing(|| dir.remove_file(&rel));
                         }) as Box<dyn FnOnce() + Send>
                     });
                     let guest = guest_join(&place.at, &name);

@@ -102,10 +102,11 @@ impl Fs {
                     let written =
                         write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
                     drop(file);
-                    if let Err(e) =
-                        written.and_then(|()| Ok(parent_dir.rename(&tmp, parent_dir, name)?))
+                    use super::links::removing;
+                    if let Err(e) = written
+                        .and_then(|()| Ok(removing(|| parent_dir.rename(&tmp, parent_dir, name))?))
                     {
-                        let _ = parent_dir.remove_file(&tmp);
+                        let _ = removing(|| parent_dir.remove_file(&tmp));
                         return Err(e);
                     }
                     paid.keep();
