@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+mod close;
 mod cursor;
 pub(crate) mod handle;
 mod position;
@@ -99,56 +100,6 @@ struct Open {
     fs: Fs,
 }
 
-impl Open {
-    /// Close the descriptor, then run `on_close`, then release the slot. Blocking: call
-    /// only on a pool thread.
-    /// Close (`complete`: an upload is completed, else aborted), then run `on_close`,
-    /// then release the slot.
-    fn finish(self, complete: bool) -> FsResult<()> {
-        let Open {
-            file,
-            slot,
-            on_close,
-            fs: _,
-        } = self;
-        let out = if complete {
-            file.close()
-        } else {
-            file.abandon();
-            Ok(())
-        };
-        if let Some(on_close) = on_close {
-            on_close();
-        }
-        drop(slot);
-        out
-    }
-}
-
-impl Drop for State {
-    /// The last reference is gone without `close`: close on the pool, never here (this may
-    /// run on the event loop). The open-file slot is free at once, so a guest that drops a
-    /// handle can open another right away; the close is queued before anything the store
-    /// submits later (FIFO), so descriptors still open beyond the limit are bounded by the
-    /// pool's thread count.
-    ///
-    /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
-    /// completed (its error goes unobserved), unless the store's tenant was cancelled
-    /// before the drop ([`Tenant::cancel`](crate::Tenant::cancel); `aiofs run` does that
-    /// when the guest traps or times out), when it is aborted and nothing of it becomes
-    /// visible.
-    fn drop(&mut self) {
-        if let Some(mut open) = self.open.take() {
-            drop(std::mem::replace(&mut open.slot, Box::new(())));
-            let fs = open.fs.clone();
-            let complete = !fs.tenant().is_cancelled();
-            fs.spawn_detached(move || {
-                let _ = open.finish(complete);
-            });
-        }
-    }
-}
-
 /// Run `f` on an open file's cursor and handle (`bad-descriptor` once closed), then trim
 /// the read-ahead buffer.
 fn apply<T>(
@@ -160,45 +111,6 @@ fn apply<T>(
     let out = f(&mut state.cur, &open.file, limits);
     state.cur.trim();
     out
-}
-
-/// Close an open file (`complete`: an upload is completed, else aborted), marking it
-/// `closed` first; nothing if it already was.
-fn close(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()> {
-    match state.open.take() {
-        Some(open) => {
-            closed.store(true, Ordering::Release);
-            state.cur.release();
-            open.finish(complete)
-        }
-        None => Ok(()),
-    }
-}
-
-/// Whether closing `state`'s file may write nothing and wait for nothing, so it may be
-/// tried on the caller's thread: a host file opened read-only, with no close hook. Whether
-/// it is still linked is checked in the attempt ([`close_cached`]).
-fn may_close_cheaply(state: &State, mode: &OpenMode) -> bool {
-    state
-        .open
-        .as_ref()
-        .is_some_and(|o| !mode.write && o.on_close.is_none() && o.file.as_local().is_some())
-}
-
-/// [`close`], in a cached attempt: only if the file is still linked somewhere (the last
-/// close of an unlinked file frees its blocks, which may take milliseconds). No removal by
-/// this host can drop its last link before the attempt ends (the `links` module).
-fn close_cached(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()> {
-    use std::os::unix::fs::MetadataExt;
-    let linked = state
-        .open
-        .as_ref()
-        .and_then(|o| o.file.as_local())
-        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0));
-    if !linked {
-        return Err(super::cached::give_up().into());
-    }
-    close(state, closed, complete)
 }
 
 /// Where a write lands.
@@ -742,46 +654,6 @@ impl File {
                 let (slot, guard) = self.enter(Need::Open).await?;
                 self.run_quick(slot, guard, true, |_, file, _| file.stat())
                     .await
-            })
-            .await
-    }
-    pub async fn close(&self) -> FsResult<()> {
-        self.finish(true).await
-    }
-
-    /// Close without completing: an upload is aborted (nothing of it becomes visible); a
-    /// host file is closed as by [`close`](File::close). For a copy that failed halfway.
-    #[cfg(feature = "object")]
-    pub(crate) async fn discard(&self) -> FsResult<()> {
-        self.finish(false).await
-    }
-
-    async fn finish(&self, complete: bool) -> FsResult<()> {
-        self.observe(OpKind::Close)
-            .run(async {
-                let slot = self.inner.fs.admit()?;
-                let mut guard = self.inner.state.clone().lock_owned().await;
-                if guard.open.is_some() {
-                    let closed = self.inner.closed.clone();
-                    let fs = &self.inner.fs;
-                    let cheap = self.inner.budget.cached_io()
-                        && may_close_cheaply(&guard, &self.inner.mode);
-                    crate::fs::yield_turn(cheap).await;
-                    match fs.inline(cheap, || close_cached(&mut guard, &closed, complete)) {
-                        Some(out) => {
-                            drop(slot);
-                            out?
-                        }
-                        None => {
-                            fs.blocking_admitted(slot, move || close(&mut guard, &closed, complete))
-                                .await?
-                        }
-                    }
-                }
-                match self.take_unobserved() {
-                    Some(err) => Err(err),
-                    None => Ok(()),
-                }
             })
             .await
     }
