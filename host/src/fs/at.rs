@@ -202,6 +202,13 @@ impl Fs {
                     text: false,
                 };
                 let create = Create::of(&mode, &r)?;
+                // The opened file or directory keeps its full guest path (the view's
+                // mount, the file's name), which grows with every relative open: capped
+                // like any path the guest passes, so a chain of `open-at(d, "x/..")`
+                // cannot build an unbounded one.
+                if guest_of(&r).len() > self.limits.max_path_len {
+                    return Err(ErrorCode::NameTooLong);
+                }
                 #[cfg(feature = "object")]
                 if let Some(o) = r.grant.object().cloned() {
                     return self.object_open_at(&o, r, mode, req.directory).await;

@@ -146,7 +146,11 @@ fn open(dir: &cap_std::fs::Dir, rel: &Path, flags: OFlags) -> io::Result<StdFile
     if !matches!(MODE.get(), Mode::Trying { .. }) {
         return Err(would_block());
     }
-    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED;
+    // `NO_XDEV`: a mount inside the grant may be NFS or FUSE, whose opens wait.
+    let resolve = ResolveFlags::BENEATH
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::NO_XDEV
+        | ResolveFlags::CACHED;
     match rustix::fs::openat2(
         dir,
         rel,

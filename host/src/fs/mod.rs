@@ -486,8 +486,15 @@ impl Fs {
     }
 
     /// `path` as an absolute guest path, for records: a relative one is shown under the
-    /// first grant, where it resolves (for a directory's view, the directory).
+    /// first grant, where it resolves (for a directory's view, the directory). A path
+    /// longer than `max_path_len` (refused, but recorded as the guest sent it) is cut
+    /// there and ends in `…`, so a record never copies more than that.
     pub(crate) fn guest_display(&self, path: &str) -> String {
+        let max = self.limits.max_path_len;
+        if path.len() > max {
+            let cut = path.floor_char_boundary(max);
+            return format!("{}…", self.guest_display(&path[..cut]));
+        }
         if path.starts_with('/') {
             return path.to_owned();
         }

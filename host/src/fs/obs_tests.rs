@@ -193,6 +193,33 @@ async fn audit_records_refusals_and_asked_for_mutations() {
     assert!(json["time"].as_f64().unwrap() > 1.7e9);
 }
 
+/// A record never copies more of a path than `max_path_len`: a refused operation whose
+/// paths were never checked (here the target of a rename whose source is refused first)
+/// is recorded with them cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_cut_overlong_paths() {
+    let (audit, rx) = Audit::channel(4);
+    let t = two("cut", Pool::new(1), Some(audit));
+    let long = format!("/rw/{}", "é".repeat(1 << 20));
+    let max = crate::limits::Limits::default().max_path_len;
+    assert_eq!(
+        t.fs.rename(s("/elsewhere/x"), long.clone()).await,
+        Err(ErrorCode::NotPermitted)
+    );
+    assert_eq!(
+        t.fs.stat(long.clone(), true).await.map(drop),
+        Err(ErrorCode::NameTooLong)
+    );
+    let got = rx.drain();
+    let target = got[0].target.as_deref().unwrap();
+    assert!(target.len() <= max + "…".len(), "{}", target.len());
+    assert!(target.ends_with('…') && long.starts_with(target.trim_end_matches('…')));
+    assert_eq!(got[0].path, "/elsewhere/x");
+    for r in &got {
+        assert!(r.path.len() <= max + "…".len());
+    }
+}
+
 /// A reader that never reads costs the guest nothing: every refusal returns at once and
 /// the records that do not fit are counted as dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -317,7 +317,9 @@ impl Fs {
     }
 
     /// Where a temporary object goes: `options.dir` or the first writable grant's root,
-    /// which must allow writing; prefix and suffix must be plain name parts.
+    /// which must allow writing; prefix and suffix must be plain name parts, short enough
+    /// together for a file name (`name-too-long` otherwise, before anything is queued:
+    /// a queued operation holds them).
     fn temp_place(&self, options: TempOptions) -> FsResult<TempPlace> {
         let prefix = options.prefix.unwrap_or_else(|| "tmp".to_owned());
         let suffix = options.suffix.unwrap_or_default();
@@ -325,6 +327,9 @@ impl Fs {
             if part.contains(['/', '\0']) {
                 return Err(ErrorCode::Invalid);
             }
+        }
+        if prefix.len() + TEMP_RANDOM + suffix.len() > MAX_NAME_LEN {
+            return Err(ErrorCode::NameTooLong);
         }
         let at = match options.dir {
             Some(dir) => self.resolve_rw(&dir)?,
@@ -370,10 +375,15 @@ pub(super) const TEMP_STEM_MAX: usize = 200;
 const TEMP_ATTEMPTS: usize = 100;
 
 /// A random name `prefix` + 8 characters + `suffix`.
+/// Random characters between a temporary name's prefix and suffix.
+const TEMP_RANDOM: usize = 8;
+/// Longest file name (bytes) of the local filesystems aiofs serves (`NAME_MAX`).
+const MAX_NAME_LEN: usize = 255;
+
 fn temp_name(prefix: &str, suffix: &str) -> String {
-    let mut name = String::with_capacity(prefix.len() + 8 + suffix.len());
+    let mut name = String::with_capacity(prefix.len() + TEMP_RANDOM + suffix.len());
     name.push_str(prefix);
-    for _ in 0..8 {
+    for _ in 0..TEMP_RANDOM {
         name.push(TEMP_CHARS[fastrand::usize(..TEMP_CHARS.len())] as char);
     }
     name.push_str(suffix);

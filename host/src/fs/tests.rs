@@ -933,6 +933,34 @@ async fn temporary_directories() {
             .await;
         assert_eq!(suffix.map(drop), Err(ErrorCode::Invalid), "{bad:?}");
     }
+    // A prefix and suffix that cannot make a file name are refused before anything is
+    // queued (a queued operation would hold them), whatever the grant's filesystem says.
+    let (fits, over) = ("p".repeat(120), "s".repeat(128));
+    let made = fs
+        .temporary_file(
+            s("w+b"),
+            TempOptions {
+                prefix: Some(fits.clone()),
+                suffix: Some("s".repeat(127)),
+                ..TempOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(made.name().len(), "/data/".len() + 255);
+    made.close().await.unwrap();
+    let long = fs
+        .named_temporary_file(
+            s("w+b"),
+            TempOptions {
+                prefix: Some(fits),
+                suffix: Some(over),
+                ..TempOptions::default()
+            },
+            true,
+        )
+        .await;
+    assert_eq!(long.map(drop), Err(ErrorCode::NameTooLong));
     assert_eq!(
         fs.temporary_directory(TempOptions {
             dir: Some(s("/data/../outside")),
@@ -1011,4 +1039,38 @@ async fn temporary_files() {
     env.drain().await;
     assert_eq!(env.names("data").len(), 1);
     assert_eq!(fs.open_files(), 0);
+}
+
+/// A directory opened relative to another keeps its full guest path; a chain of
+/// `open-at(d, "x/..")` that would make it longer than `max_path_len` fails with
+/// `name-too-long` instead of growing it without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_opens_cannot_grow_a_path_past_the_limit() {
+    let limits = Limits {
+        max_path_len: 64,
+        ..Limits::default()
+    };
+    let env = Env::with(limits, Pool::new(1));
+    stdfs::create_dir(env.host("data/x")).unwrap();
+    let req = OpenRequest {
+        directory: true,
+        ..OpenRequest::default()
+    };
+    let mut dir = env.fs.grant_roots().swap_remove(0);
+    let mut opened = 0;
+    let err = loop {
+        match dir.fs().open_at(s("x/../x/.."), req).await {
+            Ok(Opened::Dir(d)) => dir = d,
+            Ok(Opened::File(_)) => panic!("a directory"),
+            Err(e) => break e,
+        }
+        opened += 1;
+        assert!(opened < 64, "the path grows past the limit");
+    };
+    assert_eq!(err, ErrorCode::NameTooLong);
+    // "/data" + 5 × "/x/../x/.." is 55 bytes; a sixth would be 65.
+    assert_eq!(opened, 5);
+    assert_eq!(dir.guest_path().len(), 55);
+    // Still usable, and files beneath it resolve.
+    assert!(dir.fs().exists(s("x")).await.unwrap());
 }

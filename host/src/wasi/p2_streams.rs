@@ -308,7 +308,9 @@ impl OutputStream for FileOutput {
             // The payload moves into the write (no second copy beside the charged one).
             Box::pin(async move { file.write_at(offset, Vec::from(bytes)).await });
         if let Some(at) = &mut self.offset {
-            *at += len;
+            // Past `u64::MAX` the write itself fails (`file-too-large`): the position
+            // only has to stay a number meanwhile.
+            *at = at.saturating_add(len);
         }
         match poll_now(&mut fut) {
             Some(r) => self.complete(r),
