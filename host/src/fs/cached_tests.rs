@@ -1,7 +1,7 @@
 //! Tests of cached operations on the caller's thread (the `cached` module): which
 //! operations skip the pool, which must not, and that both ways give the same answers.
 
-use super::tests::{Env, pooled, s};
+use super::tests::{Env, gated_pool, pooled, s};
 use super::*;
 use std::fs as stdfs;
 
@@ -315,4 +315,51 @@ async fn cached_operations_yield_to_the_runtime() {
         during >= 1024 / 128 - 1,
         "the other task ran {during} times"
     );
+}
+
+/// Dropping a read-only handle closes it right here, as `close` does, so a guest looping
+/// open-and-drop queues nothing and holds no descriptor. One whose file lost its last link
+/// is closed on the pool, and keeps its open-file slot until then: an open on the caller's
+/// thread queues nothing for its close to wait behind, so without the slot a guest could
+/// pile descriptors up behind a held-up queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_read_only_handles_close_here_or_keep_their_slot() {
+    let env = Env::new();
+    env.put("data/f", "content");
+    assert_eq!(env.get("data/f").unwrap(), "content");
+    let fs = &env.fs;
+    let before = trips(fs);
+    for _ in 0..1000 {
+        let f = fs.open(s("/data/f"), "rb").await.unwrap();
+        assert_eq!(fs.open_files(), 1);
+        drop(f);
+        assert_eq!(fs.open_files(), 0, "closed at the drop");
+    }
+    assert_eq!(trips(fs), before, "no open nor close went to the pool");
+
+    let (pool, gate) = gated_pool();
+    let env = Env::with(Limits::default(), pool);
+    env.put("data/gone", "x");
+    assert_eq!(env.get("data/gone").unwrap(), "x");
+    let fs = env.fs.clone();
+    // Opened here from the caches (or, if they missed, on the pool: let it through).
+    let opening = tokio::spawn(async move { fs.open(s("/data/gone"), "rb").await });
+    while !opening.is_finished() {
+        if gate.started.try_recv().is_ok() {
+            gate.release.send(()).unwrap();
+        }
+        tokio::task::yield_now().await;
+    }
+    let f = opening.await.unwrap().unwrap();
+    stdfs::remove_file(env.host("data/gone")).unwrap();
+    drop(f);
+    let (started, release) = (gate.started, gate.release);
+    tokio::task::spawn_blocking(move || started.recv().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(env.fs.open_files(), 1, "held until the pool closes it");
+    release.send(()).unwrap();
+    while env.fs.open_files() != 0 {
+        tokio::task::yield_now().await;
+    }
 }

@@ -98,6 +98,9 @@ struct Open {
     on_close: Option<Box<dyn FnOnce() + Send>>,
     /// Where a descriptor dropped without `close` is closed (in the store's turn).
     fs: Fs,
+    /// Whether closing may be tried on the caller's thread: a host file opened read-only,
+    /// with no close hook, of a grant that allows cached operations.
+    cheap_close: bool,
 }
 
 /// Run `f` on an open file's cursor and handle (`bad-descriptor` once closed), then trim
@@ -196,11 +199,14 @@ impl File {
             #[cfg(feature = "object")]
             Handle::Object(_) => cursor::OBJECT_READ_AHEAD,
         };
+        let cheap_close =
+            !mode.write && on_close.is_none() && file.as_local().is_some() && budget.cached_io();
         let open = Open {
             file,
             slot: Box::new(slot),
             on_close,
             fs: fs.clone(),
+            cheap_close,
         };
         let cur = Cursor::new(mode.append, chunk, fs.mem().empty());
         File {

@@ -1,5 +1,5 @@
-//! Closing a file: explicitly (on the caller's thread when that is cheap and safe, else on
-//! the pool), or by dropping the last handle (always on the pool).
+//! Closing a file, explicitly or by dropping the last handle: on the caller's thread when
+//! that is cheap and safe, else on the pool.
 
 use super::{File, Open, State};
 use crate::error::FsResult;
@@ -16,6 +16,7 @@ impl Open {
             slot,
             on_close,
             fs: _,
+            cheap_close: _,
         } = self;
         let out = if complete {
             file.close()
@@ -32,11 +33,17 @@ impl Open {
 }
 
 impl Drop for State {
-    /// The last reference is gone without `close`: close on the pool, never here (this may
-    /// run on the event loop). The open-file slot is free at once, so a guest that drops a
-    /// handle can open another right away; the close is queued before anything the store
-    /// submits later (FIFO), so descriptors still open beyond the limit are bounded by the
-    /// pool's thread count.
+    /// The last reference is gone without `close`. A file that closes cheaply (read-only,
+    /// still linked) is closed right here in a cached attempt, as [`File::close`] would;
+    /// any other is closed on the pool, never here (this may run on the event loop).
+    ///
+    /// The open-file slot of a file closed on the pool is free at once if the file may
+    /// write on close, so a guest that drops a handle can open another right away: such a
+    /// file was opened on the pool, and its close is queued before anything the store
+    /// submits later (FIFO), so descriptors still open beyond the limit stay bounded. A
+    /// read-only file may have been opened on the caller's thread, which queues nothing: a
+    /// guest looping open-and-drop while its queue is held up would pile descriptors up
+    /// behind it without end, so its slot is kept until the pool has closed it.
     ///
     /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
     /// completed (its error goes unobserved), unless the store's tenant was cancelled
@@ -44,15 +51,42 @@ impl Drop for State {
     /// when the guest traps or times out), when it is aborted and nothing of it becomes
     /// visible.
     fn drop(&mut self) {
-        if let Some(mut open) = self.open.take() {
-            drop(std::mem::replace(&mut open.slot, Box::new(())));
-            let fs = open.fs.clone();
-            let complete = !fs.tenant().is_cancelled();
-            fs.spawn_detached(move || {
-                let _ = open.finish(complete);
-            });
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let fs = open.fs.clone();
+        let mut open = Some(open);
+        if open.as_ref().is_some_and(|o| o.cheap_close)
+            && let Some(Ok(())) = fs.inline(true, || drop_cached(&mut open))
+        {
+            return;
         }
+        let Some(mut open) = open else { return };
+        if !open.cheap_close {
+            drop(std::mem::replace(&mut open.slot, Box::new(())));
+        }
+        let complete = !fs.tenant().is_cancelled();
+        fs.spawn_detached(move || {
+            let _ = open.finish(complete);
+        });
     }
+}
+
+/// Close a dropped file in a cached attempt, if still linked (see [`close_cached`]);
+/// `open` is left as it was otherwise.
+fn drop_cached(open: &mut Option<Open>) -> FsResult<()> {
+    if !open.as_ref().is_some_and(still_linked) {
+        return Err(crate::fs::cached::give_up().into());
+    }
+    open.take().map_or(Ok(()), |o| o.finish(true))
+}
+
+/// Whether `open`'s host file still has a name (its last close frees nothing).
+fn still_linked(open: &Open) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    open.file
+        .as_local()
+        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0))
 }
 
 /// Close an open file (`complete`: an upload is completed, else aborted), marking it
@@ -82,13 +116,7 @@ fn may_close_cheaply(state: &State, mode: &OpenMode) -> bool {
 /// close of an unlinked file frees its blocks, which may take milliseconds). No removal by
 /// this host can drop its last link before the attempt ends (the `links` module).
 fn close_cached(state: &mut State, closed: &AtomicBool, complete: bool) -> FsResult<()> {
-    use std::os::unix::fs::MetadataExt;
-    let linked = state
-        .open
-        .as_ref()
-        .and_then(|o| o.file.as_local())
-        .is_some_and(|f| f.metadata().is_ok_and(|m| m.nlink() > 0));
-    if !linked {
+    if !state.open.as_ref().is_some_and(still_linked) {
         return Err(crate::fs::cached::give_up().into());
     }
     close(state, closed, complete)
