@@ -121,20 +121,16 @@ impl SetTime {
     }
 }
 
-/// A [`Timestamp`] as a `SystemTime` (`invalid` if out of range).
+/// A [`Timestamp`] as a `SystemTime` (`invalid` if out of range, or before 1970: the
+/// crates that set times, cap-primitives and fs-set-times, panic on those).
 fn system_time(t: Timestamp) -> FsResult<std::time::SystemTime> {
     use std::time::{Duration, UNIX_EPOCH};
-    if t.nanoseconds >= 1_000_000_000 {
+    if t.nanoseconds >= 1_000_000_000 || t.seconds < 0 {
         return Err(ErrorCode::Invalid);
     }
-    let out = if t.seconds >= 0 {
-        UNIX_EPOCH.checked_add(Duration::new(t.seconds.unsigned_abs(), t.nanoseconds))
-    } else {
-        UNIX_EPOCH
-            .checked_sub(Duration::from_secs(t.seconds.unsigned_abs()))
-            .and_then(|e| e.checked_add(Duration::from_nanos(t.nanoseconds.into())))
-    };
-    out.ok_or(ErrorCode::Overflow)
+    UNIX_EPOCH
+        .checked_add(Duration::new(t.seconds.unsigned_abs(), t.nanoseconds))
+        .ok_or(ErrorCode::Overflow)
 }
 
 /// The guest path of a resolved path (mount, then the relative part).

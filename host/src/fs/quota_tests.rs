@@ -488,3 +488,31 @@ async fn dropped_handles_free_their_slots_at_once() {
     assert_eq!(blocker.await.unwrap(), Ok(true));
     assert_eq!(reopened.await.unwrap(), Ok(()));
 }
+
+/// A whole-file write stopped halfway (its future dropped while it runs) still pays for
+/// the bytes it left in the file: dropping writes cannot write past `max_bytes_written`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_stopped_halfway_pays_for_what_it_wrote() {
+    let env = Env::new(GrantQuota {
+        max_bytes_written: Some(1 << 30),
+        ..GrantQuota::UNLIMITED
+    });
+    let fs = env.fs.clone();
+    let data = vec![7u8; 64 << 20];
+    let writing =
+        tokio::spawn(async move { fs.write_file("/data/big".to_owned(), data, false).await });
+    let on_disk = || stdfs::metadata(env.host("data/big")).map_or(0, |m| m.len());
+    while on_disk() == 0 && !writing.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    writing.abort();
+    let _ = writing.await;
+    // The job runs on after its future is gone, until its next checkpoint.
+    while env.fs.pool().stats().running != 0 {
+        tokio::task::yield_now().await;
+    }
+    let (left, paid) = (on_disk(), env.usage().bytes_written);
+    assert!(left > 0);
+    assert!(paid >= left, "{left} bytes in the file, {paid} paid");
+    assert!(paid <= 64 << 20);
+}

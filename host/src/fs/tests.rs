@@ -1074,3 +1074,39 @@ async fn relative_opens_cannot_grow_a_path_past_the_limit() {
     // Still usable, and files beneath it resolve.
     assert!(dir.fs().exists(s("x")).await.unwrap());
 }
+
+/// Times are set on files, links and open files; one before 1970 is refused with
+/// `invalid` (the crates that set them would panic), leaving the file as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_times_and_times_before_1970() {
+    let env = Env::new();
+    env.put("data/f", "abc");
+    let fs = &env.fs;
+    let at = |seconds| {
+        SetTime::At(Timestamp {
+            seconds,
+            nanoseconds: 0,
+        })
+    };
+    fs.set_times(s("/data/f"), true, at(1_000_000_000), at(1_500_000_000))
+        .await
+        .unwrap();
+    let st = fs.stat(s("/data/f"), true).await.unwrap();
+    assert_eq!(st.modified.unwrap().seconds, 1_500_000_000);
+    for follow in [true, false] {
+        assert_eq!(
+            fs.set_times(s("/data/f"), follow, SetTime::Keep, at(-1))
+                .await,
+            Err(ErrorCode::Invalid)
+        );
+    }
+    let f = fs.open(s("/data/f"), "r+b").await.unwrap();
+    assert_eq!(
+        f.set_times(at(-86_400), SetTime::Keep).await,
+        Err(ErrorCode::Invalid)
+    );
+    f.close().await.unwrap();
+    let st = fs.stat(s("/data/f"), true).await.unwrap();
+    assert_eq!(st.modified.unwrap().seconds, 1_500_000_000);
+    assert_eq!(st.accessed.unwrap().seconds, 1_000_000_000);
+}

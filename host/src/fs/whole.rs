@@ -69,9 +69,12 @@ impl Fs {
                         let mut file =
                             regular(open_counted(&r, &write_options(), Create::IfMissing)?)?;
                         let _growth = reserve_growth(&counters, &r, &file, len)?;
-                        write_chunked(&mut file, &data)?;
-                        paid.keep();
-                        return Ok(());
+                        // What reached the file counts even if the write stops halfway
+                        // (dropped, interrupted, a disk error): it stays there.
+                        let mut written = 0;
+                        let out = write_chunked(&mut file, &data, &mut written);
+                        paid.settle(written);
+                        return out;
                     }
                     let name = r.rel.file_name().ok_or(ErrorCode::IsDirectory)?;
                     let parent = r.rel.parent().unwrap_or(Path::new(""));
@@ -99,8 +102,10 @@ impl Fs {
                     let (tmp, mut file) = with_temp_name(&prefix, ".tmp", |n| {
                         parent_dir.open_with(n, OpenOptions::new().write(true).create_new(true))
                     })?;
+                    // Nothing of a failed atomic write stays (its temporary file is removed
+                    // below), so nothing of it is paid.
                     let written =
-                        write_chunked(&mut file, &data).and_then(|()| Ok(file.sync_all()?));
+                        write_chunked(&mut file, &data, &mut 0).and_then(|()| Ok(file.sync_all()?));
                     drop(file);
                     use super::links::removing;
                     if let Err(e) = written
@@ -262,10 +267,12 @@ fn read_limited(
 const CHUNK: usize = 8 << 20;
 
 /// Write all of `data` in chunks, stopping at a [`checkpoint`](crate::pool::checkpoint)
-/// (`interrupted`) between them.
-fn write_chunked(file: &mut impl Write, data: &[u8]) -> FsResult<()> {
+/// (`interrupted`) between them; `written` counts the bytes that may have reached `file`.
+fn write_chunked(file: &mut impl Write, data: &[u8], written: &mut u64) -> FsResult<()> {
     for piece in data.chunks(CHUNK) {
         crate::pool::checkpoint()?;
+        // A piece that fails partway may have landed in part: counted whole.
+        *written += piece.len() as u64;
         file.write_all(piece)?;
     }
     Ok(())
