@@ -345,6 +345,13 @@ impl Pool {
         &self.inner.shared.links
     }
 
+    /// Entries in the queues, live or not (for tests: cancelled ones must not linger).
+    #[cfg(test)]
+    fn queue_entries(&self) -> usize {
+        let st = self.inner.shared.lock();
+        st.queues.values().map(VecDeque::len).sum()
+    }
+
     /// Counters, for tests and metrics.
     pub fn stats(&self) -> PoolStats {
         let shared = &self.inner.shared;
@@ -464,7 +471,10 @@ impl Pool {
     }
 }
 
-/// Dropped with the `run` future: if the job is still queued, take it out (it never runs).
+/// Dropped with the `run` future: if the job is still queued, take it out (it never runs),
+/// and its entry out of its tenant's queue, so a guest that queues and cancels in a loop
+/// while the workers are busy leaves nothing behind (the entry is found from the back,
+/// where the newest are; a tenant's queue holds at most its pending operations).
 struct CancelOnDrop<'a> {
     shared: &'a Shared,
     slot: Arc<JobSlot>,
@@ -482,6 +492,7 @@ impl Drop for CancelOnDrop<'_> {
             let mut st = self.shared.lock();
             st.queued -= 1;
             st.cancelled += 1;
+            st.forget(&self.slot);
         }
         // Drop the closure (and whatever it owns) outside the lock.
         drop(job);
@@ -489,6 +500,21 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl State {
+    /// Take `slot` (cancelled while queued) out of its tenant's queue.
+    fn forget(&mut self, slot: &Arc<JobSlot>) {
+        let id = slot.tenant.id;
+        let Some(queue) = self.queues.get_mut(&id) else {
+            return;
+        };
+        if let Some(at) = queue.iter().rposition(|s| Arc::ptr_eq(s, slot)) {
+            queue.remove(at);
+        }
+        if queue.is_empty() {
+            self.queues.remove(&id);
+            self.ready.retain(|&t| t != id);
+        }
+    }
+
     /// The next slot round-robin: the front job of the first ready tenant, which goes to
     /// the back of the line if it has more.
     fn pop(&mut self) -> Option<Arc<JobSlot>> {

@@ -120,16 +120,38 @@ fn dropped_queued_jobs_never_run() {
     }
     let st = pool.stats();
     assert_eq!((st.queued, st.cancelled, st.peak_queued), (0, 5, 1));
-    // A later job still runs, after the skipped ones.
+    assert_eq!(pool.queue_entries(), 0, "cancelled entries do not linger");
+    // Nor do many, queued behind a live one and cancelled out of order.
+    let mut live = std::pin::pin!(pool.run(|| 1));
+    rt.block_on(async { assert!(futures::poll!(live.as_mut()).is_pending()) });
+    let mut futs: Vec<_> = (0..1000).map(|i| Box::pin(pool.run(move || i))).collect();
+    rt.block_on(async {
+        for f in &mut futs {
+            assert!(futures::poll!(f.as_mut()).is_pending());
+        }
+    });
+    assert_eq!(pool.queue_entries(), 1001);
+    while !futs.is_empty() {
+        let i = futs.len() / 2;
+        drop(futs.swap_remove(i));
+    }
+    assert_eq!(pool.queue_entries(), 1);
+    assert_eq!(pool.stats().queued, 1);
     gate.release.send(()).unwrap();
     done_rx.recv().unwrap();
+    // The live one runs next, past the skipped ones.
+    gate.started.recv().unwrap();
+    gate.release.send(()).unwrap();
+    assert_eq!(rt.block_on(live), Ok(1));
+    // A later job still runs.
     let (tx, rx) = mpsc::channel();
     pool.spawn_detached(move || tx.send(()).unwrap());
     gate.started.recv().unwrap();
     gate.release.send(()).unwrap();
     rx.recv().unwrap();
     assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(pool.stats().cancelled, 5);
+    assert_eq!(pool.stats().cancelled, 1005);
+    assert_eq!(pool.queue_entries(), 0);
 }
 
 #[test]
