@@ -32,9 +32,12 @@ impl Fs {
                     if md.len() > quota {
                         return Err(ErrorCode::Quota);
                     }
+                    if md.len() == 0 {
+                        return read_unmeasured(&file, limit, too_big, held, &r.budget);
+                    }
                     let lease = r.budget.read_exact(md.len())?;
                     held.grow(md.len())?;
-                    let data = read_limited(file, md.len(), limit, too_big)?;
+                    let data = read_limited(file, md.len(), limit)?;
                     lease.settle(data.len() as u64);
                     held.settle(data.len() as u64);
                     Ok(data)
@@ -239,28 +242,46 @@ impl Fs {
 /// Read the file `src`, `expected` bytes long when measured (at most `limit`), into a new
 /// vector. Once those bytes have arrived the read is complete: it returns the file as it was
 /// when measured (bytes appended since lie past them), without a further `read` to find
-/// the end. A file measured empty is read until its end, failing with `too_big` once more
-/// than `limit` bytes arrive.
-fn read_limited(
-    src: std::fs::File,
-    expected: u64,
-    limit: u64,
-    too_big: ErrorCode,
-) -> FsResult<Vec<u8>> {
+/// the end.
+fn read_limited(src: std::fs::File, expected: u64, limit: u64) -> FsResult<Vec<u8>> {
     let mut out = Vec::new();
     let expected = usize::try_from(expected.min(limit)).unwrap_or(usize::MAX);
     out.try_reserve_exact(expected)
         .map_err(|_| ErrorCode::InsufficientMemory)?;
-    let room = if expected > 0 {
-        expected
-    } else {
-        usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX)
-    };
-    read_local(&src, 0, room, &mut out)?;
-    if out.len() as u64 > limit {
-        return Err(too_big);
-    }
+    read_local(&src, 0, expected, &mut out)?;
     Ok(out)
+}
+
+/// Bytes of a file measured empty read at a time, each paid before it is read.
+const UNMEASURED_PIECE: u64 = 64 << 10;
+
+/// Read `src`, measured empty (being written to, or a pseudo-file whose size is not
+/// known), until its end: in pieces, each charged to `held` and to the read budget before
+/// it is read (a file that grows meanwhile cannot make the host hold what nobody paid
+/// for), failing with `too_big` once more than `limit` bytes arrive.
+fn read_unmeasured(
+    src: &std::fs::File,
+    limit: u64,
+    too_big: ErrorCode,
+    held: &mut Held,
+    budget: &Arc<crate::grant::Budget>,
+) -> FsResult<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let piece = UNMEASURED_PIECE.min(limit.saturating_add(1) - out.len() as u64);
+        crate::pool::checkpoint()?;
+        held.grow(piece)?;
+        let lease = budget.read_exact(piece)?;
+        let got = read_local(src, out.len() as u64, piece as usize, &mut out)?;
+        lease.settle(got as u64);
+        held.settle(out.len() as u64);
+        if out.len() as u64 > limit {
+            return Err(too_big);
+        }
+        if (got as u64) < piece {
+            return Ok(out);
+        }
+    }
 }
 
 /// Bytes written or copied between two checkpoints of a long operation.
@@ -302,4 +323,52 @@ fn write_options() -> OpenOptions {
     o.write(true).create(true).truncate(true);
     o.custom_flags(libc::O_NONBLOCK);
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::GrantQuota;
+
+    /// A file measured empty is read in pieces, each paid before it is read: every byte
+    /// that arrives is charged to memory and to the read budget, and a budget that runs
+    /// out stops the read instead of being overrun.
+    #[test]
+    fn a_file_measured_empty_is_paid_piece_by_piece() {
+        let tmp = tempfile::tempdir().unwrap();
+        let body: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+        std::fs::write(tmp.path().join("f"), &body).unwrap();
+        let ctx = crate::AioFsCtx::builder()
+            .grant_with_quota(
+                tmp.path(),
+                "/d",
+                crate::Perms::ReadOnly,
+                GrantQuota {
+                    max_bytes_read: Some(500_000),
+                    ..GrantQuota::UNLIMITED
+                },
+            )
+            .unwrap()
+            .build();
+        let fs = ctx.fs();
+        let r = fs.resolve("/d/f").unwrap();
+        let read = |limit| {
+            let file = std::fs::File::open(tmp.path().join("f")).unwrap();
+            let mut held = fs.mem().empty();
+            let out = read_unmeasured(&file, limit, ErrorCode::FileTooLarge, &mut held, &r.budget);
+            (out, held.bytes())
+        };
+        let bytes_read = || fs.grant_usage()[0].bytes_read;
+        let (out, held) = read(u64::MAX);
+        assert_eq!(out.unwrap(), body);
+        assert_eq!((held, bytes_read()), (200_000, 200_000));
+        // Past `limit`: `too_big` as soon as one byte more than it has arrived.
+        let (out, _) = read(100_000);
+        assert_eq!(out, Err(ErrorCode::FileTooLarge));
+        assert_eq!(bytes_read(), 300_001);
+        // The read budget cannot pay for another whole read: refused, not overrun.
+        let (out, _) = read(u64::MAX);
+        assert_eq!(out, Err(ErrorCode::Quota));
+        assert!(bytes_read() <= 500_000, "{}", bytes_read());
+    }
 }
