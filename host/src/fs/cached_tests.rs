@@ -244,7 +244,11 @@ async fn big_positional_reads_go_to_the_pool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_attempt_loses_no_lines() {
     let env = Env::new();
-    let lines: String = (0..20_000).map(|i| format!("line {i:05}\n")).collect();
+    // 100-byte lines: a batch's first 1024 lines are past 64 KiB.
+    let pad = "x".repeat(88);
+    let lines: String = (0..20_000)
+        .map(|i| format!("line {i:05} {pad}\n"))
+        .collect();
     env.put("data/lines", &lines);
     assert_eq!(env.get("data/lines").unwrap().len(), lines.len());
     let fs = &env.fs;
@@ -361,5 +365,50 @@ async fn dropped_read_only_handles_close_here_or_keep_their_slot() {
     release.send(()).unwrap();
     while env.fs.open_files() != 0 {
         tokio::task::yield_now().await;
+    }
+}
+
+/// On the caller's thread a line batch stops at `CACHED_LINES` lines (each is an
+/// allocation: tens of thousands of short lines would hold the event loop for
+/// milliseconds); the rest come in later calls, and nothing is lost or repeated. On the
+/// pool the guest's `max` stands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_line_batches_are_capped_in_lines() {
+    let body: String = (0..10_000).map(|i| format!("{}\n", i % 10)).collect();
+    for inline in [true, false] {
+        let limits = if inline {
+            Limits::default()
+        } else {
+            pooled(Limits::default())
+        };
+        let env = Env::with(limits, Pool::new(2));
+        env.put("data/lines", &body);
+        assert_eq!(env.get("data/lines").unwrap(), body);
+        let fs = &env.fs;
+        let f = fs.open(s("/data/lines"), "rb").await.unwrap();
+        let before = trips(fs);
+        let first = f.read_lines(u32::MAX).await.unwrap();
+        let mut all = first.clone();
+        loop {
+            let more = f.read_lines(u32::MAX).await.unwrap();
+            if more.is_empty() {
+                break;
+            }
+            all.extend(more);
+        }
+        if inline {
+            assert_eq!(first.len(), 1024);
+            assert_eq!(trips(fs), before, "all from the caches");
+        } else {
+            assert_eq!(first.len(), 10_000);
+        }
+        assert_eq!(all.concat(), body.as_bytes());
+        let t = fs.open(s("/data/lines"), "r").await.unwrap();
+        assert_eq!(
+            t.read_lines_text(u32::MAX).await.unwrap().len(),
+            if inline { 1024 } else { 10_000 }
+        );
+        f.close().await.unwrap();
+        t.close().await.unwrap();
     }
 }

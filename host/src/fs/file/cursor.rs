@@ -339,6 +339,7 @@ impl Cursor {
     ) -> FsResult<Vec<Vec<u8>>> {
         self.resolve(file)?;
         let limit = limit.max(1);
+        let max = cached_lines(max);
         let mut lines = Vec::new();
         let mut gathered = 0;
         while lines.len() < max && gathered < limit {
@@ -384,6 +385,7 @@ impl Cursor {
     ) -> FsResult<Vec<String>> {
         self.resolve(file)?;
         let limit = limit.max(MIN_TEXT_LIMIT);
+        let max = cached_lines(max);
         let mut lines = Vec::new();
         let mut gathered = 0;
         while lines.len() < max && gathered < limit {
@@ -507,6 +509,21 @@ impl Cursor {
             self.pos = pos + data.len() as u64;
         }
         Ok(())
+    }
+}
+
+/// Most lines one call returns on the caller's thread (a cached attempt): each is an
+/// allocation, and `max_inline_bytes` of one-byte lines would be tens of thousands of them
+/// (milliseconds on the event loop). A shorter batch is allowed (only an empty one means
+/// the end of the file); on the pool the guest's `max` stands.
+const CACHED_LINES: usize = 1024;
+
+/// `max`, capped at [`CACHED_LINES`] in a cached attempt.
+fn cached_lines(max: usize) -> usize {
+    if crate::fs::cached::trying() {
+        max.min(CACHED_LINES)
+    } else {
+        max
     }
 }
 
