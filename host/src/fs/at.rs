@@ -111,6 +111,28 @@ impl SetTime {
         })
     }
 
+    /// As a `futimens` time (`Now` is the kernel's, as cap-std's `set_times` asks).
+    fn timespec(self) -> FsResult<rustix::fs::Timespec> {
+        use rustix::fs::{Timespec, UTIME_NOW, UTIME_OMIT};
+        Ok(match self {
+            SetTime::Keep => Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_OMIT,
+            },
+            SetTime::Now => Timespec {
+                tv_sec: 0,
+                tv_nsec: UTIME_NOW,
+            },
+            SetTime::At(t) => {
+                system_time(t)?;
+                Timespec {
+                    tv_sec: t.seconds,
+                    tv_nsec: t.nanoseconds.into(),
+                }
+            }
+        })
+    }
+
     /// As `std` file times (`Now` read from the clock here).
     pub(crate) fn std(self) -> FsResult<Option<std::time::SystemTime>> {
         Ok(match self {
@@ -118,6 +140,27 @@ impl SetTime {
             SetTime::Now => Some(std::time::SystemTime::now()),
             SetTime::At(t) => Some(system_time(t)?),
         })
+    }
+}
+
+/// Open `r` (following symlinks) to set its times: read-only and non-blocking, so a FIFO
+/// opens at once instead of holding a pool thread until a peer opens it (cap-std's
+/// `set_times` opens for writing, without `O_NONBLOCK`); a write-only file (no read
+/// permission) is opened for writing, also non-blocking.
+fn open_for_times(r: &Resolved) -> FsResult<cap_std::fs::File> {
+    use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+    use cap_std::fs::{OpenOptions, OpenOptionsExt};
+    let dir = r.grant.dir()?;
+    let open = |write: bool| {
+        let mut o = OpenOptions::new();
+        o.read(!write).write(write);
+        o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+        o.follow(FollowSymlinks::Yes);
+        dir.open_with(&r.rel, &o)
+    };
+    match open(false) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(open(true)?),
+        other => Ok(other?),
     }
 }
 
@@ -306,14 +349,19 @@ impl Fs {
             .run(async {
                 let r = self.resolve_rw(&path)?;
                 let (atime, mtime) = (accessed.spec()?, modified.spec()?);
+                let times = rustix::fs::Timestamps {
+                    last_access: accessed.timespec()?,
+                    last_modification: modified.timespec()?,
+                };
                 self.blocking(move || {
                     let dir = r.grant.dir()?;
                     if follow_symlinks {
-                        dir.set_times(&r.rel, atime, mtime)?;
+                        let file = open_for_times(&r)?;
+                        Ok(rustix::fs::futimens(&file, &times).map_err(std::io::Error::from)?)
                     } else {
-                        dir.set_symlink_times(&r.rel, atime, mtime)?;
+                        // A symlink's own times are set by name: nothing is opened.
+                        Ok(dir.set_symlink_times(&r.rel, atime, mtime)?)
                     }
-                    Ok(())
                 })
                 .await
             })

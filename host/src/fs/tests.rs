@@ -1110,3 +1110,42 @@ async fn set_times_and_times_before_1970() {
     assert_eq!(st.modified.unwrap().seconds, 1_500_000_000);
     assert_eq!(st.accessed.unwrap().seconds, 1_000_000_000);
 }
+
+/// Setting the times of a FIFO opens it without waiting for a peer (a FIFO open for
+/// writing blocks until a reader comes, and would hold a pool thread for good); a file
+/// the host may write but not read still gets its times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_times_never_waits_on_a_fifo() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::with(Limits::default(), Pool::new(1));
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        env.host("data/fifo"),
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .unwrap();
+    env.put("data/wo", "x");
+    stdfs::set_permissions(env.host("data/wo"), stdfs::Permissions::from_mode(0o200)).unwrap();
+    let fs = &env.fs;
+    let at = SetTime::At(Timestamp {
+        seconds: 1_234_567_890,
+        nanoseconds: 5,
+    });
+    // Bounded only so that a regression fails instead of hanging the run.
+    let set = fs.set_times(s("/data/fifo"), true, at, at);
+    tokio::time::timeout(std::time::Duration::from_secs(60), set)
+        .await
+        .expect("set-times of a FIFO returned")
+        .unwrap();
+    let st = fs.stat(s("/data/fifo"), true).await.unwrap();
+    assert_eq!(st.modified.unwrap().seconds, 1_234_567_890);
+    fs.set_times(s("/data/wo"), true, SetTime::Keep, at)
+        .await
+        .unwrap();
+    fs.set_times(s("/data/wo"), true, SetTime::Now, SetTime::Keep)
+        .await
+        .unwrap();
+    let st = fs.stat(s("/data/wo"), true).await.unwrap();
+    assert_eq!(st.modified.unwrap().seconds, 1_234_567_890);
+    assert!(st.accessed.unwrap().seconds > 1_700_000_000);
+}
