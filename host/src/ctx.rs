@@ -18,6 +18,9 @@ use wasmtime::component::{HasData, ResourceTable};
 pub struct AioFsCtx {
     pub(crate) fs: Fs,
     _cancel: Arc<CancelOnDrop>,
+    /// Whether `wasi:filesystem` preopens were handed out already (see
+    /// [`AioFsCtx::preopens`]).
+    preopens_given: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Cancels the store's tenant on the pool when the last context clone goes.
@@ -39,6 +42,20 @@ impl AioFsCtx {
     /// The bindings-free domain layer behind this context (for host-side use and tests).
     pub fn fs(&self) -> &Fs {
         &self.fs
+    }
+
+    /// The grant roots as `wasi:filesystem` preopens. The first set is free (what
+    /// wasi-libc and Rust's std ask for once at start-up); every later call's directories
+    /// each take a `max_open_files` slot while the guest holds them (`quota` when that is
+    /// spent), so a guest calling `get-directories` in a loop cannot fill the host with
+    /// descriptors nothing counts.
+    pub(crate) fn preopens(&self) -> crate::error::FsResult<Vec<crate::fs::Directory>> {
+        use std::sync::atomic::Ordering;
+        if self.preopens_given.swap(true, Ordering::AcqRel) {
+            self.fs.grant_roots_held()
+        } else {
+            Ok(self.fs.grant_roots())
+        }
     }
 
     /// What this store did so far, per grant, and its gauges now (see [`crate::obs`]).
@@ -289,6 +306,7 @@ impl AioFsCtxBuilder {
         AioFsCtx {
             _cancel: Arc::new(CancelOnDrop(fs.tenant().clone())),
             fs,
+            preopens_given: Arc::default(),
         }
     }
 }

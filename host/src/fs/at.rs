@@ -211,6 +211,20 @@ impl Fs {
             .collect()
     }
 
+    /// [`grant_roots`](Fs::grant_roots), each holding a `max_open_files` slot until its
+    /// last clone goes (`quota` if the slots run out).
+    pub(crate) fn grant_roots_held(&self) -> FsResult<Vec<Directory>> {
+        self.grants
+            .iter_with_budgets()
+            .map(|(g, b)| {
+                Ok(Directory {
+                    fs: self.view(g.clone(), b.clone()),
+                    _slot: Some(Arc::new(self.reserve_open_slot()?)),
+                })
+            })
+            .collect()
+    }
+
     /// Open a regular file or a directory at `path` with explicit flags (`open-at`).
     ///
     /// A request that writes, creates or truncates needs a writable grant (`read-only`

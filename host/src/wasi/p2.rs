@@ -356,7 +356,11 @@ impl AioFsCtxView<'_> {
 impl preopens::Host for AioFsCtxView<'_> {
     async fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let mut out = Vec::new();
-        for dir in self.ctx.fs().grant_roots() {
+        let roots = self
+            .ctx
+            .preopens()
+            .map_err(|e| wasmtime::format_err!("get-directories: {e} (max_open_files)"))?;
+        for dir in roots {
             let name = dir.guest_path().to_owned();
             let state = DirState::new(dir.perms().can_write());
             out.push((self.table.push(Descriptor::Dir(dir, state))?, name));

@@ -586,3 +586,40 @@ async fn p2_write_streams_hold_open_handle_slots() {
     D::drop(&mut host.view(), fd).await.unwrap();
     assert_eq!(host.open_files(), 0);
 }
+
+/// The first set of preopens is free; every later `get-directories` hands out directories
+/// that each hold an open-file slot until dropped, so calling it in a loop cannot fill the
+/// host with descriptors nothing counts (past `max_open_files` it traps).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_preopens_count_as_open_descriptors() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f"), "x").unwrap();
+    let limits = Limits {
+        max_open_files: 4,
+        ..Limits::default()
+    };
+    let mut host = Host::new(tmp.path(), limits);
+    let first = host.root().await;
+    assert_eq!(host.open_files(), 0);
+    let mut later = Vec::new();
+    for n in 1..=4 {
+        later.push(host.root().await);
+        assert_eq!(host.open_files(), n);
+    }
+    let err = preopens::Host::get_directories(&mut host.view())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("max_open_files"), "{err}");
+    assert_eq!(host.open_files(), 4);
+    for fd in later {
+        types::HostDescriptor::drop(&mut host.view(), fd)
+            .await
+            .unwrap();
+    }
+    assert_eq!(host.open_files(), 0);
+    let f = host.open(&first, "f").await.unwrap();
+    assert_eq!(host.open_files(), 1);
+    types::HostDescriptor::drop(&mut host.view(), f)
+        .await
+        .unwrap();
+}
