@@ -644,9 +644,8 @@ impl File {
                 let held = self.inner.fs.charge(lines.heap_size())?;
                 let append = self.inner.mode.append;
                 self.write_op(Need::WriteBytes, len, Some(held), move |cur, file, _| {
-                    let data = lines.concat();
-                    cur.write(file, &data, append)?;
-                    Ok(data.len() as u64)
+                    cur.write_parts(file, lines.iter().map(Vec::as_slice), append)?;
+                    Ok(len as u64)
                 })
                 .await
             })

@@ -266,7 +266,10 @@ impl Cursor {
             return Err(ErrorCode::Quota);
         }
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut out = Vec::with_capacity(remaining as usize);
+        // Fallible: with the read limits lifted, `remaining` is whatever the file says.
+        let mut out = Vec::new();
+        out.try_reserve_exact(usize::try_from(remaining).unwrap_or(usize::MAX))
+            .map_err(|_| ErrorCode::InsufficientMemory)?;
         out.extend_from_slice(self.avail());
         // Read one byte past the limit to notice a file that grew since the fstat.
         let from = pos + out.len() as u64;
@@ -494,6 +497,34 @@ impl Cursor {
         Ok(out)
     }
 
+    /// [`write`](Cursor::write) of `parts` one after another, gathered into writes of at
+    /// most [`WRITE_GATHER`] bytes: the copy is that big at most, never a second copy of
+    /// the whole payload (which the caller charged once); a part that size or bigger is
+    /// written from where it is.
+    pub(super) fn write_parts<'a>(
+        &mut self,
+        file: &Handle,
+        parts: impl Iterator<Item = &'a [u8]>,
+        append: bool,
+    ) -> io::Result<()> {
+        let mut gathered = Vec::new();
+        for part in parts {
+            if !gathered.is_empty() && gathered.len() + part.len() > WRITE_GATHER {
+                self.write(file, &gathered, append)?;
+                gathered.clear();
+            }
+            if part.len() >= WRITE_GATHER {
+                self.write(file, part, append)?;
+            } else {
+                gathered.extend_from_slice(part);
+            }
+        }
+        if !gathered.is_empty() {
+            self.write(file, &gathered, append)?;
+        }
+        Ok(())
+    }
+
     /// Write `data` at the position (at the end in append mode) and advance past it.
     pub(super) fn write(&mut self, file: &Handle, data: &[u8], append: bool) -> io::Result<()> {
         self.invalidate();
@@ -511,6 +542,9 @@ impl Cursor {
         Ok(())
     }
 }
+
+/// Most bytes [`Cursor::write_parts`] gathers before writing them.
+const WRITE_GATHER: usize = 1 << 20;
 
 /// Most lines one call returns on the caller's thread (a cached attempt): each is an
 /// allocation, and `max_inline_bytes` of one-byte lines would be tens of thousands of them

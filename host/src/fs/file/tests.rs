@@ -820,3 +820,36 @@ fn read_chars_is_linear_in_bytes() {
         }
     }
 }
+
+/// `write-lines` writes the lines in order without joining them into a second whole copy:
+/// small ones are gathered into writes of at most 1 MiB, a big one is written from where
+/// it is; in append mode as at a position. The file is exactly the lines joined.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_lines_gathers_without_a_second_copy() {
+    let fs = store(Limits::default(), Pool::new(2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines: Vec<Vec<u8>> = (0..30_000)
+        .map(|i| format!("{i:06}\n").into_bytes())
+        .collect();
+    lines.insert(20_000, vec![b'B'; 3 << 20]);
+    lines.push(vec![b'e'; 5]);
+    let want = lines.concat();
+    for mode in ["wb", "ab"] {
+        let path = dir.path().join(mode);
+        std::fs::write(&path, b"").unwrap();
+        let f = open_in(&fs, &path, mode);
+        assert_eq!(f.write_lines(lines.clone()).await, Ok(want.len() as u64));
+        assert_eq!(f.tell().await, Ok(want.len() as u64));
+        f.close().await.unwrap();
+        assert!(std::fs::read(&path).unwrap() == want, "{mode}");
+    }
+    let path = dir.path().join("t");
+    std::fs::write(&path, b"").unwrap();
+    let t = open_in(&fs, &path, "w");
+    let text: Vec<String> = (0..1000).map(|i| format!("é{i}\n")).collect();
+    let chars: usize = text.iter().map(|l| l.chars().count()).sum();
+    assert_eq!(t.write_lines_text(text.clone()).await, Ok(chars as u64));
+    t.close().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text.concat());
+    assert_eq!(fs.held_bytes(), 0);
+}

@@ -83,9 +83,8 @@ impl File {
                 let held = self.inner.fs.charge(lines.heap_size())?;
                 let append = self.inner.mode.append;
                 self.write_op(Need::WriteText, len, Some(held), move |cur, file, _| {
-                    let text = lines.concat();
-                    cur.write(file, text.as_bytes(), append)?;
-                    Ok(text.chars().count() as u64)
+                    cur.write_parts(file, lines.iter().map(String::as_bytes), append)?;
+                    Ok(lines.iter().map(|l| l.chars().count() as u64).sum())
                 })
                 .await
             })
