@@ -6,7 +6,7 @@ use super::*;
 use std::fs as stdfs;
 
 /// Jobs the pool has taken so far (counted when submitted).
-fn trips(fs: &Fs) -> u64 {
+pub(super) fn trips(fs: &Fs) -> u64 {
     let st = fs.pool().stats();
     st.completed + st.cancelled + st.running as u64 + st.queued as u64
 }

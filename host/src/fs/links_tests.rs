@@ -2,16 +2,11 @@
 //! `links` module), through the store's operations: no operation that can drop a file's
 //! last link runs while an attempt is under way, and no attempt starts while one runs.
 
+use super::cached_tests::trips;
 use super::tests::{Env, s};
 use super::*;
 use crate::fs::batch::BatchOp;
 use std::future::Future;
-
-/// Jobs the pool has taken so far (counted when submitted).
-fn trips(fs: &Fs) -> u64 {
-    let st = fs.pool().stats();
-    st.completed + st.cancelled + st.running as u64 + st.queued as u64
-}
 
 /// Run `op` (which removes something) while an attempt of `fs`'s pool is under way: it must
 /// wait for the attempt, and finish once the attempt ends.
