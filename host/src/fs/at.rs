@@ -299,14 +299,10 @@ impl Fs {
                     }
                     let name = guest_of(&r);
                     let budget = r.budget.clone();
+                    let file = file.into_std();
+                    let local = budget.cached_io() && super::cached::local_file(&file);
                     Ok(Opened::File(File::new_in(
-                        &fs,
-                        budget,
-                        file.into_std(),
-                        name,
-                        mode,
-                        slot,
-                        None,
+                        &fs, budget, file, name, mode, slot, None, local,
                     )))
                 })
                 .await

@@ -65,7 +65,19 @@ const LOCAL_FS: [u32; 8] = [
 
 /// Whether operations under `dir` may try the caches first (it is on a local filesystem).
 pub(crate) fn local_fs(dir: &cap_std::fs::Dir) -> bool {
-    rustix::fs::fstatfs(dir).is_ok_and(|s| LOCAL_FS.contains(&(s.f_type as u64 as u32)))
+    on_local_fs(dir)
+}
+
+/// Whether an open `file` is on a local filesystem, so that its small operations may be
+/// tried here: a file opened on the pool may lie on a mount beneath its grant's root (a
+/// cached open never crosses one: `RESOLVE_NO_XDEV`). Blocking on a network filesystem:
+/// call it on the pool.
+pub(crate) fn local_file(file: &StdFile) -> bool {
+    on_local_fs(file)
+}
+
+fn on_local_fs(fd: impl std::os::fd::AsFd) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|s| LOCAL_FS.contains(&(s.f_type as u64 as u32)))
 }
 
 /// Whether this thread is inside an attempt (blocked or not): code that may run in one

@@ -412,3 +412,18 @@ async fn cached_line_batches_are_capped_in_lines() {
         t.close().await.unwrap();
     }
 }
+
+/// A file's own filesystem decides whether its operations may be tried here (a file opened
+/// on the pool may lie on a mount beneath a local grant's root): a file on this test's
+/// temporary directory qualifies, one on procfs does not.
+#[test]
+fn only_files_on_local_filesystems_qualify() {
+    let dir = tempfile::tempdir().unwrap();
+    stdfs::write(dir.path().join("f"), "x").unwrap();
+    assert!(cached::local_file(
+        &stdfs::File::open(dir.path().join("f")).unwrap()
+    ));
+    assert!(!cached::local_file(
+        &stdfs::File::open("/proc/self/status").unwrap()
+    ));
+}

@@ -73,6 +73,10 @@ struct Inner {
     name: String,
     /// The mode it was opened with.
     mode: OpenMode,
+    /// Whether small operations on it may be tried on the caller's thread: its grant
+    /// allows it and the file itself is on a local filesystem (a mount beneath the grant
+    /// root may not be).
+    cached_io: bool,
     /// Set when `close` has taken effect; readable without the lock.
     closed: Arc<AtomicBool>,
     /// The first error nobody observed (a write stream whose future was dropped).
@@ -167,10 +171,17 @@ impl File {
         slot: impl Send + 'static,
         on_close: Option<Box<dyn FnOnce() + Send>>,
     ) -> File {
-        File::new_in(fs, Arc::default(), file, name, mode, slot, on_close)
+        File::new_in(fs, Arc::default(), file, name, mode, slot, on_close, false)
     }
 
-    /// Like [`File::new`], for a file whose reads and writes count against `budget`.
+    /// Like [`File::new`], for a file whose reads and writes count against `budget`;
+    /// `cached_io`: small operations on it may be tried on the caller's thread (its grant
+    /// allows it, and [`cached::local_file`](super::cached::local_file) said yes or the
+    /// file was opened from the caches, which never cross a mount).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the parts of a file, each needed"
+    )]
     pub(crate) fn new_in(
         fs: &Fs,
         budget: Arc<Budget>,
@@ -179,8 +190,26 @@ impl File {
         mode: OpenMode,
         slot: impl Send + 'static,
         on_close: Option<Box<dyn FnOnce() + Send>>,
+        cached_io: bool,
     ) -> File {
-        File::with_handle(fs, budget, Handle::Local(file), name, mode, slot, on_close)
+        let cached_io = cached_io && budget.cached_io();
+        let mut out =
+            File::with_handle(fs, budget, Handle::Local(file), name, mode, slot, on_close);
+        out.allow_cached_io(cached_io);
+        out
+    }
+
+    /// Set whether small operations may be tried on the caller's thread (right after
+    /// construction, before the handle is shared).
+    fn allow_cached_io(&mut self, on: bool) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cached_io = on;
+            if let Some(open) =
+                Arc::get_mut(&mut inner.state).and_then(|s| s.get_mut().open.as_mut())
+            {
+                open.cheap_close = on && open.cheap_close;
+            }
+        }
     }
 
     /// Like [`File::new_in`], for any storage.
@@ -199,8 +228,8 @@ impl File {
             #[cfg(feature = "object")]
             Handle::Object(_) => cursor::OBJECT_READ_AHEAD,
         };
-        let cheap_close =
-            !mode.write && on_close.is_none() && file.as_local().is_some() && budget.cached_io();
+        // Only if the file's own `cached_io` allows it too (`new_in`).
+        let cheap_close = !mode.write && on_close.is_none() && file.as_local().is_some();
         let open = Open {
             file,
             slot: Box::new(slot),
@@ -215,6 +244,7 @@ impl File {
                 budget,
                 name,
                 mode,
+                cached_io: false,
                 closed: Arc::new(AtomicBool::new(false)),
                 unobserved: StdMutex::new(None),
                 state: Arc::new(Mutex::new(State {
@@ -294,7 +324,7 @@ impl File {
             .as_ref()
             .is_some_and(|o| o.file.as_local().is_some());
         let fs = &self.inner.fs;
-        let cached = cached && local && self.inner.budget.cached_io();
+        let cached = cached && local && self.inner.cached_io;
         let mark = guard.cur.mark();
         crate::fs::yield_turn(cached).await;
         if let Some(out) = fs.inline(cached, || apply(&mut guard, &fs.limits, &mut f)) {

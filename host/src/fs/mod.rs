@@ -775,16 +775,20 @@ impl Fs {
         let cached = !mode.write && matches!(create, Create::No) && r.budget.cached_io();
         let opts = open_options(&mode);
         let budget = r.budget.clone();
-        let file = self
+        let (file, local) = self
             .quick(cached, move || {
-                regular(if cached::trying() {
-                    open_read(&r)?
-                } else {
-                    open_counted(&r, &opts, create)?
-                })
+                if cached::trying() {
+                    // From the caches: never across a mount, so on the grant's filesystem.
+                    return Ok((regular(open_read(&r)?)?, true));
+                }
+                let file = regular(open_counted(&r, &opts, create)?)?;
+                let local = r.budget.cached_io() && cached::local_file(&file);
+                Ok((file, local))
             })
             .await?;
-        Ok(File::new_in(self, budget, file, path, mode, slot, None))
+        Ok(File::new_in(
+            self, budget, file, path, mode, slot, None, local,
+        ))
     }
 }
 

@@ -147,14 +147,10 @@ impl Fs {
                     super::links::removing(|| dir.remove_file(place.at.rel.join(&name)))?;
                     let guest = guest_join(&place.at, &name);
                     let budget = place.at.budget.clone();
+                    let file = file.into_std();
+                    let local = budget.cached_io() && super::cached::local_file(&file);
                     Ok(File::new_in(
-                        &fs,
-                        budget,
-                        file.into_std(),
-                        guest,
-                        mode,
-                        slot,
-                        None,
+                        &fs, budget, file, guest, mode, slot, None, local,
                     ))
                 })
                 .await
@@ -195,14 +191,10 @@ impl Fs {
                     });
                     let guest = guest_join(&place.at, &name);
                     let budget = place.at.budget.clone();
+                    let file = file.into_std();
+                    let local = budget.cached_io() && super::cached::local_file(&file);
                     Ok(File::new_in(
-                        &fs,
-                        budget,
-                        file.into_std(),
-                        guest,
-                        mode,
-                        slot,
-                        on_close,
+                        &fs, budget, file, guest, mode, slot, on_close, local,
                     ))
                 })
                 .await

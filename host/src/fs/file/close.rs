@@ -144,8 +144,7 @@ impl File {
                 if guard.open.is_some() {
                     let closed = self.inner.closed.clone();
                     let fs = &self.inner.fs;
-                    let cheap = self.inner.budget.cached_io()
-                        && may_close_cheaply(&guard, &self.inner.mode);
+                    let cheap = self.inner.cached_io && may_close_cheaply(&guard, &self.inner.mode);
                     crate::fs::yield_turn(cheap).await;
                     match fs.inline(cheap, || close_cached(&mut guard, &closed, complete)) {
                         Some(out) => {
