@@ -260,13 +260,20 @@ impl ObjectStore {
     /// The key of `rel` (a grant-relative path as [`crate::grant::Grants::resolve`] gives
     /// it), resolved lexically: there are no links, so `..` removes the previous name, and
     /// a `..` above the grant root is `not-permitted`, as an escape is on a local grant.
-    /// The result never holds `.`, `..`, `//` or a leading `/`.
+    /// The result never holds `.`, `..`, `//` or a leading `/`, and is exactly the key
+    /// OpenDAL sends: OpenDAL trims whitespace off both ends of a path before building the
+    /// URL, so a name that starts or ends with whitespace is `invalid` (`" ../x"` would
+    /// become `../x`, which the URL parser resolves above the grant's prefix).
     pub(crate) fn key(&self, rel: &Path) -> FsResult<Key> {
         let mut names: Vec<&str> = Vec::new();
         for c in rel.components() {
             match c {
                 Component::Normal(n) => {
-                    names.push(n.to_str().ok_or(ErrorCode::IllegalByteSequence)?);
+                    let n = n.to_str().ok_or(ErrorCode::IllegalByteSequence)?;
+                    if n.trim() != n {
+                        return Err(ErrorCode::Invalid);
+                    }
+                    names.push(n);
                 }
                 Component::ParentDir => {
                     names.pop().ok_or(ErrorCode::NotPermitted)?;
@@ -285,6 +292,10 @@ impl ObjectStore {
         }
         if path.len() + 1 + self.op.info().root().len() > MAX_KEY_LEN {
             return Err(ErrorCode::NameTooLong);
+        }
+        // What OpenDAL will make of it must be the key itself (see above).
+        if !path.is_empty() && opendal::raw::normalize_path(&path) != path {
+            return Err(ErrorCode::Invalid);
         }
         Ok(Key {
             root: names.is_empty(),
@@ -380,6 +391,21 @@ mod tests {
         assert_eq!(k("../x").unwrap_err(), ErrorCode::NotPermitted);
         assert_eq!(k("a/../../x").unwrap_err(), ErrorCode::NotPermitted);
         assert_eq!(k("%2e%2e/x").unwrap().path, "%2e%2e/x");
+        // OpenDAL trims a path's ends: a name with whitespace there could turn into `..`
+        // (or into the grant root) after these checks, so it is refused.
+        for bad in [
+            " ../x",
+            "\t../x",
+            "\u{a0}../x",
+            " ",
+            "a/ ",
+            "a/b\n",
+            " a/b",
+            "a/ ../b",
+        ] {
+            assert_eq!(k(bad).unwrap_err(), ErrorCode::Invalid, "{bad:?}");
+        }
+        assert_eq!(k("a b/c\td").unwrap().path, "a b/c\td");
         let long = "x/".repeat(600);
         assert_eq!(k(&long).unwrap_err(), ErrorCode::NameTooLong);
         // A view beneath: keys carry its base, `..` stops at the view's root.
@@ -395,7 +421,9 @@ mod tests {
     #[test]
     fn generated_keys_hold_no_dot_names() {
         let s = store("");
-        let names = ["a", ".", "..", "", "b.c", "..d", "e..", "%2e"];
+        let names = [
+            "a", ".", "..", "", "b.c", "..d", "e..", "%2e", " ..", ".. ", " ",
+        ];
         // Every path of up to four names from the corpus.
         let mut n = 0;
         for i in 0..names.len().pow(4) {
@@ -414,6 +442,10 @@ mod tests {
                     "{p}"
                 );
                 assert!(p.split('/').all(|c| c != "." && c != ".."), "{path} -> {p}");
+                assert!(
+                    p.is_empty() || &opendal::raw::normalize_path(p) == p,
+                    "{path}"
+                );
             }
         }
         assert!(n > 1000, "{n}");
