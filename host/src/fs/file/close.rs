@@ -37,13 +37,14 @@ impl Drop for State {
     /// still linked) is closed right here in a cached attempt, as [`File::close`] would;
     /// any other is closed on the pool, never here (this may run on the event loop).
     ///
-    /// The open-file slot of a file closed on the pool is free at once if the file may
+    /// The open-file slot of a host file closed on the pool is free at once if the file may
     /// write on close, so a guest that drops a handle can open another right away: such a
     /// file was opened on the pool, and its close is queued before anything the store
     /// submits later (FIFO), so descriptors still open beyond the limit stay bounded. A
-    /// read-only file may have been opened on the caller's thread, which queues nothing: a
-    /// guest looping open-and-drop while its queue is held up would pile descriptors up
-    /// behind it without end, so its slot is kept until the pool has closed it.
+    /// read-only file may have been opened on the caller's thread, and an object (S3)
+    /// handle on the object runtime, neither of which queues anything on the pool: a guest
+    /// looping open-and-drop while its queue is held up would pile handles up behind it
+    /// without end, so their slot is kept until the pool has closed them.
     ///
     /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
     /// completed (its error goes unobserved), unless the store's tenant was cancelled
@@ -62,7 +63,7 @@ impl Drop for State {
             return;
         }
         let Some(mut open) = open else { return };
-        if !open.cheap_close {
+        if !open.cheap_close && open.file.as_local().is_some() {
             drop(std::mem::replace(&mut open.slot, Box::new(())));
         }
         let complete = !fs.tenant().is_cancelled();
