@@ -298,8 +298,11 @@ async fn open_files_read_pinned_and_upload_at_close() {
     assert_eq!(w.truncate(Some(3)).await, Err(ErrorCode::Unsupported));
     assert_eq!(w.seek(0, Whence::Start).await.map(drop), Ok(()));
     assert_eq!(w.write(vec![3]).await, Err(ErrorCode::Unsupported));
-    // The whole upload charge (the closed `f` gave its read-ahead back at close).
-    assert_eq!(fs.held_bytes(), file_upload_charge());
+    // The upload's charge (the closed `f` gave its read-ahead back at close): the part
+    // handed over (8 MiB) plus the capacity of the part being filled (the rest, exactly:
+    // it was sized for that one write), never more than `UPLOAD_HELD`.
+    assert_eq!(fs.held_bytes(), 1000 + (10 << 20));
+    assert!(fs.held_bytes() <= object::UPLOAD_HELD);
     w.close().await.unwrap();
     let got = env.get("data/up.bin").await.unwrap();
     assert_eq!(got.len(), 1000 + (10 << 20));
@@ -400,10 +403,6 @@ async fn pool_ran(pool: &Pool, n: u64) {
         );
         tokio::task::yield_now().await;
     }
-}
-
-fn file_upload_charge() -> u64 {
-    object::UPLOAD_HELD
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -652,4 +651,33 @@ async fn a_dropped_object_handle_keeps_its_slot_until_closed() {
     while fs.open_files() != 0 {
         tokio::task::yield_now().await;
     }
+}
+
+/// Many tiny writes to an upload are gathered into one host buffer whose capacity is what
+/// is charged (not a queue entry per write inside OpenDAL, uncharged), and parts go out
+/// whole: the object is exactly the bytes written, across a part boundary too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_writes_to_an_upload_are_gathered_and_charged() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    let fs = &env.fs;
+    let f = fs.open(s("/data/tiny"), "wb").await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..20_000u32 {
+        let b = vec![(i % 251) as u8];
+        want.extend_from_slice(&b);
+        f.write(b).await.unwrap();
+    }
+    // The fill buffer's capacity is charged (at most twice what it holds, at least 4 KiB).
+    let held = fs.held_bytes();
+    assert!((20_000..=40_000).contains(&held), "{held}");
+    // Past a part: the rest of the first part, then a few bytes into the second.
+    let big = vec![7u8; object::UPLOAD_CHUNK];
+    want.extend_from_slice(&big);
+    f.write(big).await.unwrap();
+    assert!(fs.held_bytes() <= object::UPLOAD_HELD);
+    f.close().await.unwrap();
+    assert!(env.get("data/tiny").await.unwrap() == want);
+    assert_eq!(fs.held_bytes(), 0);
 }

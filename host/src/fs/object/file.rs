@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// to the store's memory budget for as long as the upload is open.
 pub(crate) const UPLOAD_CHUNK: usize = 8 << 20;
 
-/// Most of the store's memory budget an open upload holds: the part being filled, plus
-/// the piece of a write being handed over to it. It is charged as the upload grows, so a
-/// small file holds only its size.
+/// Most of the store's memory budget an open upload holds: the part being filled here,
+/// plus the part handed to OpenDAL while it is sent. It is charged as the upload grows
+/// (the fill buffer's capacity, before it grows), so a small file holds about its size.
 pub(crate) const UPLOAD_HELD: u64 = 2 * UPLOAD_CHUNK as u64;
 
 /// Run `fut` to completion on the object runtime, from a pool thread.
@@ -64,9 +64,9 @@ pub(crate) struct Reading {
 /// until `close` completes it. A failed write, an abandoned handle or a failed close
 /// aborts it.
 pub(crate) struct Uploading {
-    /// The writer (`None` once closed) and its buffers' charge to the store's memory
+    /// The writer (`None` once closed) and the buffers' charge to the store's memory
     /// budget (up to [`UPLOAD_HELD`], grown as bytes arrive).
-    writer: Mutex<(Option<Writer>, Held)>,
+    writer: Mutex<(Option<Writer>, Held, Parts)>,
     written: AtomicU64,
     failed: AtomicBool,
     stat: Stat,
@@ -75,19 +75,61 @@ pub(crate) struct Uploading {
 impl Uploading {
     pub(crate) fn new(writer: Writer, stat: Stat, held: Held) -> Uploading {
         Uploading {
-            writer: Mutex::new((Some(writer), held)),
+            writer: Mutex::new((Some(writer), held, Parts::default())),
             written: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             stat,
         }
     }
 
-    fn take(&self) -> Option<Writer> {
-        self.writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .take()
+    /// The writer and the part still being filled (`None` once closed).
+    fn take(&self) -> Option<(Writer, Vec<u8>)> {
+        let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let fill = std::mem::take(&mut guard.2.fill);
+        guard.0.take().map(|w| (w, fill))
+    }
+}
+
+/// The part an upload is filling: writes are gathered here, in one host-owned buffer, and
+/// OpenDAL is handed whole [`UPLOAD_CHUNK`] parts only. Handing it each write would cost a
+/// queue entry per write (about 100 bytes of host memory for a one-byte write, none of it
+/// charged) and a walk of that queue per write.
+#[derive(Default)]
+struct Parts {
+    fill: Vec<u8>,
+    /// Whether a part was handed over (it may still be on its way: charged as a part).
+    sent: bool,
+}
+
+impl Parts {
+    /// Take what fits of `data` into the part being filled (growing it, after charging its
+    /// new capacity to `held`); returns how many bytes were taken.
+    fn gather(&mut self, data: &[u8], held: &mut Held) -> io::Result<usize> {
+        let take = (UPLOAD_CHUNK - self.fill.len()).min(data.len());
+        let need = self.fill.len() + take;
+        if need > self.fill.capacity() {
+            let cap = (self.fill.capacity() * 2)
+                .max(need)
+                .clamp(4096, UPLOAD_CHUNK);
+            let charge = cap as u64 + if self.sent { UPLOAD_CHUNK as u64 } else { 0 };
+            if held.bytes() < charge.min(UPLOAD_HELD) {
+                held.resize(charge.min(UPLOAD_HELD))
+                    .map_err(|_| io::Error::from(io::ErrorKind::QuotaExceeded))?;
+            }
+            self.fill
+                .try_reserve_exact(cap - self.fill.len())
+                .map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+        }
+        self.fill.extend_from_slice(&data[..take]);
+        Ok(take)
+    }
+
+    /// The filled part, if it is whole.
+    fn whole(&mut self) -> Option<Vec<u8>> {
+        (self.fill.len() == UPLOAD_CHUNK).then(|| {
+            self.sent = true;
+            std::mem::take(&mut self.fill)
+        })
     }
 }
 
@@ -159,20 +201,19 @@ impl ObjFile {
             return Err(unsupported());
         }
         let mut guard = w.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let (writer, held) = &mut *guard;
+        let (writer, held, parts) = &mut *guard;
         let writer = writer.as_mut().ok_or_else(|| io::Error::other("closed"))?;
-        // In pieces of at most a part: the copy handed over is never more than that.
-        for piece in data.chunks(UPLOAD_CHUNK) {
-            let buffered = w.written.load(Ordering::Acquire) + 2 * piece.len() as u64;
-            if held.bytes() < UPLOAD_HELD.min(buffered) {
-                held.resize(UPLOAD_HELD.min(buffered))
-                    .map_err(|_| io::Error::from(io::ErrorKind::QuotaExceeded))?;
-            }
-            if let Err(e) = block(writer.write(piece.to_vec())) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let took = parts.gather(rest, held)?;
+            rest = &rest[took..];
+            w.written.fetch_add(took as u64, Ordering::AcqRel);
+            if let Some(part) = parts.whole()
+                && let Err(e) = block(writer.write(part))
+            {
                 w.failed.store(true, Ordering::Release);
                 return Err(io_error(&e));
             }
-            w.written.fetch_add(piece.len() as u64, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -193,14 +234,24 @@ impl ObjFile {
         let ObjFile::Write(w) = self else {
             return Ok(());
         };
-        let Some(mut writer) = w.take() else {
+        let Some((mut writer, last)) = w.take() else {
             return Ok(());
         };
         if w.failed.load(Ordering::Acquire) {
             let _ = block(writer.abort());
             return Err(ErrorCode::Io);
         }
-        match block(writer.close()) {
+        // The part still being filled goes first; the upload completes only if it went.
+        let sent = if last.is_empty() {
+            Ok(())
+        } else {
+            block(writer.write(last))
+        };
+        let closed = match sent {
+            Ok(()) => block(writer.close()).map(drop),
+            Err(e) => Err(e),
+        };
+        match closed {
             Ok(_) => Ok(()),
             Err(e) => {
                 let _ = block(writer.abort());
@@ -212,7 +263,7 @@ impl ObjFile {
     /// Abort an upload: nothing becomes visible.
     pub(crate) fn abort(self) {
         if let ObjFile::Write(w) = self
-            && let Some(mut writer) = w.take()
+            && let Some((mut writer, _)) = w.take()
         {
             let _ = block(writer.abort());
         }
