@@ -266,6 +266,17 @@ pub(crate) fn inline_now() -> bool {
     INLINE.with(std::cell::Cell::get)
 }
 
+/// How long the job running on this thread may still run before its tenant's time limit
+/// (`None`: no limit, or not in a pool job).
+pub(crate) fn time_left() -> Option<Duration> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|cur| cur.deadline)
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    })
+}
+
 /// Called by long jobs between chunks: `Err(interrupted)` if the job should stop now
 /// (its future was dropped, its tenant cancelled, or it ran past its tenant's time
 /// limit); `Ok` otherwise, and always `Ok` outside a pool job.

@@ -26,6 +26,28 @@ pub(crate) fn block<T>(fut: impl Future<Output = T>) -> T {
     crate::object::runtime().block_on(fut)
 }
 
+/// Most time an upload's abort may take (it runs after failures and past time limits,
+/// so it has a bound of its own).
+const ABORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`block`] for a request of an open object, within the running pool job's time limit
+/// (`max_op_duration`): past it the request is dropped and this is `interrupted`, so no
+/// stalled server holds a pool thread past the limit (a `read-line` that fetches many
+/// ranges, a write that sends parts, a close that completes an upload).
+fn block_io<T>(fut: impl Future<Output = opendal::Result<T>>) -> io::Result<opendal::Result<T>> {
+    match crate::pool::time_left() {
+        None => Ok(block(fut)),
+        Some(left) => block(async { tokio::time::timeout(left, fut).await })
+            .map_err(|_| io::Error::from(io::ErrorKind::Interrupted)),
+    }
+}
+
+/// Abort an upload, waiting at most [`ABORT_LIMIT`] (the server drops an abandoned
+/// upload's parts by its own rules otherwise).
+fn abort_upload(writer: &mut Writer) {
+    let _ = block(async { tokio::time::timeout(ABORT_LIMIT, writer.abort()).await });
+}
+
 /// An OpenDAL error as an I/O error of the matching kind, without its message (which
 /// names the endpoint and the key).
 pub(crate) fn io_error(e: &opendal::Error) -> io::Error {
@@ -179,7 +201,7 @@ impl ObjFile {
         if let Some(etag) = &r.etag {
             read = read.if_match(etag);
         }
-        let buf = block(read.into_future()).map_err(|e| match e.kind() {
+        let buf = block_io(read.into_future())?.map_err(|e| match e.kind() {
             // The object was replaced or removed since it was opened.
             opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::NotFound => {
                 io::Error::other("object changed")
@@ -208,11 +230,13 @@ impl ObjFile {
             let took = parts.gather(rest, held)?;
             rest = &rest[took..];
             w.written.fetch_add(took as u64, Ordering::AcqRel);
-            if let Some(part) = parts.whole()
-                && let Err(e) = block(writer.write(part))
-            {
-                w.failed.store(true, Ordering::Release);
-                return Err(io_error(&e));
+            if let Some(part) = parts.whole() {
+                // A part lost to an error or to the time limit fails the whole upload.
+                let sent = block_io(writer.write(part)).and_then(|r| r.map_err(|e| io_error(&e)));
+                if let Err(e) = sent {
+                    w.failed.store(true, Ordering::Release);
+                    return Err(e);
+                }
             }
         }
         Ok(())
@@ -238,26 +262,26 @@ impl ObjFile {
             return Ok(());
         };
         if w.failed.load(Ordering::Acquire) {
-            let _ = block(writer.abort());
+            abort_upload(&mut writer);
             return Err(ErrorCode::Io);
         }
-        // The part still being filled goes first; the upload completes only if it went.
+        // The part still being filled goes first; the upload completes only if it went,
+        // and both within the job's time limit.
+        let code = |r: io::Result<opendal::Result<()>>| match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(crate::object::code(&e)),
+            Err(e) => Err(ErrorCode::from(e)),
+        };
         let sent = if last.is_empty() {
             Ok(())
         } else {
-            block(writer.write(last))
+            code(block_io(writer.write(last)))
         };
-        let closed = match sent {
-            Ok(()) => block(writer.close()).map(drop),
-            Err(e) => Err(e),
-        };
-        match closed {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let _ = block(writer.abort());
-                Err(crate::object::code(&e))
-            }
+        let closed = sent.and_then(|()| code(block_io(async { writer.close().await.map(drop) })));
+        if closed.is_err() {
+            abort_upload(&mut writer);
         }
+        closed
     }
 
     /// Abort an upload: nothing becomes visible.
@@ -265,7 +289,38 @@ impl ObjFile {
         if let ObjFile::Write(w) = self
             && let Some((mut writer, _)) = w.take()
         {
-            let _ = block(writer.abort());
+            abort_upload(&mut writer);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Pool, Tenant};
+
+    /// A request of an open object that never answers stops at the running job's time
+    /// limit (`interrupted`) instead of holding its pool thread; outside a limit it is
+    /// awaited as it is.
+    #[test]
+    fn requests_stop_at_the_job_time_limit() {
+        let pool = Pool::new(1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let limited = Tenant::new(Some(std::time::Duration::from_millis(20)));
+        let stalled = rt.block_on(pool.run_for(&limited, || {
+            block_io(std::future::pending::<opendal::Result<()>>())
+                .map(drop)
+                .map_err(|e| e.kind())
+        }));
+        assert_eq!(stalled, Ok(Err(io::ErrorKind::Interrupted)));
+        let unlimited = Tenant::new(None);
+        let answered = rt.block_on(pool.run_for(&unlimited, || {
+            block_io(async { opendal::Result::Ok(7) })
+                .map(|r| r.ok())
+                .map_err(|e| e.kind())
+        }));
+        assert_eq!(answered, Ok(Ok(Some(7))));
     }
 }
