@@ -681,3 +681,27 @@ async fn tiny_writes_to_an_upload_are_gathered_and_charged() {
     assert!(env.get("data/tiny").await.unwrap() == want);
     assert_eq!(fs.held_bytes(), 0);
 }
+
+/// Big reads of an open object come in ranged requests of at most 8 MiB, in order and
+/// whole: a cursor read and a positional read across several pieces give the object's
+/// bytes exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_object_reads_come_in_pieces() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    let body: Vec<u8> = (0..(20u32 << 20) + 123).map(|i| (i % 253) as u8).collect();
+    env.put("data/big", &body).await;
+    let fs = &env.fs;
+    let f = fs.open(s("/data/big"), "rb").await.unwrap();
+    let all = f.read(u64::MAX).await.unwrap();
+    assert!(all == body, "{} bytes", all.len());
+    let part = f.read_at(5 << 20, 12 << 20).await.unwrap();
+    assert!(part == body[5 << 20..17 << 20]);
+    assert_eq!(
+        f.read_at(body.len() as u64 - 3, 10).await.unwrap(),
+        body[body.len() - 3..]
+    );
+    f.close().await.unwrap();
+    assert_eq!(fs.held_bytes(), 0);
+}

@@ -21,6 +21,9 @@ pub(crate) const UPLOAD_CHUNK: usize = 8 << 20;
 /// (the fill buffer's capacity, before it grows), so a small file holds about its size.
 pub(crate) const UPLOAD_HELD: u64 = 2 * UPLOAD_CHUNK as u64;
 
+/// Most bytes one ranged request of an open object asks for.
+const FETCH_PIECE: usize = 8 << 20;
+
 /// Run `fut` to completion on the object runtime, from a pool thread.
 pub(crate) fn block<T>(fut: impl Future<Output = T>) -> T {
     crate::object::runtime().block_on(fut)
@@ -170,22 +173,53 @@ impl ObjFile {
         max: usize,
         out: &mut Vec<u8>,
     ) -> io::Result<usize> {
-        match self.fetch(offset, max)? {
-            Some(buf) => io::Read::read_to_end(&mut { buf }, out),
-            None => Ok(0),
-        }
+        self.fetch_pieces(offset, max, |piece| {
+            out.extend_from_slice(piece);
+            Ok(())
+        })
     }
 
     /// Fill `dst` from `offset` as far as the object goes; returns the bytes read.
     pub(crate) fn read_at(&self, dst: &mut [u8], offset: u64) -> io::Result<usize> {
-        match self.fetch(offset, dst.len())? {
-            Some(mut buf) => {
-                let n = buf.len();
-                io::Read::read_exact(&mut buf, &mut dst[..n])?;
-                Ok(n)
+        let mut at = 0;
+        self.fetch_pieces(offset, dst.len(), |piece| {
+            dst[at..at + piece.len()].copy_from_slice(piece);
+            at += piece.len();
+            Ok(())
+        })
+    }
+
+    /// Up to `max` bytes from `offset`, handed to `sink` as they arrive, in ranged requests
+    /// of at most [`FETCH_PIECE`]: the response of one request is the only copy held beside
+    /// the caller's (charged) buffer, so a 64 MiB read never holds two of 64 MiB. Never
+    /// more than `max` bytes, whatever the server sends; returns how many.
+    fn fetch_pieces(
+        &self,
+        offset: u64,
+        max: usize,
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        let mut got = 0;
+        while got < max {
+            let want = (max - got).min(FETCH_PIECE);
+            let Some(buf) = self.fetch(offset.saturating_add(got as u64), want)? else {
+                break;
+            };
+            let mut piece_got = 0;
+            for chunk in buf {
+                let take = chunk.len().min(want - piece_got);
+                sink(&chunk[..take])?;
+                piece_got += take;
+                if piece_got == want {
+                    break;
+                }
             }
-            None => Ok(0),
+            got += piece_got;
+            if piece_got < want {
+                break;
+            }
         }
+        Ok(got)
     }
 
     /// Up to `max` bytes from `offset` (one ranged request); `None` at or past the end.
