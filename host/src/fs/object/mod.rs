@@ -138,10 +138,27 @@ async fn missing(op: &Operator, key: &Key) -> ErrorCode {
 /// One listing entry: name, file metadata (`None` for a directory).
 type Listed = (String, Option<Metadata>);
 
+/// What one listing page may hold in host memory while it is read (1000 keys of up to
+/// 1 KiB, their XML and their parsed entries), charged for as long as the listing runs.
+const LIST_PAGE_HELD: u64 = 4 << 20;
+
 /// The entries directly beneath directory `key`, at most `max` (`quota` past it), each
-/// charged to `held`. The directory's own marker is not an entry; a name that is both a
-/// file and a directory is listed once, as the file.
+/// charged to `held`, which also holds a page's worth ([`LIST_PAGE_HELD`]) while the
+/// listing runs. The directory's own marker is not an entry; a name that is both a file
+/// and a directory is listed once, as the file.
 async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult<Vec<Listed>> {
+    held.grow(LIST_PAGE_HELD)?;
+    let out = list_entries(op, key, max, held).await;
+    held.settle(held.bytes().saturating_sub(LIST_PAGE_HELD));
+    out
+}
+
+async fn list_entries(
+    op: &Operator,
+    key: &Key,
+    max: usize,
+    held: &mut Held,
+) -> FsResult<Vec<Listed>> {
     let dir = key.dir();
     let mut lister = op.lister(&dir).await.map_err(|e| code(&e))?;
     let mut out: Vec<Listed> = Vec::new();
