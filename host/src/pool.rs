@@ -267,7 +267,8 @@ pub(crate) fn inline_now() -> bool {
 }
 
 /// How long the job running on this thread may still run before its tenant's time limit
-/// (`None`: no limit, or not in a pool job).
+/// (`None`: no limit, or not in a pool job). Used by object-storage requests.
+#[cfg(feature = "object")]
 pub(crate) fn time_left() -> Option<Duration> {
     CURRENT.with(|c| {
         c.borrow()
