@@ -9,7 +9,10 @@ pub struct Limits {
     pub max_read_bytes: u64,
     /// Most bytes one write call (`write`, `write-lines`, `write-file`) accepts.
     pub max_write_bytes: u64,
-    /// Most files (including temporary ones) open at once in one store.
+    /// Most handles (files, including temporary ones, streams, listings, temporary
+    /// directories) open at once in one store. An open at the limit fails with `quota`,
+    /// unless some slots are held by dropped handles whose close is under way: it then
+    /// waits for those closes.
     pub max_open_files: usize,
     /// Most operations one store may have queued or running on the pool at once.
     pub max_pending_ops: usize,

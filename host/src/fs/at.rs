@@ -266,7 +266,7 @@ impl Fs {
                 if let Some(o) = r.grant.object().cloned() {
                     return self.object_open_at(&o, r, mode, req.directory).await;
                 }
-                let slot = self.reserve_open_slot()?;
+                let slot = self.open_slot().await?;
                 let fs = self.clone();
                 self.blocking(move || {
                     let mut opts = open_options(&mode);
@@ -325,7 +325,7 @@ impl Fs {
         match found {
             Some(FileType::Directory) if mode.write => Err(ErrorCode::IsDirectory),
             Some(FileType::Directory) => {
-                let slot = self.reserve_open_slot()?;
+                let slot = self.open_slot().await?;
                 let key = o.key(&r.rel)?;
                 let grant = Arc::new(Grant {
                     store: crate::grant::Store::Object(Arc::new(o.beneath(&key))),

@@ -368,6 +368,67 @@ async fn dropped_read_only_handles_close_here_or_keep_their_slot() {
     }
 }
 
+/// An open at `max_open_files` waits while a slot is held only by a dropped handle's close
+/// under way, and takes it when the close ends; while a live handle holds it, `quota` at
+/// once. So a guest that drops a handle and opens the next never sees a spurious `quota`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_at_the_limit_waits_for_closes_under_way() {
+    let (pool, gate) = gated_pool();
+    let limits = Limits {
+        max_open_files: 1,
+        ..Limits::default()
+    };
+    let env = Env::with(limits, pool);
+    env.put("data/gone", "x");
+    env.put("data/next", "y");
+    assert_eq!(env.get("data/gone").unwrap(), "x");
+    assert_eq!(env.get("data/next").unwrap(), "y");
+    // Run `fut`, letting any pool job it makes through the gate.
+    async fn through<T>(gate: &super::tests::Gate, fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let std::task::Poll::Ready(out) = futures::poll!(fut.as_mut()) {
+                return out;
+            }
+            if gate.started.try_recv().is_ok() {
+                gate.release.send(()).unwrap();
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    let fs = &env.fs;
+    let f = through(&gate, fs.open(s("/data/gone"), "rb"))
+        .await
+        .unwrap();
+    let refused = through(&gate, fs.open(s("/data/next"), "rb")).await;
+    assert_eq!(
+        refused.unwrap_err(),
+        ErrorCode::Quota,
+        "a live handle holds it"
+    );
+    // Unlinked: its last close frees blocks, so the pool does it, and holds the slot.
+    stdfs::remove_file(env.host("data/gone")).unwrap();
+    drop(f);
+    let (started, release) = (gate.started, gate.release);
+    let started = tokio::task::spawn_blocking(move || {
+        started.recv().unwrap();
+        started
+    })
+    .await
+    .unwrap();
+    let mut next = std::pin::pin!(fs.open(s("/data/next"), "rb"));
+    assert!(
+        futures::poll!(next.as_mut()).is_pending(),
+        "waits for the close under way"
+    );
+    assert_eq!(fs.open_files(), 1);
+    release.send(()).unwrap();
+    let gate = super::tests::Gate { started, release };
+    let next = through(&gate, next).await.unwrap();
+    assert_eq!(through(&gate, next.read_all()).await.unwrap(), b"y");
+    assert_eq!(fs.open_files(), 1);
+}
+
 /// On the caller's thread a line batch stops at `CACHED_LINES` lines (each is an
 /// allocation: tens of thousands of short lines would hold the event loop for
 /// milliseconds); the rest come in later calls, and nothing is lost or repeated. On the

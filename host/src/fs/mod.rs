@@ -30,6 +30,7 @@ mod object_tests;
 mod obs_tests;
 #[cfg(test)]
 mod quota_tests;
+mod slots;
 mod temp;
 #[cfg(test)]
 mod tests;
@@ -39,6 +40,7 @@ pub use at::{Directory, OpenRequest, Opened, SetTime};
 pub use file::File;
 pub use mode::OpenMode;
 pub(crate) use names::remove_tree_chunked;
+pub(crate) use slots::OpenSlot;
 pub use temp::TempDir;
 use temp::{TEMP_STEM_MAX, with_temp_name};
 
@@ -144,6 +146,8 @@ pub(crate) struct StoreCounters {
     pub(crate) pending_ops: AtomicUsize,
     /// Files, streams and temporary directories open now.
     pub(crate) open_files: AtomicUsize,
+    /// Slots of dropped handles whose close is still under way.
+    pub(crate) closing: slots::Closing,
     /// Host memory held on the guest's behalf (`limits.max_inflight_bytes`).
     pub(crate) mem: Arc<MemBudget>,
     /// Writes in flight per file, so `max_file_size` holds under concurrent writers.
@@ -160,19 +164,6 @@ fn reserve(counter: &AtomicUsize, max: usize) -> FsResult<()> {
         })
         .map(drop)
         .map_err(|_| ErrorCode::Quota)
-}
-
-/// A reserved open-file slot of one store (`limits.max_open_files`); released on drop.
-/// Owned by the [`File`] it was reserved for, so it is released when the file closes.
-#[derive(Debug)]
-pub(crate) struct OpenSlot {
-    counters: Arc<StoreCounters>,
-}
-
-impl Drop for OpenSlot {
-    fn drop(&mut self) {
-        self.counters.open_files.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// A reserved pending-operation slot (`limits.max_pending_ops`); released on drop. Taken
@@ -451,6 +442,7 @@ impl Fs {
             counters: Arc::new(StoreCounters {
                 pending_ops: AtomicUsize::new(0),
                 open_files: AtomicUsize::new(0),
+                closing: slots::Closing::default(),
                 mem: MemBudget::new(limits.max_inflight_bytes),
                 growth: growth::Growth::default(),
                 obs: Obs::new(label, audit, metrics, &recorder),
@@ -597,15 +589,6 @@ impl Fs {
             .iter_with_budgets()
             .map(|(g, b)| b.usage(&g.guest_path))
             .collect()
-    }
-
-    /// Reserve an open-file slot (`quota` at `limits.max_open_files`); the returned guard
-    /// releases it when dropped, so it belongs to the [`File`] it was taken for.
-    pub(crate) fn reserve_open_slot(&self) -> FsResult<OpenSlot> {
-        reserve(&self.counters.open_files, self.limits.max_open_files)?;
-        Ok(OpenSlot {
-            counters: self.counters.clone(),
-        })
     }
 
     /// THE choke point: take a pending-op slot (`quota` if none, before anything is
@@ -770,7 +753,7 @@ impl Fs {
         };
         let create = Create::of(&mode, &r)?;
         on_object!(r, |o| self.obj_open(&o, r, mode, path).await);
-        let slot = self.reserve_open_slot()?;
+        let slot = self.open_slot().await?;
         // Reading an existing file opens nothing new: it may come from the caches.
         let cached = !mode.write && matches!(create, Create::No) && r.budget.cached_io();
         let opts = open_options(&mode);

@@ -634,22 +634,75 @@ async fn copies_between_local_and_object_grants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_object_handle_keeps_its_slot_until_closed() {
     let (pool, gate) = super::tests::gated_pool();
-    let Some(env) = Env::with_pool(GrantQuota::UNLIMITED, Limits::default(), pool) else {
+    let limits = Limits {
+        max_open_files: 1,
+        ..Limits::default()
+    };
+    let Some(env) = Env::with_pool(GrantQuota::UNLIMITED, limits, pool) else {
         return;
     };
     env.put("data/o", b"object").await;
     let fs = &env.fs;
     let f = fs.open(s("/data/o"), "rb").await.unwrap();
     assert_eq!(fs.open_files(), 1);
+    assert_eq!(
+        fs.open(s("/data/o"), "rb").await.unwrap_err(),
+        ErrorCode::Quota,
+        "a live handle holds the slot"
+    );
     drop(f);
     let (started, release) = (gate.started, gate.release);
     tokio::task::spawn_blocking(move || started.recv().unwrap())
         .await
         .unwrap();
     assert_eq!(fs.open_files(), 1, "held while the close waits");
+    // An open meanwhile waits for the close instead of failing.
+    let mut next = std::pin::pin!(fs.open(s("/data/o"), "rb"));
+    assert!(futures::poll!(next.as_mut()).is_pending());
     release.send(()).unwrap();
+    let next = next.await.unwrap();
+    assert_eq!(fs.open_files(), 1);
+    drop(next);
+    // Its close goes through the gate too (a fresh rendezvous per job).
     while fs.open_files() != 0 {
+        if let Ok(()) = release.try_send(()) {
+            continue;
+        }
         tokio::task::yield_now().await;
+    }
+}
+
+/// A temporary directory dropped on an object grant is removed in the background and keeps
+/// its slot until that has ended: an open at the limit waits for it, and then finds the
+/// directory gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_object_temp_dir_keeps_its_slot_until_removed() {
+    let limits = Limits {
+        max_open_files: 1,
+        ..Limits::default()
+    };
+    let Some(env) = Env::with(GrantQuota::UNLIMITED, limits) else {
+        return;
+    };
+    env.put("data/o", b"object").await;
+    let fs = &env.fs;
+    let opts = TempOptions {
+        dir: Some(s("/data")),
+        ..TempOptions::default()
+    };
+    for _ in 0..5 {
+        let td = fs.temporary_directory(opts.clone()).await.unwrap();
+        let inside = format!("{}/f", td.path());
+        fs.write_file(inside.clone(), b"1".to_vec(), false)
+            .await
+            .unwrap();
+        drop(td);
+        let f = fs.open(s("/data/o"), "rb").await.unwrap();
+        assert!(
+            !fs.exists(inside).await.unwrap(),
+            "removed before the slot was free"
+        );
+        f.close().await.unwrap();
     }
 }
 

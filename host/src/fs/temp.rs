@@ -18,8 +18,8 @@ pub struct TempDir {
     removed: AtomicBool,
     /// The store's open-handle reservation, released when the handle is dropped (the
     /// removal of a tree `cleanup` did not remove is queued on the pool then, as a file's
-    /// close is).
-    _slot: OpenSlot,
+    /// close is); on an object grant, kept until the background removal has ended.
+    slot: Option<OpenSlot>,
 }
 
 impl TempDir {
@@ -36,7 +36,7 @@ impl TempDir {
             rel,
             guest_path,
             removed: AtomicBool::new(false),
-            _slot: slot,
+            slot: Some(slot),
         }
     }
 
@@ -92,11 +92,15 @@ impl Drop for TempDir {
         #[cfg(feature = "object")]
         if let Some(o) = self.grant.object() {
             // Removed in the background, on the object runtime, within the store's
-            // time limit for one operation.
+            // time limit for one operation. Nothing queues behind it on the pool, so it
+            // keeps its slot until it has ended: a guest looping create-and-drop cannot
+            // pile removals up (an open at the limit waits for them meanwhile).
             if let Ok(key) = o.key(&self.rel) {
                 let op = o.op.clone();
                 let limit = self.fs.limits.max_op_duration;
+                let slot = self.slot.take().map(|s| self.fs.closing_slot(Box::new(s)));
                 crate::object::runtime().spawn(async move {
+                    let _slot = slot;
                     let dir = key.dir();
                     let delete = op.delete_with(&dir).recursive(true);
                     match limit {
@@ -116,6 +120,8 @@ impl Drop for TempDir {
                 Ok(()) | Err(ErrorCode::NoEntry) => {}
                 Err(e) => tracing::warn!("removing temporary directory {rel:?}: {e}"),
             });
+        // Free at once: the removal is queued before anything the store submits later.
+        drop(self.slot.take());
     }
 }
 
@@ -134,7 +140,7 @@ impl Fs {
                 // An unnamed file that can be read back needs an object that exists before
                 // it is closed.
                 on_object!(place.at, |_o| Err(ErrorCode::Unsupported));
-                let slot = self.reserve_open_slot()?;
+                let slot = self.open_slot().await?;
                 let fs = self.clone();
                 self.blocking(move || {
                     let dir = place.at.grant.dir()?;
@@ -173,7 +179,7 @@ impl Fs {
                 on_object!(place.at, |o| self
                     .object_temp_file(&o, place, mode, delete)
                     .await);
-                let slot = self.reserve_open_slot()?;
+                let slot = self.open_slot().await?;
                 let fs = self.clone();
                 self.blocking(move || {
                     let dir = place.at.grant.dir()?.clone();
@@ -209,7 +215,7 @@ impl Fs {
                 let place = self.temp_place(options)?;
                 place.at.budget.precheck_create()?;
                 // A temporary directory is a handle too: it counts against `max_open_files`.
-                let slot = self.reserve_open_slot()?;
+                let slot = self.open_slot().await?;
                 #[cfg(feature = "object")]
                 if let Some(o) = place.at.grant.object().cloned() {
                     let name = self.object_temp_dir(&o, &place).await?;

@@ -44,7 +44,8 @@ impl Drop for State {
     /// read-only file may have been opened on the caller's thread, and an object (S3)
     /// handle on the object runtime, neither of which queues anything on the pool: a guest
     /// looping open-and-drop while its queue is held up would pile handles up behind it
-    /// without end, so their slot is kept until the pool has closed them.
+    /// without end, so their slot is kept until the pool has closed them (an open at the
+    /// limit waits for such closes meanwhile instead of failing: `slots`).
     ///
     /// Dropping is closing, as for a descriptor (WASI has no other close): an upload is
     /// completed (its error goes unobserved), unless the store's tenant was cancelled
@@ -63,8 +64,11 @@ impl Drop for State {
             return;
         }
         let Some(mut open) = open else { return };
-        if !open.cheap_close && open.file.as_local().is_some() {
-            drop(std::mem::replace(&mut open.slot, Box::new(())));
+        let slot = std::mem::replace(&mut open.slot, Box::new(()));
+        if open.cheap_close || open.file.as_local().is_none() {
+            open.slot = Box::new(fs.closing_slot(slot));
+        } else {
+            drop(slot);
         }
         let complete = !fs.tenant().is_cancelled();
         fs.spawn_detached(move || {

@@ -655,7 +655,7 @@ impl Fs {
         if key.root || (key.want_dir && mode.write) {
             return Err(ErrorCode::IsDirectory);
         }
-        let slot = self.reserve_open_slot()?;
+        let slot = self.open_slot().await?;
         let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
         let budget = r.budget.clone();
         let upload_held = mode.write.then(|| self.mem().empty());
