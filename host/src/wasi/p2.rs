@@ -534,7 +534,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
             Descriptor::Dir(d, l) => (d.clone(), l.clone()),
             Descriptor::File(..) => return Ok(Err(ErrorCode::NotDirectory)),
         };
-        let slot = guest_try!(dir.fs().reserve_open_slot().map_err(to_wasi_error));
+        let slot = guest_try!(dir.fs().open_slot().await.map_err(to_wasi_error));
         let here = guest_try!(dir.fs().stat(".".into(), true).await.map_err(to_wasi_error));
         let (entries, held) = guest_try!(
             dir.fs()
