@@ -796,15 +796,19 @@ impl Bench {
             let pool = Pool::new(threads);
             let args = Self::guest_args("small_read_concurrent", 1, reps, n, 64);
             let (guests, ctx) = (self.guests.clone(), self.ctx(&pool)?);
+            let cpu = process_cpu();
             let aiofs = self.rt.block_on(async move {
                 tokio::spawn(async move { guests.run_aiofs(&args, ctx).await }).await?
             })?;
+            // The guest's start is in it too: a slight overestimate for aiofs.
+            let aiofs_cpu = (process_cpu() - cpu) / ((reps + 1) * n) as u32;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .max_blocking_threads(threads)
                 .enable_all()
                 .build()?;
             let data = &self.data;
+            let cpu = process_cpu();
             let tokio = rt.block_on(async {
                 let mut out = Vec::new();
                 for _ in 0..=reps {
@@ -815,12 +819,33 @@ impl Bench {
                 out.remove(0);
                 Ok::<_, std::io::Error>(out)
             })?;
-            self.results
-                .scaling
-                .push((threads, n, report::median(&aiofs), report::median(&tokio)));
+            let tokio_cpu = (process_cpu() - cpu) / ((reps + 1) * n) as u32;
+            self.results.scaling.push(report::Scaling {
+                threads,
+                reads: n,
+                aiofs: report::median(&aiofs),
+                tokio: report::median(&tokio),
+                aiofs_cpu,
+                tokio_cpu,
+            });
         }
         Ok(())
     }
+}
+
+/// CPU time used so far by every thread of this process (user and system).
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    #[allow(unsafe_code, reason = "clock_gettime writes the timespec we pass")]
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Whether the io_uring contender can run here (Linux, io_uring not disabled).

@@ -169,10 +169,33 @@ pub struct Results {
     medians: HashMap<(&'static str, Contender), Duration>,
     /// Responsiveness: setup, what the tickers saw, operations done.
     pub respond: Vec<(String, Ticks, Option<usize>)>,
-    /// Scaling: pool threads, reads per repetition, aiofs median, tokio median.
-    pub scaling: Vec<(usize, usize, Duration, Duration)>,
+    /// Scaling: one entry per pool size.
+    pub scaling: Vec<Scaling>,
     /// Why the object rows were selected but not measured (no S3 server).
     pub object_skipped: Option<String>,
+}
+
+/// The scaling workload at one pool size.
+pub struct Scaling {
+    /// aiofs pool threads (and tokio's blocking-pool cap).
+    pub threads: usize,
+    /// Reads per repetition.
+    pub reads: usize,
+    /// aiofs' median repetition.
+    pub aiofs: Duration,
+    /// tokio::fs' median repetition.
+    pub tokio: Duration,
+    /// CPU time of the whole process per aiofs read (every repetition and the warm-up,
+    /// and the guest's start).
+    pub aiofs_cpu: Duration,
+    /// CPU time of the whole process per tokio::fs read (every repetition and the warm-up).
+    pub tokio_cpu: Duration,
+}
+
+impl Scaling {
+    fn rate(&self, d: Duration) -> f64 {
+        self.reads as f64 / d.as_secs_f64()
+    }
 }
 
 /// Median elapsed time of `reps` (zero if empty).
@@ -327,11 +350,21 @@ fn markdown(r: &Results) -> String {
     if !r.scaling.is_empty() {
         s.push_str(
             "\n### Scaling: 4 KiB whole-file reads, 64 in flight\n\n\
-             | pool threads | aiofs reads/s | tokio::fs reads/s (blocking pool capped alike) |\n|---|---|---|\n",
+             | pool threads | aiofs reads/s | tokio::fs reads/s (blocking pool capped alike) \
+             | aiofs CPU per read | tokio::fs CPU per read | aiofs reads per CPU-second / tokio::fs' |\n\
+             |---|---|---|---|---|---|\n",
         );
-        for (threads, n, aiofs, tokio) in &r.scaling {
-            let rate = |d: &Duration| *n as f64 / d.as_secs_f64();
-            let _ = writeln!(s, "| {threads} | {:.0} | {:.0} |", rate(aiofs), rate(tokio));
+        for x in &r.scaling {
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {:.0} | {} | {} | {:.2}× |",
+                x.threads,
+                x.rate(x.aiofs),
+                x.rate(x.tokio),
+                fmt_time(x.aiofs_cpu),
+                fmt_time(x.tokio_cpu),
+                x.tokio_cpu.as_secs_f64() / x.aiofs_cpu.as_secs_f64().max(1e-12)
+            );
         }
     }
     s.push('\n');
@@ -526,16 +559,16 @@ fn goals(r: &Results) -> Vec<(String, String, String, bool)> {
     }
     if !r.scaling.is_empty() {
         let mut prev: Option<f64> = None;
-        for (threads, n, aiofs, tokio) in &r.scaling {
-            let rate = |d: &Duration| *n as f64 / d.as_secs_f64();
-            let x = rate(aiofs) / rate(tokio);
-            if *threads < 2 {
-                prev = Some(rate(aiofs));
+        for sc in &r.scaling {
+            let (threads, aiofs) = (sc.threads, sc.rate(sc.aiofs));
+            let x = aiofs / sc.rate(sc.tokio);
+            if threads < 2 {
+                prev = Some(aiofs);
                 continue;
             }
             // "Not falling": within 10% of the rate at the next smaller pool (noise).
-            let holds = prev.is_none_or(|p| rate(aiofs) >= 0.9 * p);
-            prev = Some(rate(aiofs));
+            let holds = prev.is_none_or(|p| aiofs >= 0.9 * p);
+            prev = Some(aiofs);
             out.push((
                 format!("64 × 4 KiB reads in flight, {threads} pool threads: aiofs reads/s / tokio::fs reads/s (and not below 90% of the smaller pool's)"),
                 format!("{x:.2}×"),
