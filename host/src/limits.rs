@@ -12,7 +12,7 @@ pub struct Limits {
     /// Most handles (files, including temporary ones, streams, listings, temporary
     /// directories) open at once in one store. An open at the limit fails with `quota`,
     /// unless some slots are held by dropped handles whose close is under way: it then
-    /// waits for those closes.
+    /// waits for those closes, holding one of `max_pending_ops` while it waits.
     pub max_open_files: usize,
     /// Most operations one store may have queued or running on the pool at once.
     pub max_pending_ops: usize,

@@ -376,6 +376,7 @@ async fn an_open_at_the_limit_waits_for_closes_under_way() {
     let (pool, gate) = gated_pool();
     let limits = Limits {
         max_open_files: 1,
+        max_pending_ops: 2,
         ..Limits::default()
     };
     let env = Env::with(limits, pool);
@@ -422,11 +423,26 @@ async fn an_open_at_the_limit_waits_for_closes_under_way() {
         "waits for the close under way"
     );
     assert_eq!(fs.open_files(), 1);
+    // A waiting open is a pending operation: two waiting opens fill `max_pending_ops`,
+    // and a third open is refused instead of parked.
+    assert_eq!(fs.pending_ops(), 1, "the waiting open");
+    let mut second = std::pin::pin!(fs.open(s("/data/next"), "rb"));
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    assert_eq!(fs.pending_ops(), 2);
+    assert_eq!(
+        fs.open(s("/data/next"), "rb").await.unwrap_err(),
+        ErrorCode::Quota,
+        "no pending slot left to wait in"
+    );
     release.send(()).unwrap();
     let gate = super::tests::Gate { started, release };
     let next = through(&gate, next).await.unwrap();
     assert_eq!(through(&gate, next.read_all()).await.unwrap(), b"y");
     assert_eq!(fs.open_files(), 1);
+    // The other waiter gets `quota` now (the slot is a live handle's) and gives its
+    // pending slot back.
+    assert_eq!(through(&gate, second).await.unwrap_err(), ErrorCode::Quota);
+    assert_eq!(fs.pending_ops(), 0);
 }
 
 /// On the caller's thread a line batch stops at `CACHED_LINES` lines (each is an

@@ -9,7 +9,8 @@
 //! taken for a moment, and get `quota` or not depending on how fast the pool was. Instead,
 //! an open at the limit *waits* while slots are held only by closes under way (each ends:
 //! it is queued on the pool and bounded by `max_op_duration`), and gets `quota` only when
-//! every slot belongs to a handle the guest still holds.
+//! every slot belongs to a handle the guest still holds. A waiting open counts as a pending
+//! operation (`limits.max_pending_ops`), so a guest cannot park opens without bound.
 
 use super::{Fs, StoreCounters, reserve};
 use crate::error::{ErrorCode, FsResult};
@@ -68,12 +69,15 @@ impl Fs {
 
     /// [`reserve_open_slot`](Fs::reserve_open_slot) for an open: at the limit, wait while
     /// some slots are held by closes of dropped handles (they end), `quota` when none is.
-    /// Holds nothing while it waits; dropping it gives up the wait.
+    /// A waiting open holds a `max_pending_ops` slot (`quota` when none is left), so the
+    /// opens waiting at once are bounded like any other waiting operation; dropping it
+    /// gives up the wait.
     pub(crate) async fn open_slot(&self) -> FsResult<OpenSlot> {
         match self.reserve_open_slot() {
             Err(ErrorCode::Quota) => {}
             other => return other,
         }
+        let _waiting = self.admit()?;
         let closing = &self.counters.closing;
         loop {
             let freed = closing.freed.notified();
