@@ -220,6 +220,74 @@ async fn records_cut_overlong_paths() {
     }
 }
 
+/// The longest `path`/`target` field value, as a subscriber would print it, of every span
+/// and event seen, and whether any printed one held a raw line break.
+#[derive(Default)]
+struct Fields {
+    longest: std::sync::atomic::AtomicUsize,
+    line_break: std::sync::atomic::AtomicBool,
+}
+
+impl tracing::field::Visit for &Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if matches!(field.name(), "path" | "target") {
+            let shown = format!("{value:?}");
+            self.longest.fetch_max(shown.len(), Ordering::Relaxed);
+            if shown.contains('\n') {
+                self.line_break.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Fields {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        attrs.record(&mut &**self);
+    }
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        event.record(&mut &**self);
+    }
+}
+
+/// Spans and log events copy at most `max_path_len` of a guest's path, and print it
+/// escaped, so a refused path can neither cost the host its length again nor forge a line.
+#[tokio::test(flavor = "current_thread")]
+async fn spans_and_events_cut_and_escape_paths() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields: &'static Fields = Box::leak(Box::default());
+    let subscriber = tracing_subscriber::registry().with(fields);
+    let _default = tracing::subscriber::set_default(subscriber);
+    let t = two("spans", Pool::new(1), None);
+    let max = crate::limits::Limits::default().max_path_len;
+    let long = format!("/rw/{}", "x".repeat(4 << 20));
+    assert_eq!(
+        t.fs.stat(long.clone(), true).await.map(drop),
+        Err(ErrorCode::NameTooLong)
+    );
+    assert_eq!(
+        t.fs.rename(s("/rw/a"), long).await,
+        Err(ErrorCode::NameTooLong)
+    );
+    let longest = fields.longest.load(Ordering::Relaxed);
+    // Debug quotes and the `…` of an audit-style cut, at most.
+    assert!(longest > max / 2 && longest <= max + 8, "{longest}");
+    assert!(!fields.line_break.load(Ordering::Relaxed));
+    // A refusal's INFO event: the guest's line break stays escaped.
+    assert_eq!(
+        t.fs.stat(s("/elsewhere/x\nFORGED aiofs: op"), true)
+            .await
+            .map(drop),
+        Err(ErrorCode::NotPermitted)
+    );
+    assert!(!fields.line_break.load(Ordering::Relaxed));
+    assert!(fields.longest.load(Ordering::Relaxed) <= max + 8);
+}
+
 /// A reader that never reads costs the guest nothing: every refusal returns at once and
 /// the records that do not fit are counted as dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

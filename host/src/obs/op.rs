@@ -218,13 +218,15 @@ impl<'a> Op<'a> {
             return fut.await;
         }
         let obs = self.fs.obs();
+        // Paths are the guest's, unchecked yet: a span copies at most `max_path_len` of each.
+        let max = self.fs.limits.max_path_len;
         let span = tracing::debug_span!(
             target: "aiofs",
             "op",
             store = %obs.label,
             op = self.kind.name(),
-            path = self.path,
-            target = self.target,
+            path = cut(self.path, max),
+            target = self.target.map(|t| cut(t, max)),
             grant = tracing::field::Empty,
             bytes = tracing::field::Empty,
             code = tracing::field::Empty,
@@ -301,7 +303,8 @@ impl<'a> Op<'a> {
                 store = %obs.label,
                 grant = grant.map(|g| &**g),
                 op = self.kind.name(),
-                path = %path,
+                // Debug-formatted: a guest's newline or escape code cannot forge a line.
+                path = ?path,
                 code = code.name(),
                 "{} {}",
                 self.kind.name(),
@@ -320,4 +323,9 @@ impl<'a> Op<'a> {
             });
         }
     }
+}
+
+/// `path` cut to at most `max` bytes (on a character boundary).
+fn cut(path: &str, max: usize) -> &str {
+    &path[..path.floor_char_boundary(max)]
 }
