@@ -477,6 +477,13 @@ impl Fs {
         }
     }
 
+    /// A copy of `path`, not yet checked, for an operation's records: at most a few bytes
+    /// past `max_path_len` (enough for [`guest_display`](Fs::guest_display) to show the cut),
+    /// so a refused path of any length is not copied whole.
+    pub(crate) fn record_copy(&self, path: &str) -> String {
+        path[..path.floor_char_boundary(self.limits.max_path_len.saturating_add(4))].to_owned()
+    }
+
     /// `path` as an absolute guest path, for records: a relative one is shown under the
     /// first grant, where it resolves (for a directory's view, the directory). A path
     /// longer than `max_path_len` (refused, but recorded as the guest sent it) is cut
@@ -735,7 +742,7 @@ impl Fs {
     }
 
     pub async fn open(&self, path: String, mode: &str) -> FsResult<File> {
-        let name = path.clone();
+        let name = self.record_copy(&path);
         let parsed = OpenMode::parse(mode);
         let writes = parsed.as_ref().is_ok_and(|m| m.write);
         self.op(OpKind::Open, &name)

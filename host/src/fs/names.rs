@@ -276,7 +276,7 @@ impl Fs {
     }
 
     pub async fn symlink(&self, target: String, link_path: String) -> FsResult<()> {
-        let shown = target.clone();
+        let shown = self.record_copy(&target);
         self.op(OpKind::Symlink, &link_path)
             .target(&shown)
             .run(async {

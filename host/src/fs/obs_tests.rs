@@ -220,6 +220,40 @@ async fn records_cut_overlong_paths() {
     }
 }
 
+/// The copy an operation keeps for its records before the path is checked stops a few
+/// bytes past `max_path_len`, and still shows as cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_copies_stop_past_the_path_limit() {
+    let t = two("copy", Pool::new(1), None);
+    let max = crate::limits::Limits::default().max_path_len;
+    for unit in ["x", "é", "😀"] {
+        let long = format!("/rw/{}", unit.repeat((8 << 20) / unit.len()));
+        let copy = t.fs.record_copy(&long);
+        assert!(copy.len() > max && copy.len() <= max + 4, "{}", copy.len());
+        assert!(long.starts_with(&copy));
+        assert!(t.fs.guest_display(&copy).ends_with('…'));
+        let short = format!("/rw/{}", unit.repeat(10));
+        assert_eq!(t.fs.record_copy(&short), short);
+    }
+    let long = format!("/rw/{}", "x".repeat(8 << 20));
+    assert_eq!(
+        t.fs.open(long.clone(), "rb").await.map(drop),
+        Err(ErrorCode::NameTooLong)
+    );
+    assert_eq!(
+        t.fs.symlink(long.clone(), s("/rw/l")).await,
+        Err(ErrorCode::NameTooLong)
+    );
+    let options = TempOptions {
+        dir: Some(long),
+        ..TempOptions::default()
+    };
+    assert_eq!(
+        t.fs.temporary_directory(options).await.map(drop),
+        Err(ErrorCode::NameTooLong)
+    );
+}
+
 /// The longest `path`/`target` field value, as a subscriber would print it, of every span
 /// and event seen, and whether any printed one held a raw line break.
 #[derive(Default)]

@@ -131,7 +131,7 @@ impl Drop for TempDir {
 )]
 impl Fs {
     pub async fn temporary_file(&self, mode: String, options: TempOptions) -> FsResult<File> {
-        let at = options.dir.clone().unwrap_or_default();
+        let at = self.record_copy(options.dir.as_deref().unwrap_or_default());
         self.op(OpKind::Tempfile, &at)
             .run(async {
                 let mode = temp_mode(&mode)?;
@@ -170,7 +170,7 @@ impl Fs {
         options: TempOptions,
         delete: bool,
     ) -> FsResult<File> {
-        let at = options.dir.clone().unwrap_or_default();
+        let at = self.record_copy(options.dir.as_deref().unwrap_or_default());
         self.op(OpKind::Tempfile, &at)
             .run(async {
                 let mode = temp_mode(&mode)?;
@@ -209,7 +209,7 @@ impl Fs {
     }
 
     pub async fn temporary_directory(&self, options: TempOptions) -> FsResult<TempDir> {
-        let at = options.dir.clone().unwrap_or_default();
+        let at = self.record_copy(options.dir.as_deref().unwrap_or_default());
         self.op(OpKind::Tempdir, &at)
             .run(async {
                 let place = self.temp_place(options)?;

@@ -102,6 +102,10 @@ impl DirState {
         path: String,
         follow: bool,
     ) -> FsResult<Stat> {
+        if path.len() > dir.fs().limits.max_path_len {
+            // Refused as too long: no copy for the memo.
+            return dir.fs().stat(path, follow).await;
+        }
         self.memo
             .stat(
                 dir.fs(),
