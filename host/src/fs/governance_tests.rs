@@ -263,6 +263,53 @@ async fn max_file_size_holds_under_concurrent_writers() {
     assert!(refused > 0, "the limit was never reached");
 }
 
+/// Paths of many short components: `makedirs` creates and `removedirs` prunes every level
+/// (borrowed prefixes, no copy per level), and under a zero time limit both stop at their
+/// first check (each level resolves its whole prefix: quadratic work, so it is checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_paths_make_and_prune_within_the_time_limit() {
+    let deep = |n: usize| format!("/data/{}", vec!["a"; n].join("/"));
+    let env = Env::new();
+    let fs = &env.fs;
+    fs.makedirs(deep(1500), false).await.unwrap();
+    let host = env.host(&deep(1500)[1..]);
+    assert!(host.is_dir());
+    fs.removedirs(deep(1500)).await.unwrap();
+    assert_eq!(
+        stdfs::read_dir(env.host("data")).unwrap().count(),
+        0,
+        "every level pruned"
+    );
+    // Only the leaf missing: one creation.
+    fs.makedirs(deep(3), false).await.unwrap();
+    fs.makedirs(deep(4), false).await.unwrap();
+    assert!(env.host(&deep(4)[1..]).is_dir());
+
+    let env = Env::with(
+        limits(|l| l.max_op_duration = Some(Duration::ZERO)),
+        Pool::new(2),
+    );
+    assert_eq!(
+        env.fs.makedirs(deep(1500), false).await,
+        Err(ErrorCode::Interrupted)
+    );
+    let made = (1..=1500)
+        .take_while(|&n| env.host(&deep(n)[1..]).is_dir())
+        .count();
+    assert_eq!(
+        made, 63,
+        "stopped at the first check, before the 64th level"
+    );
+    // removedirs: the leaf, then 63 parents, then the check stops it.
+    stdfs::create_dir_all(env.host(&deep(200)[1..])).unwrap();
+    env.fs.removedirs(deep(200)).await.unwrap();
+    assert!(
+        env.host(&deep(136)[1..]).is_dir(),
+        "pruning stopped part-way"
+    );
+    assert!(!env.host(&deep(137)[1..]).exists());
+}
+
 /// Long operations stop at a chunk boundary: past the time limit (`interrupted`, partial
 /// work kept), when their future is dropped, and when the store goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

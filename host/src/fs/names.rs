@@ -172,7 +172,7 @@ impl Fs {
                         create_dirs_counted(&d, parent)?;
                     }
                     rename_local(&s, &d)?;
-                    prune(s.grant.dir()?, &prunable_parents(&s.rel));
+                    prune(s.grant.dir()?, prunable_parents(&s.rel));
                     Ok(())
                 })
                 .await
@@ -262,7 +262,7 @@ impl Fs {
                 on_object!(r, |o| self.obj_rmdir(&o, &r, true).await);
                 self.blocking(move || {
                     r.grant.dir()?.remove_dir(&r.rel)?;
-                    prune(r.grant.dir()?, &prunable_parents(&r.rel));
+                    prune(r.grant.dir()?, prunable_parents(&r.rel));
                     Ok(())
                 })
                 .await
@@ -436,20 +436,15 @@ impl Fs {
 }
 
 /// The parents of `rel` that may be pruned, innermost first: only plain names, never the
-/// grant root and never a path that goes through `..`.
-fn prunable_parents(rel: &Path) -> Vec<PathBuf> {
-    if rel
+/// grant root and never a path that goes through `..`. Borrowed from `rel`: a path of many
+/// short components must not cost the square of its length.
+fn prunable_parents(rel: &Path) -> impl Iterator<Item = &Path> {
+    let plain = rel
         .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-    {
-        return Vec::new();
-    }
-    let mut out = Vec::new();
-    let mut p = rel.to_path_buf();
-    while p.pop() && !is_root(&p) && !p.as_os_str().is_empty() {
-        out.push(p.clone());
-    }
-    out
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    rel.ancestors()
+        .skip(1)
+        .take_while(move |p| plain && !is_root(p) && !p.as_os_str().is_empty())
 }
 
 /// Rename `s` to `d` on the host (replacing what `d` names drops its link: a removal, see
@@ -461,13 +456,19 @@ pub(super) fn rename_local(s: &Resolved, d: &Resolved) -> FsResult<()> {
 
 /// Remove each directory in `dirs` in order, stopping at the first that cannot be removed
 /// (not empty, missing, ...). Errors are not reported, as in Python's `removedirs`.
-fn prune(dir: &Dir, dirs: &[PathBuf]) {
-    for d in dirs {
-        if dir.remove_dir(d).is_err() {
+fn prune<'a>(dir: &Dir, dirs: impl Iterator<Item = &'a Path>) {
+    for (level, d) in dirs.enumerate() {
+        let stop =
+            level % LEVELS_PER_CHECK == LEVELS_PER_CHECK - 1 && crate::pool::checkpoint().is_err();
+        if stop || dir.remove_dir(d).is_err() {
             break;
         }
     }
 }
+
+/// Directory levels created or pruned between two checks of the job's time limit (each
+/// resolves its whole prefix: a 4 KiB path has up to 2048 levels).
+const LEVELS_PER_CHECK: usize = 64;
 
 /// Deepest tree `remove_tree_chunked` descends: it holds two descriptors per level, and a
 /// guest can build trees of any depth (opening directories relative to deep ones), so the
@@ -522,16 +523,25 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
 }
 
 /// `create_dir_all(rel)`, counting the directories it creates against `max_created`.
-/// Under that budget each directory is created on its own, paying one creation first and
-/// getting it back if the directory turned out to exist: exact under any concurrency (a
-/// directory removed and created again by a racing call is paid for again).
+/// Each directory is created on its own (uncounted, the leaf is tried alone first); under
+/// that budget it pays one creation first and
+/// gets it back if the directory turned out to exist: exact under any concurrency (a
+/// directory removed and created again by a racing call is paid for again). Every level
+/// resolves its whole prefix beneath the grant, so a path of many short components is
+/// quadratic work: the job's time limit and cancellation are checked every
+/// [`LEVELS_PER_CHECK`] levels.
 fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
     let dir = r.grant.dir()?;
-    if !r.budget.limits_creates() {
-        return Ok(dir.create_dir_all(rel)?);
+    let counted = r.budget.limits_creates();
+    // Uncounted, the usual case (only the leaf is missing) is one `mkdirat`.
+    if !counted && dir.create_dir(rel).is_ok() {
+        return Ok(());
     }
     let mut prefix = PathBuf::new();
-    for comp in rel.components() {
+    for (level, comp) in rel.components().enumerate() {
+        if level % LEVELS_PER_CHECK == LEVELS_PER_CHECK - 1 {
+            crate::pool::checkpoint()?;
+        }
         prefix.push(comp);
         if !matches!(comp, Component::Normal(_)) {
             // `..` must lead somewhere that exists, inside the grant (cap-std decides).
@@ -540,9 +550,13 @@ fn create_dirs_counted(r: &Resolved, rel: &Path) -> FsResult<()> {
             }
             continue;
         }
-        let lease = r.budget.create(1)?;
+        let lease = counted.then(|| r.budget.create(1)).transpose()?;
         match dir.create_dir(&prefix) {
-            Ok(()) => lease.keep(),
+            Ok(()) => {
+                if let Some(lease) = lease {
+                    lease.keep();
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 drop(lease);
                 if !dir.metadata(&prefix)?.is_dir() {
