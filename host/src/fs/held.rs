@@ -39,6 +39,12 @@ impl MemBudget {
     }
 
     /// Most bytes ever charged at once.
+    /// The most bytes that may be held at once.
+    #[cfg(feature = "object")]
+    pub(crate) fn max(&self) -> u64 {
+        self.max
+    }
+
     pub(crate) fn peak(&self) -> u64 {
         self.peak.load(Ordering::Acquire)
     }

@@ -706,6 +706,60 @@ async fn a_dropped_object_temp_dir_keeps_its_slot_until_removed() {
     }
 }
 
+/// A recursive delete (`remove-tree`, and a dropped temporary directory's removal) is
+/// charged a listing page and a delete batch for as long as it runs, and gives it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_deletes_are_charged() {
+    let limits = Limits {
+        max_open_files: 1,
+        ..Limits::default()
+    };
+    let Some(env) = Env::with(GrantQuota::UNLIMITED, limits) else {
+        return;
+    };
+    let fs = &env.fs;
+    let want = object::delete_held(fs.mem());
+    assert_eq!(want, 8 << 20);
+    for i in 0..3 {
+        env.put(&format!("data/t/{i}"), b"x").await;
+    }
+    assert!(fs.peak_held_bytes() < want, "{}", fs.peak_held_bytes());
+    fs.remove_tree(s("/data/t")).await.unwrap();
+    assert!(!fs.exists(s("/data/t/0")).await.unwrap());
+    assert!(fs.peak_held_bytes() >= want, "{}", fs.peak_held_bytes());
+    assert_eq!(fs.held_bytes(), 0);
+    // With the budget held, remove-tree is refused and removes nothing.
+    env.put("data/u/0", b"x").await;
+    let hog = fs.charge(fs.mem().max() - want + 1).unwrap();
+    assert_eq!(fs.remove_tree(s("/data/u")).await, Err(ErrorCode::Quota));
+    assert!(fs.exists(s("/data/u/0")).await.unwrap());
+    // A dropped temporary directory waits for room, then is removed (the open at the
+    // slot limit waits for that removal to end).
+    let td = fs
+        .temporary_directory(TempOptions {
+            dir: Some(s("/data")),
+            ..TempOptions::default()
+        })
+        .await
+        .unwrap();
+    let inside = format!("{}/f", td.path());
+    fs.write_file(inside.clone(), b"1".to_vec(), false)
+        .await
+        .unwrap();
+    drop(td);
+    env.put("data/o", b"o").await;
+    let mut open = std::pin::pin!(fs.open(s("/data/o"), "rb"));
+    assert!(
+        futures::poll!(open.as_mut()).is_pending(),
+        "the removal waits for memory and holds its slot"
+    );
+    drop(hog);
+    let f = open.await.unwrap();
+    assert!(!fs.exists(inside).await.unwrap());
+    f.close().await.unwrap();
+    assert_eq!(fs.held_bytes(), 0);
+}
+
 /// Many tiny writes to an upload are gathered into one host buffer whose capacity is what
 /// is charged (not a queue entry per write inside OpenDAL, uncharged), and parts go out
 /// whole: the object is exactly the bytes written, across a part boundary too.

@@ -99,10 +99,23 @@ impl Drop for TempDir {
                 let op = o.op.clone();
                 let limit = self.fs.limits.max_op_duration;
                 let slot = self.slot.take().map(|s| self.fs.closing_slot(Box::new(s)));
+                let mem = self.fs.mem().clone();
                 crate::object::runtime().spawn(async move {
                     let _slot = slot;
                     let dir = key.dir();
-                    let delete = op.delete_with(&dir).recursive(true);
+                    let delete = async {
+                        // Charged like `remove-tree`; a drop cannot be refused, so it
+                        // waits for room (within the same time limit).
+                        let want = super::object::delete_held(&mem);
+                        let _held = loop {
+                            let freed = mem.wait();
+                            match mem.charge(want) {
+                                Ok(held) => break held,
+                                Err(_) => freed.await,
+                            }
+                        };
+                        op.delete_with(&dir).recursive(true).await
+                    };
                     match limit {
                         Some(d) => drop(tokio::time::timeout(d, delete).await),
                         None => drop(delete.await),

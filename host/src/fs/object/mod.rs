@@ -142,6 +142,13 @@ type Listed = (String, Option<Metadata>);
 /// 1 KiB, their XML and their parsed entries), charged for as long as the listing runs.
 const LIST_PAGE_HELD: u64 = 4 << 20;
 
+/// What a recursive delete holds while it runs: a listing page and a batch of keys to
+/// delete (with its request body), charged to the store's memory budget for the whole
+/// delete (at most the budget itself, so a small budget still lets one run).
+pub(crate) fn delete_held(mem: &crate::fs::held::MemBudget) -> u64 {
+    (2 * LIST_PAGE_HELD).min(mem.max())
+}
+
 /// The entries directly beneath directory `key`, at most `max` (`quota` past it), each
 /// charged to `held`, which also holds a page's worth ([`LIST_PAGE_HELD`]) while the
 /// listing runs. The directory's own marker is not an entry; a name that is both a file
@@ -602,7 +609,9 @@ impl Fs {
             return Err(ErrorCode::Busy);
         }
         let op = o.op.clone();
+        let held = self.charge(delete_held(self.mem()))?;
         self.remote(async move {
+            let _held = held;
             must_be_dir(&op, &key).await?;
             op.delete_with(&key.dir())
                 .recursive(true)
