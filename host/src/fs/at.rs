@@ -199,6 +199,16 @@ impl Fs {
         fs
     }
 
+    /// This store without grants, for a file opened beneath a view: a file never
+    /// resolves paths (its name is already an absolute guest path), and holding the view
+    /// would keep the view's directory open, uncounted, after the view's own slot is
+    /// given back.
+    fn for_handles(&self) -> Fs {
+        let mut fs = self.clone();
+        fs.grants = Arc::default();
+        fs
+    }
+
     /// The root of every grant as a [`Directory`], in grant order (what `wasi:filesystem`
     /// hands out as preopens; the guest path is [`Directory::guest_path`]).
     pub fn grant_roots(&self) -> Vec<Directory> {
@@ -302,7 +312,14 @@ impl Fs {
                     let file = file.into_std();
                     let local = budget.cached_io() && super::cached::local_file(&file);
                     Ok(Opened::File(File::new_in(
-                        &fs, budget, file, name, mode, slot, None, local,
+                        &fs.for_handles(),
+                        budget,
+                        file,
+                        name,
+                        mode,
+                        slot,
+                        None,
+                        local,
                     )))
                 })
                 .await

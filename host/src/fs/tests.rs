@@ -1042,6 +1042,54 @@ async fn temporary_files() {
 }
 
 /// A directory opened relative to another keeps its full guest path; a chain of
+/// Descriptors of this process open on `path` (as `/proc/self/fd` shows them).
+fn fds_on(path: &std::path::Path) -> usize {
+    stdfs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| stdfs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// A file opened beneath a directory view does not keep the view's directory open: once
+/// the view is dropped (its slot given back), its descriptor is closed, so the store's
+/// descriptors stay within `max_open_files`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_opened_beneath_a_view_do_not_hold_it_open() {
+    let limits = Limits {
+        max_open_files: 4,
+        ..Limits::default()
+    };
+    let env = Env::with(limits, Pool::new(1));
+    let root = env.fs.grant_roots().swap_remove(0);
+    let dir_req = OpenRequest {
+        directory: true,
+        ..OpenRequest::default()
+    };
+    let mut files = Vec::new();
+    for i in 0..3 {
+        env.put(&format!("data/d{i}/f"), "x");
+        let Opened::Dir(view) = root.fs().open_at(format!("d{i}"), dir_req).await.unwrap() else {
+            panic!("a directory");
+        };
+        let host = env.host(&format!("data/d{i}")).canonicalize().unwrap();
+        assert_eq!(fds_on(&host), 1, "the view's own descriptor");
+        let Opened::File(f) = view
+            .fs()
+            .open_at(s("f"), OpenRequest::default())
+            .await
+            .unwrap()
+        else {
+            panic!("a file");
+        };
+        drop(view);
+        assert_eq!(fds_on(&host), 0, "closed with the view");
+        assert_eq!(f.read_all().await.unwrap(), b"x");
+        files.push(f);
+    }
+    assert_eq!(env.fs.open_files(), 3);
+}
+
 /// `open-at(d, "x/..")` that would make it longer than `max_path_len` fails with
 /// `name-too-long` instead of growing it without end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
