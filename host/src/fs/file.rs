@@ -671,6 +671,7 @@ impl File {
             .run(async {
                 let len = lines.iter().map(Vec::len).sum();
                 self.check_write_len(len)?;
+                // The lines as the host holds them: one allocation each.
                 let held = self.inner.fs.charge(lines.heap_size())?;
                 let append = self.inner.mode.append;
                 self.write_op(Need::WriteBytes, len, Some(held), move |cur, file, _| {

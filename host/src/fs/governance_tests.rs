@@ -263,6 +263,31 @@ async fn max_file_size_holds_under_concurrent_writers() {
     assert!(refused > 0, "the limit was never reached");
 }
 
+/// `write-lines` is charged what its lines hold on the host, one allocation each: a list
+/// of one-byte lines costs 56 bytes per line, not the 25 of its payload and headers, so a
+/// guest cannot hold twice what its budget says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tiny_lines_are_charged_as_held() {
+    let env = Env::with(limits(|l| l.max_inflight_bytes = 32 << 20), Pool::new(1));
+    let f = env.fs.open(s("/data/lines"), "wb").await.unwrap();
+    // 600k lines: 15 MB of payload and headers, 34 MB held.
+    assert_eq!(
+        f.write_lines(vec![b"x".to_vec(); 600_000]).await,
+        Err(ErrorCode::Quota)
+    );
+    assert_eq!(env.fs.held_bytes(), 0);
+    assert_eq!(
+        f.write_lines(vec![b"x".to_vec(); 200_000]).await,
+        Ok(200_000)
+    );
+    assert!(env.fs.peak_held_bytes() >= 200_000 * 56);
+    f.close().await.unwrap();
+    assert_eq!(
+        stdfs::metadata(env.host("data/lines")).unwrap().len(),
+        200_000
+    );
+}
+
 /// Paths of many short components: `makedirs` creates and `removedirs` prunes every level
 /// (borrowed prefixes, no copy per level), and under a zero time limit both stop at their
 /// first check (each level resolves its whole prefix: quadratic work, so it is checked).

@@ -170,8 +170,22 @@ impl Drop for Held {
 
 /// Heap bytes of an operation's result, for sizing its [`Held`] to what it really holds.
 pub(crate) trait HeapSize {
-    /// Bytes on the heap (payload only; vector headers of nested lists are counted too).
+    /// Bytes on the heap: a buffer's payload; for a list of lists, the list's own
+    /// allocation and each item's allocation as the allocator takes it ([`allocated`]),
+    /// so a guest's list of many tiny lines is counted at what it costs the host (a
+    /// one-byte line is 56 bytes, not 1).
     fn heap_size(&self) -> u64;
+}
+
+/// Bytes an allocation of `n` bytes takes from the allocator: glibc's malloc adds an
+/// 8-byte header, rounds up to 16 and never hands out less than 32 (other allocators
+/// are in the same range); nothing for `n` = 0 (an empty vector does not allocate).
+pub(crate) fn allocated(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        n.saturating_add(8).next_multiple_of(16).max(32)
+    }
 }
 
 impl HeapSize for Vec<u8> {
@@ -188,9 +202,9 @@ impl HeapSize for String {
 
 impl<T: HeapSize> HeapSize for Vec<T> {
     fn heap_size(&self) -> u64 {
-        self.iter()
-            .map(|x| x.heap_size() + std::mem::size_of::<T>() as u64)
-            .sum()
+        let own = (self.capacity() * std::mem::size_of::<T>()) as u64;
+        let items: u64 = self.iter().map(|x| allocated(x.heap_size())).sum();
+        allocated(own) + items
     }
 }
 
@@ -214,5 +228,22 @@ mod tests {
         assert!(b.charge(u64::MAX).is_err());
         drop(c);
         assert_eq!(b.used(), 0);
+    }
+
+    #[test]
+    fn held_sizes_count_each_allocation() {
+        assert_eq!(
+            (0..=4)
+                .chain([24, 25, 100])
+                .map(allocated)
+                .collect::<Vec<_>>(),
+            [0, 32, 32, 32, 32, 32, 48, 112]
+        );
+        // A million one-byte lines: a 24-byte header and a 32-byte block each.
+        let lines = vec![vec![7u8]; 1 << 20];
+        assert_eq!(lines.heap_size(), allocated(24 << 20) + (32 << 20));
+        let text: Vec<String> = vec![String::new(); 10];
+        assert_eq!(text.heap_size(), allocated(240));
+        assert_eq!(vec![0u8; 100].heap_size(), 100);
     }
 }

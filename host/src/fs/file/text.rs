@@ -80,6 +80,7 @@ impl File {
             .run(async {
                 let len = lines.iter().map(String::len).sum();
                 self.check_write_len(len)?;
+                // The lines as the host holds them: one allocation each.
                 let held = self.inner.fs.charge(lines.heap_size())?;
                 let append = self.inner.mode.append;
                 self.write_op(Need::WriteText, len, Some(held), move |cur, file, _| {
