@@ -193,9 +193,10 @@ fn guest_of(r: &Resolved) -> String {
 
 impl Fs {
     /// This store with `grant` (paid from `budget`) as its only grant.
-    fn view(&self, grant: Arc<Grant>, budget: Arc<Budget>) -> Fs {
+    fn view(&self, grant: Arc<Grant>, budget: Arc<Budget>, local: bool) -> Fs {
         let mut fs = self.clone();
         fs.grants = Arc::new(Grants::single(grant, budget));
+        fs.local_paths = local;
         fs
     }
 
@@ -206,6 +207,8 @@ impl Fs {
     fn for_handles(&self) -> Fs {
         let mut fs = self.clone();
         fs.grants = Arc::default();
+        // Whether the file itself is local is its own flag.
+        fs.local_paths = true;
         fs
     }
 
@@ -215,7 +218,7 @@ impl Fs {
         self.grants
             .iter_with_budgets()
             .map(|(g, b)| Directory {
-                fs: self.view(g.clone(), b.clone()),
+                fs: self.view(g.clone(), b.clone(), true),
                 _slot: None,
             })
             .collect()
@@ -228,7 +231,7 @@ impl Fs {
             .iter_with_budgets()
             .map(|(g, b)| {
                 Ok(Directory {
-                    fs: self.view(g.clone(), b.clone()),
+                    fs: self.view(g.clone(), b.clone(), true),
                     _slot: Some(Arc::new(self.reserve_open_slot()?)),
                 })
             })
@@ -291,13 +294,13 @@ impl Fs {
                         if mode.write {
                             return Err(ErrorCode::IsDirectory);
                         }
-                        let grant = Arc::new(Grant::local(
-                            cap_std::fs::Dir::from_std_file(file.into_std()),
-                            guest_of(&r),
-                            r.grant.perms,
-                        ));
+                        let dir = cap_std::fs::Dir::from_std_file(file.into_std());
+                        // It may lie on a mount beneath the grant's root (this runs on
+                        // the pool: `fstatfs` may block on a network filesystem).
+                        let local = r.budget.cached_io() && super::cached::local_fs(&dir);
+                        let grant = Arc::new(Grant::local(dir, guest_of(&r), r.grant.perms));
                         return Ok(Opened::Dir(Directory {
-                            fs: fs.view(grant, r.budget.clone()),
+                            fs: fs.view(grant, r.budget.clone(), local),
                             _slot: Some(Arc::new(slot)),
                         }));
                     }
@@ -350,7 +353,7 @@ impl Fs {
                     perms: r.grant.perms,
                 });
                 Ok(Opened::Dir(Directory {
-                    fs: self.view(grant, r.budget.clone()),
+                    fs: self.view(grant, r.budget.clone(), true),
                     _slot: Some(Arc::new(slot)),
                 }))
             }

@@ -504,3 +504,39 @@ fn only_files_on_local_filesystems_qualify() {
         &stdfs::File::open("/proc/self/status").unwrap()
     ));
 }
+
+/// A view of a directory on another filesystem beneath its grant (here procfs under a
+/// grant of `/`) never tries the caches on the caller's thread: a network or FUSE
+/// filesystem would answer a cached `stat` with a round trip to its server. A view on
+/// the grant's own local filesystem still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_on_other_filesystems_go_to_the_pool() {
+    let ambient = cap_std::fs::Dir::open_ambient_dir("/", cap_std::ambient_authority()).unwrap();
+    let proc_dir = ambient.open_dir("proc").unwrap();
+    let etc_dir = ambient.open_dir("etc").unwrap();
+    if !cached::local_fs(&ambient) || !cached::local_fs(&etc_dir) || cached::local_fs(&proc_dir) {
+        eprintln!("skipped: needs / and /etc on a local filesystem and /proc apart");
+        return;
+    }
+    let ctx = crate::AioFsCtx::builder()
+        .grant("/", "/host", Perms::ReadOnly)
+        .unwrap()
+        .pool(Pool::new(1))
+        .build();
+    let root = ctx.fs().grant_roots().swap_remove(0);
+    let req = OpenRequest {
+        directory: true,
+        ..OpenRequest::default()
+    };
+    for (name, local) in [("etc", true), ("proc", false)] {
+        let Opened::Dir(view) = root.fs().open_at(s(name), req).await.unwrap() else {
+            panic!("a directory");
+        };
+        let before = trips(view.fs());
+        let st = view.fs().stat(s("."), true).await.unwrap();
+        assert_eq!(st.file_type, FileType::Directory);
+        assert!(view.fs().exists(s(".")).await.unwrap());
+        let trips = trips(view.fs()) - before;
+        assert_eq!(trips, if local { 0 } else { 2 }, "{name}");
+    }
+}

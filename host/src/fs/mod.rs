@@ -188,6 +188,11 @@ pub struct Fs {
     pub(crate) counters: Arc<StoreCounters>,
     /// This store's queue on the pool, its time limit and its cancellation.
     pub(crate) tenant: Tenant,
+    /// Whether paths through this store may try the kernel's caches on the caller's
+    /// thread ([`Fs::inline`]) as far as its grants allow: false for a view of a directory
+    /// that lies on a network or FUSE filesystem beneath its grant's root (the grant's own
+    /// check only saw the root's filesystem).
+    pub(crate) local_paths: bool,
 }
 
 /// Hand the rest of an operation to the object store when the resolved path `$r` lies in
@@ -449,6 +454,7 @@ impl Fs {
             }),
             limits: Arc::new(limits),
             pool,
+            local_paths: true,
         }
     }
 
@@ -685,7 +691,7 @@ impl Fs {
         f: impl FnOnce() -> FsResult<T>,
     ) -> Option<FsResult<T>> {
         let max = self.limits.max_inline_bytes;
-        if !cached || max == 0 || crate::pool::inline_now() {
+        if !cached || !self.local_paths || max == 0 || crate::pool::inline_now() {
             return None;
         }
         let start = std::time::Instant::now();
