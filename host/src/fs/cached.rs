@@ -136,7 +136,7 @@ pub(crate) fn expect(n: u64) -> io::Result<()> {
 
 /// Open `rel` beneath `dir` for reading, from the caches only.
 pub(crate) fn open_read(dir: &cap_std::fs::Dir, rel: &Path) -> io::Result<StdFile> {
-    open(dir, rel, OFlags::RDONLY | OFlags::NONBLOCK)
+    open(dir, rel, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)
 }
 
 /// The metadata of `rel` beneath `dir` (of the symlink itself unless `follow`), from the

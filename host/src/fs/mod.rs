@@ -399,7 +399,8 @@ fn lookup(r: &Resolved, follow: bool) -> FsResult<cap_std::fs::Metadata> {
 fn read_options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.read(true);
-    o.custom_flags(libc::O_NONBLOCK);
+    // Never blocks on a FIFO or device; never makes a terminal the host's own.
+    o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     o
 }
 
@@ -797,6 +798,7 @@ fn open_options(mode: &OpenMode) -> OpenOptions {
         .create(mode.create && !mode.exclusive)
         .create_new(mode.exclusive)
         .truncate(mode.truncate);
-    o.custom_flags(libc::O_NONBLOCK);
+    // Never blocks on a FIFO or device; never makes a terminal the host's own.
+    o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     o
 }

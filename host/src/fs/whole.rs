@@ -321,7 +321,8 @@ fn reserve_growth(
 fn write_options() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.write(true).create(true).truncate(true);
-    o.custom_flags(libc::O_NONBLOCK);
+    // Never blocks on a FIFO or device; never makes a terminal the host's own.
+    o.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     o
 }
 
