@@ -473,17 +473,19 @@ fn prune<'a>(dir: &Dir, dirs: impl Iterator<Item = &'a Path>) {
 /// resolves its whole prefix: a 4 KiB path has up to 2048 levels).
 const LEVELS_PER_CHECK: usize = 64;
 
-/// Deepest tree `remove_tree_chunked` descends: it holds two descriptors per level, and a
-/// guest can build trees of any depth (opening directories relative to deep ones), so the
-/// host's descriptors are not the guest's to exhaust.
+/// Deepest level `remove_tree_chunked` descends to: it holds two descriptors per level, and
+/// a guest can build trees of any depth (opening directories relative to deep ones), so
+/// the host's descriptors are not the guest's to exhaust (deeper parts are moved up).
 const MAX_TREE_DEPTH: usize = 64;
 
 /// Remove the directory `rel` and everything beneath it, one entry at a time with a
 /// [`checkpoint`](crate::pool::checkpoint) every [`LISTING_CHUNK`] entries, so a huge tree
 /// can be stopped (`interrupted`; what was removed stays removed). Symlinks are removed,
-/// never followed. Holds two descriptors per directory level being emptied; a tree deeper
-/// than [`MAX_TREE_DEPTH`] fails with `quota` once its deepest reachable levels are gone
-/// (remove the deep part first).
+/// never followed. Holds two descriptors per directory level being emptied, at most
+/// [`MAX_TREE_DEPTH`] levels: a directory met deeper is moved up into the top directory
+/// (under a name of its own) and removed from there later, so a tree of any depth goes,
+/// in work linear in its entries. Entries moved up after the top's listing passed are
+/// found by listing the top again.
 pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
     use cap_fs_ext::DirExt;
     let top = root.open_dir_nofollow(rel)?;
@@ -491,38 +493,59 @@ pub(crate) fn remove_tree_chunked(root: &Dir, rel: &Path) -> FsResult<()> {
     // (directory, its listing, its name in its parent)
     let mut stack = vec![(top, entries, None::<std::ffi::OsString>)];
     let mut work = 0usize;
+    let mut moved_up = 0u64;
     while !stack.is_empty() {
         let depth = stack.len();
-        let (dir, entries, _) = stack.last_mut().expect("not empty");
         work += 1;
         if work.is_multiple_of(LISTING_CHUNK) {
             crate::pool::checkpoint()?;
         }
-        match entries.next() {
+        let next = stack[depth - 1].1.next();
+        let dir = &stack[depth - 1].0;
+        match next {
             Some(entry) => {
                 let entry = entry?;
                 let name = entry.file_name();
-                if entry.file_type()?.is_dir() {
-                    if depth >= MAX_TREE_DEPTH {
-                        return Err(ErrorCode::Quota);
-                    }
+                if !entry.file_type()?.is_dir() {
+                    links::removing(|| dir.remove_file(&name))?;
+                } else if depth >= MAX_TREE_DEPTH {
+                    move_up(dir, &name, &stack[0].0, &mut moved_up)?;
+                } else {
                     let child = dir.open_dir_nofollow(&name)?;
                     let listing = child.entries()?;
                     stack.push((child, listing, Some(name)));
-                } else {
-                    links::removing(|| dir.remove_file(&name))?;
                 }
             }
             None => {
-                let (_, _, name) = stack.pop().expect("not empty");
+                let (dir, _, name) = stack.pop().expect("not empty");
                 match (name, stack.last()) {
                     (Some(name), Some((parent, _, _))) => parent.remove_dir(&name)?,
-                    _ => root.remove_dir(rel)?,
+                    _ => match root.remove_dir(rel) {
+                        // Moved up after its listing passed: list it again.
+                        Err(e) if moved_up > 0 && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                            let entries = dir.entries()?;
+                            stack.push((dir, entries, None));
+                        }
+                        r => r?,
+                    },
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Move directory `name` of `dir` into `top` under a name not taken there (removed from
+/// there later).
+fn move_up(dir: &Dir, name: &std::ffi::OsStr, top: &Dir, moved: &mut u64) -> FsResult<()> {
+    loop {
+        *moved += 1;
+        let to = format!(".aiofs-removing-{moved}");
+        if top.symlink_metadata(&to).is_ok() {
+            continue;
+        }
+        return Ok(dir.rename(name, top, &to)?);
+    }
 }
 
 /// `create_dir_all(rel)`, counting the directories it creates against `max_created`.
