@@ -511,7 +511,10 @@ async fn remove_tree_removes_any_depth() {
         fs.remove_tree(format!("/{top}")).await.unwrap();
         assert!(!env.host(&top).exists(), "{depth}");
     }
-    let td = fs.temporary_directory(TempOptions::default()).await.unwrap();
+    let td = fs
+        .temporary_directory(TempOptions::default())
+        .await
+        .unwrap();
     let inside = td.path().trim_start_matches('/').to_owned();
     deep(&inside, 200);
     drop(td);
