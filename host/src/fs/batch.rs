@@ -12,7 +12,8 @@
 //!   (paths plus `write-file` payloads), both checked before anything is queued: past
 //!   either the whole call fails with `quota` and nothing runs.
 //! * The input is charged to the store's memory budget from the moment the host owns it
-//!   (`quota` as a whole if it does not fit); each `write-file` payload's charge moves to
+//!   (its bytes and about 120 bytes per item for the item and its allocations; `quota` as a
+//!   whole if it does not fit); each `write-file` payload's charge moves to
 //!   the write when it runs (which charges it as a single write would).
 //! * `read-file` results count against `max_batch_bytes` too, and are charged to the
 //!   memory budget until the batch is handed back: an item whose file would go past what
@@ -128,6 +129,10 @@ pub enum BatchOutcome {
     Done,
 }
 
+/// What one batch item costs the host besides its bytes: the item itself and the
+/// allocator's share of its (at most two) buffers.
+const ITEM_HELD: u64 = size_of::<BatchOp>() as u64 + 2 * 32;
+
 /// A `max_pending_ops` slot owned by a queued batch job (given back when the job starts,
 /// or when it is dropped unrun).
 struct QueuedSlot {
@@ -170,7 +175,10 @@ impl Fs {
         if bytes_in > self.limits.max_batch_bytes {
             return Err(ErrorCode::Quota);
         }
-        let held = self.charge(bytes_in)?;
+        // The items themselves too: each is an enum on the host, its strings and payload
+        // allocations of their own.
+        let items = ops.len() as u64 * ITEM_HELD;
+        let held = self.charge(bytes_in.saturating_add(items))?;
         reserve(&self.counters.pending_ops, self.limits.max_pending_ops)?;
         let queued = QueuedSlot { fs: self.clone() };
         let fs = self.clone();

@@ -208,17 +208,36 @@ async fn items_share_the_pending_op_limit() {
 /// The input is charged to the memory budget before anything is queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_is_charged_to_the_memory_budget() {
-    let env = Env::with(limits(|l| l.max_inflight_bytes = 1000), Pool::new(1));
+    // Two items' own share (about 120 bytes each) on top of 1000 bytes of input.
+    let env = Env::with(limits(|l| l.max_inflight_bytes = 1200), Pool::new(1));
     let write = |n| BatchOp::WriteFile {
         path: s("/data/w"),
         data: vec![7; n],
     };
-    assert_eq!(env.fs.batch(vec![write(1001)]).await, Err(ErrorCode::Quota));
+    assert_eq!(env.fs.batch(vec![write(1100)]).await, Err(ErrorCode::Quota));
     assert_eq!(env.fs.pool().stats().completed, 0);
     // 900 bytes twice: each payload's charge moves to its write, so both fit.
     let out = env.fs.batch(vec![write(450), write(450)]).await.unwrap();
     assert_eq!(out, vec![Ok(BatchOutcome::Done), Ok(BatchOutcome::Done)]);
     assert_eq!(std::fs::metadata(env.host("data/w")).unwrap().len(), 450);
+    assert_eq!(env.fs.held_bytes(), 0);
+}
+
+/// The items themselves are charged too, not only their bytes: a thousand items with
+/// empty paths (no bytes at all) hold about 120 KB of host memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_charged_besides_their_bytes() {
+    let many = || {
+        (0..1000)
+            .map(|_| BatchOp::Exists(String::new()))
+            .collect::<Vec<_>>()
+    };
+    let env = Env::with(limits(|l| l.max_inflight_bytes = 100_000), Pool::new(1));
+    assert_eq!(env.fs.batch(many()).await, Err(ErrorCode::Quota));
+    let env = Env::with(limits(|l| l.max_inflight_bytes = 200_000), Pool::new(1));
+    let out = env.fs.batch(many()).await.unwrap();
+    assert_eq!(out.len(), 1000);
+    assert!(env.fs.peak_held_bytes() >= 1000 * 100);
     assert_eq!(env.fs.held_bytes(), 0);
 }
 
