@@ -373,6 +373,16 @@ impl preopens::Host for AioFsCtxView<'_> {
     }
 }
 
+/// Check that `file` may be streamed in this direction and take the open-handle slot its
+/// stream holds while it lives ([`File::open_stream`]), waiting at `max_open_files` while
+/// some slots are held only by closes of dropped handles still under way, as an open or a
+/// listing does ([`Fs::open_slot`]): `quota` only when every slot belongs to something the
+/// guest holds.
+async fn stream_slot(file: &File, write: bool) -> FsResult<OpenSlot> {
+    file.check_stream(write)?;
+    file.fs().open_slot().await
+}
+
 impl types::Host for AioFsCtxView<'_> {
     async fn filesystem_error_code(
         &mut self,
@@ -393,7 +403,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         offset: u64,
     ) -> HostResult<Resource<DynInputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        let slot = guest_try!(file.open_stream(false).map_err(to_wasi_error));
+        let slot = guest_try!(stream_slot(&file, false).await.map_err(to_wasi_error));
         let stream: DynInputStream = Box::new(FileInput::new(file, offset, slot));
         Ok(Ok(self.table.push(stream)?))
     }
@@ -404,7 +414,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         offset: u64,
     ) -> HostResult<Resource<DynOutputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        let slot = guest_try!(file.open_stream(true).map_err(to_wasi_error));
+        let slot = guest_try!(stream_slot(&file, true).await.map_err(to_wasi_error));
         let stream: DynOutputStream = Box::new(FileOutput::new(file, Some(offset), slot));
         Ok(Ok(self.table.push(stream)?))
     }
@@ -414,7 +424,7 @@ impl types::HostDescriptor for AioFsCtxView<'_> {
         fd: Resource<Descriptor>,
     ) -> HostResult<Resource<DynOutputStream>> {
         let file = guest_try!(self.file(&fd)?);
-        let slot = guest_try!(file.open_stream(true).map_err(to_wasi_error));
+        let slot = guest_try!(stream_slot(&file, true).await.map_err(to_wasi_error));
         let stream: DynOutputStream = Box::new(FileOutput::new(file, None, slot));
         Ok(Ok(self.table.push(stream)?))
     }

@@ -10,7 +10,12 @@
 //!
 //! As every stream, each holds one of the store's open-handle slots while it lives, and
 //! the bytes a read stream has read but not handed out stay charged to the store's memory
-//! budget (a chunk that does not fit fails the stream with `quota`).
+//! budget (a chunk that does not fit fails the stream with `quota`). An output stream
+//! charges the room for the guest's next write before the guest hands its bytes over:
+//! `check-write` permits only what it could charge, and when nothing fits it says 0 and
+//! the stream's pollable waits until the budget has room again (backpressure, as for
+//! `wasi:filesystem@0.3` and `aiofs:fs` streams), instead of failing the write with
+//! `quota`.
 
 use crate::error::{ErrorCode, FsResult};
 use crate::fs::held::Held;
@@ -24,15 +29,19 @@ use wasmtime_wasi_io::streams::{InputStream, OutputStream, StreamError, StreamRe
 
 /// Most bytes moved per pool trip (further capped by the store's limits).
 const MAX_CHUNK: usize = 1 << 20;
-/// Fewest bytes a read stream asks the pool for at a time.
+/// Fewest bytes a read stream asks the pool for at a time, and the room an output stream
+/// reserves for a write that does not follow a write filling its whole permit.
 const MIN_CHUNK: usize = 64 << 10;
+/// Least room an output stream reserves when the memory budget is nearly spent (as
+/// `wasi:filesystem@0.3` and `aiofs:fs` write streams shrink their chunks).
+const MIN_ROOM: u64 = 4 << 10;
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
 
 /// Poll `fut` once without a waker that matters: the pool job is queued on the first
 /// poll and runs whether or not the future is polled again; this only collects a result
 /// that is already there.
-fn poll_now<T>(fut: &mut Pending<T>) -> Option<FsResult<T>> {
+pub(super) fn poll_now<T>(fut: &mut Pending<T>) -> Option<FsResult<T>> {
     match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(r) => Some(r),
         Poll::Pending => None,
@@ -221,12 +230,25 @@ impl InputStream for FileInput {
 }
 
 /// The host end of `write-via-stream` (at an offset) and `append-via-stream` (`None`).
+///
+/// One write at a time: while it is under way `check-write` says 0 and the pollable waits
+/// for it. Otherwise `check-write` permits the room it holds for the next write, charged
+/// to the memory budget before the guest's bytes are copied out of its memory (wasmtime
+/// copies them before `write` is called); the write pays for its bytes out of that room
+/// and gives the rest back. The room grows from 64 KiB up to 1 MiB while the guest's
+/// writes fill their permits (falling back to 64 KiB when one does not), and shrinks down
+/// to 4 KiB when the budget is nearly spent; when not even that fits, `check-write` says 0
+/// and the pollable waits for bytes to be given back to the budget.
 pub(crate) struct FileOutput {
     file: File,
     /// Where the next write goes; `None` appends.
     offset: Option<u64>,
     /// The write under way.
     pending: Option<Pending<u64>>,
+    /// The room charged for the next write: what `check-write` permits.
+    room: Option<Held>,
+    /// The room the next reservation asks for (before the write limits).
+    next_room: usize,
     /// A failed write, reported by the next call.
     error: Option<ErrorCode>,
     closed: bool,
@@ -240,6 +262,8 @@ impl FileOutput {
             file,
             offset,
             pending: None,
+            room: None,
+            next_room: MIN_CHUNK,
             error: None,
             closed: false,
             _slot: slot,
@@ -262,6 +286,7 @@ impl FileOutput {
         }
         if let Some(e) = self.error.take() {
             self.closed = true;
+            self.room = None;
             return Err(failed(e));
         }
         if self.closed {
@@ -270,10 +295,21 @@ impl FileOutput {
         Ok(())
     }
 
+    /// Most bytes one write may carry: the store's `max_write_bytes`, at most a chunk.
     fn capacity(&self) -> usize {
         usize::try_from(self.file.write_limit())
             .unwrap_or(usize::MAX)
             .min(MAX_CHUNK)
+    }
+
+    /// Hold room for the next write if none is held yet and the budget has some (less
+    /// than asked for when it is nearly spent); the bytes `check-write` may permit.
+    fn reserve(&mut self) -> Option<usize> {
+        if self.room.is_none() {
+            let want = self.next_room.min(self.capacity()) as u64;
+            self.room = self.file.fs().mem().charge_up_to(want, MIN_ROOM.min(want));
+        }
+        self.room.as_ref().map(|room| room.bytes() as usize)
     }
 }
 
@@ -283,6 +319,19 @@ impl Pollable for FileOutput {
         if let Some(fut) = &mut self.pending {
             let r = fut.await;
             self.complete(r);
+        }
+        if self.error.is_some() || self.closed {
+            return;
+        }
+        // Ready when `check-write` permits something: wait for room in the budget.
+        let mem = self.file.fs().mem().clone();
+        loop {
+            // Created before the attempt, so a release in between is not missed.
+            let freed = mem.wait();
+            if self.reserve().is_some() {
+                return;
+            }
+            freed.await;
         }
     }
 }
@@ -302,15 +351,29 @@ impl OutputStream for FileOutput {
         if bytes.is_empty() {
             return Ok(());
         }
-        let len = bytes.len() as u64;
+        let len = bytes.len();
+        // The guest's bytes were copied under the room `check-write` permitted: they keep
+        // that much of it, and the rest goes back. A write past its permit (or without
+        // one) charges the difference now; if that does not fit, the write charges its
+        // bytes itself and fails with `quota` as any write that does not fit.
+        let permit = self.room.as_ref().map_or(0, |room| room.bytes() as usize);
+        self.next_room = if permit > 0 && len >= permit {
+            (permit * 2).clamp(MIN_CHUNK, MAX_CHUNK)
+        } else {
+            MIN_CHUNK
+        };
+        let charged = self
+            .room
+            .take()
+            .and_then(|mut room| room.resize(len as u64).is_ok().then_some(room));
         let (file, offset) = (self.file.clone(), self.offset);
         let mut fut: Pending<u64> =
             // The payload moves into the write (no second copy beside the charged one).
-            Box::pin(async move { file.write_at(offset, Vec::from(bytes)).await });
+            Box::pin(async move { file.write_at_held(offset, Vec::from(bytes), charged).await });
         if let Some(at) = &mut self.offset {
             // Past `u64::MAX` the write itself fails (`file-too-large`): the position
             // only has to stay a number meanwhile.
-            *at = at.saturating_add(len);
+            *at = at.saturating_add(len as u64);
         }
         match poll_now(&mut fut) {
             Some(r) => self.complete(r),
@@ -329,11 +392,12 @@ impl OutputStream for FileOutput {
         if self.pending.is_some() {
             return Ok(0);
         }
-        Ok(self.capacity())
+        Ok(self.reserve().unwrap_or(0))
     }
 
     async fn cancel(&mut self) {
         // A write already on the pool finishes; one still queued never runs.
         self.pending = None;
+        self.room = None;
     }
 }

@@ -3,6 +3,9 @@
 
 use super::*;
 use crate::Limits;
+use crate::wasi::p3_streams::StreamSlot;
+use std::sync::mpsc;
+use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable as _;
 use wasmtime_wasi_io::streams::StreamError;
 
@@ -14,12 +17,16 @@ struct Host {
 
 impl Host {
     fn new(dir: &std::path::Path, limits: Limits) -> Host {
+        // One thread: pool jobs of the store run in order (see `settle`).
+        Host::with_pool(dir, limits, crate::Pool::new(1))
+    }
+
+    fn with_pool(dir: &std::path::Path, limits: Limits, pool: crate::Pool) -> Host {
         let ctx = crate::AioFsCtx::builder()
             .grant(dir, "/data", Perms::ReadWrite)
             .unwrap()
             .limits(limits)
-            // One thread: pool jobs of the store run in order (see `settle`).
-            .pool(crate::Pool::new(1))
+            .pool(pool)
             .build();
         Host {
             ctx,
@@ -622,4 +629,244 @@ async fn later_preopens_count_as_open_descriptors() {
     types::HostDescriptor::drop(&mut host.view(), f)
         .await
         .unwrap();
+}
+
+/// `write` of wasi-libc on WASI 0.2 (`__wasilibc_write`, blocking): `check-write`; when it
+/// permits bytes, `write` that many at most, then `blocking-flush` (flush, then wait until
+/// the stream is writable, as wasmtime's host method does); when it permits none, block on
+/// the stream's pollable and ask again. Looped until all of `data` is written.
+async fn write_like_wasi_libc(
+    out: &mut DynOutputStream,
+    mut data: &[u8],
+) -> Result<(), StreamError> {
+    while !data.is_empty() {
+        let n = out.check_write()?;
+        if n == 0 {
+            out.ready().await;
+            continue;
+        }
+        let n = n.min(data.len());
+        out.write(Bytes::copy_from_slice(&data[..n]))?;
+        out.flush()?;
+        out.write_ready().await?;
+        data = &data[n..];
+    }
+    Ok(())
+}
+
+/// An output stream waits for memory instead of failing: with `max_inflight_bytes` at
+/// 2 MiB and all but 1 KiB of it held (as by read streams buffering ahead), a 1 MiB write
+/// made as wasi-libc makes it finds `check-write` at 0 and waits on the pollable, nothing
+/// written or charged meanwhile; once all but 1.5 MiB is given back it goes on in chunks
+/// that fit beside the held bytes (never past the budget) and the file holds every byte.
+/// `blocking-write-and-flush` waits the same way (wasmtime's cap on attempts that find
+/// the stream still not writable never trips), and every charge is given back at the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn p2_output_streams_wait_for_memory() {
+    use types::HostDescriptor as D;
+    const MAX: u64 = 2 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("out.bin");
+    let mut host = Host::new(
+        tmp.path(),
+        Limits {
+            max_inflight_bytes: MAX,
+            ..Limits::default()
+        },
+    );
+    let fs = host.ctx.fs().clone();
+    let root = host.root().await;
+    let fd = D::open_at(
+        &mut host.view(),
+        borrow(&root),
+        types::PathFlags::empty(),
+        "out.bin".into(),
+        types::OpenFlags::CREATE,
+        types::DescriptorFlags::WRITE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut held = fs.mem().charge(MAX - 1024).unwrap();
+
+    let s = D::write_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        let out = host.table.get_mut(&s).unwrap();
+        let mut write = std::pin::pin!(write_like_wasi_libc(out, &data));
+        assert!(
+            futures::poll!(write.as_mut()).is_pending(),
+            "waits for room (fails with quota if it does not)"
+        );
+        assert!(futures::poll!(write.as_mut()).is_pending(), "still no room");
+        assert_eq!(fs.held_bytes(), MAX - 1024, "nothing charged while waiting");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        held.resize(1536 << 10).unwrap();
+        write.await.unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    assert!(fs.mem().peak() <= MAX);
+    host.table.delete(s).unwrap();
+    assert_eq!(fs.held_bytes(), 1536 << 10, "the stream's room given back");
+
+    // `blocking-write-and-flush` (at most 4096 bytes) waits as well.
+    held.resize(MAX - 1024).unwrap();
+    let a = D::append_via_stream(&mut host.view(), borrow(&fd))
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        let out = host.table.get_mut(&a).unwrap();
+        let tail = Bytes::from_static(&[9u8; 4096]);
+        let mut write = std::pin::pin!(out.blocking_write_and_flush(tail));
+        assert!(
+            futures::poll!(write.as_mut()).is_pending(),
+            "waits for room"
+        );
+        drop(held);
+        write.await.unwrap();
+    }
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(on_disk.len(), (1 << 20) + 4096);
+    assert!(on_disk[1 << 20..].iter().all(|&b| b == 9));
+    host.table.delete(a).unwrap();
+    D::drop(&mut host.view(), fd).await.unwrap();
+    assert_eq!(fs.held_bytes(), 0, "every charge given back");
+}
+
+/// A one-thread pool whose worker stops before each job until the test lets it through.
+struct Gate {
+    started: mpsc::Receiver<()>,
+    release: mpsc::SyncSender<()>,
+}
+
+fn gated_pool() -> (crate::Pool, Gate) {
+    let (started_tx, started) = mpsc::channel();
+    let (release, release_rx) = mpsc::sync_channel::<()>(0);
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let hook: crate::pool::JobHook = Arc::new(move || {
+        started_tx.send(()).unwrap();
+        release_rx.lock().unwrap().recv().unwrap();
+    });
+    (
+        crate::Pool::with_hook(1, Some(hook)),
+        Gate { started, release },
+    )
+}
+
+impl Gate {
+    /// Run `fut`, letting any pool job it makes through the gate.
+    async fn through<T>(&self, fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let std::task::Poll::Ready(out) = futures::poll!(fut.as_mut()) {
+                return out;
+            }
+            if self.started.try_recv().is_ok() {
+                self.release.send(()).unwrap();
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Wait until a pool job has reached the gate, and keep it there.
+    async fn stopped(self) -> Gate {
+        let Gate { started, release } = self;
+        let started = tokio::task::spawn_blocking(move || {
+            started.recv().unwrap();
+            started
+        })
+        .await
+        .unwrap();
+        Gate { started, release }
+    }
+}
+
+/// A stream opened at `max_open_files` waits while a slot is held only by a dropped
+/// descriptor whose close is under way on the pool (an unlinked file: its last close frees
+/// blocks), and takes the slot when the close ends; while a live descriptor holds every
+/// slot, `quota` at once. As an open does (`an_open_at_the_limit_waits_for_closes_under_way`
+/// in `fs/cached_tests.rs`); the waiting stream holds a pending-operation slot. The slot of
+/// a 0.3 stream or listing ([`StreamSlot`]) is taken at once when free and otherwise
+/// waited for in the same way when the stream is first polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_at_the_limit_waits_for_closes_under_way() {
+    use types::HostDescriptor as D;
+    let (pool, gate) = gated_pool();
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, body) in [("gone", "x"), ("gone2", "x"), ("next", "y")] {
+        std::fs::write(tmp.path().join(name), body).unwrap();
+    }
+    let limits = Limits {
+        max_open_files: 2,
+        ..Limits::default()
+    };
+    let mut host = Host::with_pool(tmp.path(), limits, pool);
+    let fs = host.ctx.fs().clone();
+    let root = host.root().await;
+    let next = gate.through(host.open(&root, "next")).await.unwrap();
+    let gone = gate.through(host.open(&root, "gone")).await.unwrap();
+    assert_eq!(fs.open_files(), 2);
+    let refused = gate
+        .through(D::read_via_stream(&mut host.view(), borrow(&next), 0))
+        .await
+        .unwrap();
+    assert!(
+        matches!(refused, Err(ErrorCode::Quota)),
+        "a live descriptor holds it"
+    );
+    assert!(matches!(StreamSlot::take(&fs), Err(DomainError::Quota)));
+    assert_eq!(fs.pending_ops(), 0);
+
+    std::fs::remove_file(tmp.path().join("gone")).unwrap();
+    gate.through(D::drop(&mut host.view(), gone)).await.unwrap();
+    let gate = gate.stopped().await;
+    assert_eq!(fs.open_files(), 2, "held until the pool has closed it");
+    let s = {
+        let mut view = host.view();
+        let mut stream = std::pin::pin!(D::read_via_stream(&mut view, borrow(&next), 0));
+        assert!(
+            futures::poll!(stream.as_mut()).is_pending(),
+            "waits for the close under way (quota if it does not)"
+        );
+        assert_eq!(fs.pending_ops(), 1, "the waiting stream");
+        gate.release.send(()).unwrap();
+        gate.through(stream)
+            .await
+            .unwrap()
+            .expect("the slot the close gave back")
+    };
+    assert_eq!((fs.open_files(), fs.pending_ops()), (2, 0));
+    let read = gate
+        .through(async {
+            let stream = host.table.get_mut(&s).unwrap();
+            stream.ready().await;
+            stream.read(16)
+        })
+        .await
+        .unwrap();
+    assert_eq!(&read[..], b"y");
+
+    // The same for the slot of a 0.3 stream.
+    host.table.delete(s).unwrap();
+    gate.through(host.settle()).await;
+    let gone2 = gate.through(host.open(&root, "gone2")).await.unwrap();
+    std::fs::remove_file(tmp.path().join("gone2")).unwrap();
+    gate.through(D::drop(&mut host.view(), gone2))
+        .await
+        .unwrap();
+    let gate = gate.stopped().await;
+    let mut slot = StreamSlot::take(&fs).expect("waits instead of quota");
+    assert!(!slot.is_held());
+    assert!(futures::poll!(std::future::poll_fn(|cx| slot.poll(cx))).is_pending());
+    assert_eq!((fs.open_files(), fs.pending_ops()), (2, 1));
+    gate.release.send(()).unwrap();
+    std::future::poll_fn(|cx| slot.poll(cx)).await.unwrap();
+    assert!(slot.is_held());
+    assert_eq!((fs.open_files(), fs.pending_ops()), (2, 0));
+    drop(slot);
+    assert_eq!(fs.open_files(), 1);
 }

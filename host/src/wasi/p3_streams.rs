@@ -7,12 +7,18 @@
 //! As every file stream, each holds one of the store's open-handle slots, and its chunks
 //! are charged to the store's memory budget (a read chunk until the reader takes it; a
 //! write chunk before it is copied out of the guest, waiting for room if need be).
+//!
+//! The calls that make these streams return at once, so a stream takes its slot when it
+//! is made if one is free; at `max_open_files` while slots are held only by closes of
+//! dropped handles still under way, it is made anyway and waits for its slot when first
+//! polled (see [`StreamSlot`]), as an open would, instead of failing with `quota`.
 
 use super::p2::DirState;
+use super::p2_streams::poll_now;
 use super::p3::{WasiDirEntry, WasiError, dir_entry, to_wasi_error};
 use crate::error::FsResult;
 use crate::fs::held::Held;
-use crate::fs::{self, Directory, File, OpenSlot};
+use crate::fs::{self, Directory, File, Fs, OpenSlot};
 use crate::stream::charge_or_wait;
 use std::future::Future;
 use std::pin::Pin;
@@ -30,6 +36,65 @@ const MAX_CHUNK: usize = 1 << 20;
 const MIN_CHUNK: usize = 64 << 10;
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// The open-handle slot of a stream (`max_open_files`).
+pub(crate) enum StreamSlot {
+    /// Held until the stream is dropped.
+    Held { _slot: OpenSlot },
+    /// At the limit while closes of dropped handles are under way: waiting for one to end
+    /// ([`Fs::open_slot`], holding one of `max_pending_ops` meanwhile).
+    Waiting(Pending<OpenSlot>),
+}
+
+impl StreamSlot {
+    /// Take a slot of `fs` now, or start waiting for one that a close under way gives
+    /// back; `quota` at once when every slot belongs to something the guest holds, or no
+    /// pending-operation slot is left to wait in.
+    pub(crate) fn take(fs: &Fs) -> FsResult<StreamSlot> {
+        let fs = fs.clone();
+        let mut wait: Pending<OpenSlot> = Box::pin(async move { fs.open_slot().await });
+        // The first poll takes a free slot, fails, or registers the wait: a close that
+        // ends before the stream is polled again is not missed.
+        match poll_now(&mut wait) {
+            Some(slot) => slot.map(|_slot| StreamSlot::Held { _slot }),
+            None => Ok(StreamSlot::Waiting(wait)),
+        }
+    }
+
+    /// Ready once the slot is held; `quota` if it cannot be.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<FsResult<()>> {
+        if let StreamSlot::Waiting(wait) = self {
+            let _slot = ready!(wait.as_mut().poll(cx))?;
+            *self = StreamSlot::Held { _slot };
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the slot is held (not waited for).
+    #[cfg(test)]
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self, StreamSlot::Held { .. })
+    }
+}
+
+/// Poll a producer's or consumer's `slot`: `Ok` once it is held; otherwise what
+/// `poll_produce` / `poll_consume` returns (the stream ends with the error, or waits).
+fn poll_slot(
+    slot: &mut StreamSlot,
+    outcome: &mut Outcome,
+    cx: &mut Context<'_>,
+    finish: bool,
+) -> Result<(), Poll<wasmtime::Result<StreamResult>>> {
+    match slot.poll(cx) {
+        Poll::Ready(Ok(())) => Ok(()),
+        Poll::Ready(Err(e)) => {
+            outcome.finish(Err(e));
+            Err(Poll::Ready(Ok(StreamResult::Dropped)))
+        }
+        Poll::Pending if finish => Err(Poll::Ready(Ok(StreamResult::Cancelled))),
+        Poll::Pending => Err(Poll::Pending),
+    }
+}
 
 /// Sends the stream's result once (`Ok` when the stream simply ends or is dropped).
 struct Outcome(Option<oneshot::Sender<Result<(), WasiError>>>);
@@ -61,14 +126,14 @@ pub(crate) struct ReadProducer {
     handed: Option<Held>,
     outcome: Outcome,
     /// The store's open-handle slot this stream occupies.
-    _slot: OpenSlot,
+    slot: StreamSlot,
 }
 
 impl ReadProducer {
     pub(crate) fn new(
         file: File,
         offset: u64,
-        slot: OpenSlot,
+        slot: StreamSlot,
         tx: oneshot::Sender<Result<(), WasiError>>,
     ) -> Self {
         ReadProducer {
@@ -78,7 +143,7 @@ impl ReadProducer {
             read: None,
             handed: None,
             outcome: Outcome(Some(tx)),
-            _slot: slot,
+            slot,
         }
     }
 
@@ -109,6 +174,9 @@ impl<D> StreamProducer<D> for ReadProducer {
         let want = dst.remaining(&mut store);
         if want == Some(0) {
             return Poll::Ready(Ok(StreamResult::Completed));
+        }
+        if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+            return poll;
         }
         if me.read.is_none() {
             if finish {
@@ -154,14 +222,14 @@ pub(crate) struct WriteConsumer {
     /// Armed while waiting for room in the memory budget.
     wait: Option<Pin<Box<OwnedNotified>>>,
     /// The store's open-handle slot this stream occupies.
-    _slot: OpenSlot,
+    slot: StreamSlot,
 }
 
 impl WriteConsumer {
     pub(crate) fn new(
         file: File,
         offset: Option<u64>,
-        slot: OpenSlot,
+        slot: StreamSlot,
         tx: oneshot::Sender<Result<(), WasiError>>,
     ) -> Self {
         WriteConsumer {
@@ -170,7 +238,7 @@ impl WriteConsumer {
             write: None,
             outcome: Outcome(Some(tx)),
             wait: None,
-            _slot: slot,
+            slot,
         }
     }
 }
@@ -197,6 +265,9 @@ impl<D> StreamConsumer<D> for WriteConsumer {
             }
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
+            }
+            if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+                return poll;
             }
             let limit = usize::try_from(me.file.write_limit()).unwrap_or(usize::MAX);
             let want = remaining.len().min(MAX_CHUNK).min(limit.max(1)) as u64;
@@ -248,14 +319,14 @@ pub(crate) struct DirProducer {
     /// The listing's charge to the memory budget, held while the reader takes it.
     listing: Option<Held>,
     /// The open-handle slot a directory stream occupies, as a file stream does.
-    _slot: OpenSlot,
+    slot: StreamSlot,
 }
 
 impl DirProducer {
     pub(crate) fn new(
         dir: Directory,
         listed: DirState,
-        slot: OpenSlot,
+        slot: StreamSlot,
         tx: oneshot::Sender<Result<(), WasiError>>,
     ) -> Self {
         let lister = dir.clone();
@@ -271,7 +342,7 @@ impl DirProducer {
             done: false,
             outcome: Outcome(Some(tx)),
             listing: None,
-            _slot: slot,
+            slot,
         }
     }
 }
@@ -291,6 +362,9 @@ impl<D> StreamProducer<D> for DirProducer {
         if me.done || me.outcome.is_finished() {
             me.outcome.finish(Ok(()));
             return Poll::Ready(Ok(StreamResult::Dropped));
+        }
+        if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+            return poll;
         }
         let Some(list) = me.list.as_mut() else {
             return Poll::Ready(Ok(StreamResult::Dropped));
