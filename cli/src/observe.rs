@@ -13,7 +13,9 @@ pub const AUDIT_CAPACITY: usize = 4096;
 
 /// The summary table of one store: a row per grant (and one for paths under no grant)
 /// with operations, failures, refusals, bytes, and p50/p99 queue and run times, each row
-/// followed by its operations by kind and its failures by code.
+/// followed by its operations by kind and its failures by code; then the peak memory held
+/// and the audit records dropped (the writer fell behind) and suppressed (past
+/// `Limits::max_audit_rate`).
 pub fn stats_table(stats: &StoreStats) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -71,9 +73,10 @@ pub fn stats_table(stats: &StoreStats) -> String {
     }
     let _ = writeln!(
         out,
-        "peak host memory held {}, audit records dropped {}",
+        "peak host memory held {}, audit records dropped {}, suppressed {}",
         fmt_bytes(stats.peak_held_bytes),
-        stats.audit_dropped
+        stats.audit_dropped,
+        stats.audit_suppressed
     );
     out
 }

@@ -46,6 +46,20 @@ pub struct Limits {
     /// `open` on local filesystems; names and bytes not cached, or more bytes than this, go
     /// to the pool as usual). `0`: every operation goes to the pool.
     pub max_inline_bytes: u64,
+    /// Most audit records and refusal log events one store produces per second, on
+    /// average: a token bucket refilled at this rate and holding at most
+    /// `max_audit_burst`. Each refusal that would be recorded or logged (and each
+    /// successful mutation recorded with `Audit::channel_with_mutations`) takes one token;
+    /// without one its record and event are suppressed and counted
+    /// (`StoreStats::audit_suppressed`), and once tokens return one summary record and
+    /// event say how many were (see `obs`). Refusals are answered without a pool trip, so
+    /// without this a guest could make records as fast as it can call. Operations are
+    /// still counted in the stats; only their records and events are cut. `0`: no
+    /// refill (at most `max_audit_burst` over the store's life).
+    pub max_audit_rate: u32,
+    /// Most audit records and refusal events one store produces at once (the bucket's
+    /// size; it starts full). `0`: none at all.
+    pub max_audit_burst: u32,
 }
 
 impl Default for Limits {
@@ -63,6 +77,8 @@ impl Default for Limits {
             max_batch_items: 1024,
             max_batch_bytes: 16 << 20,
             max_inline_bytes: 64 << 10,
+            max_audit_rate: 1000,
+            max_audit_burst: 1000,
         }
     }
 }

@@ -539,6 +539,7 @@ impl Fs {
             peak_held_bytes: self.peak_held_bytes(),
             pool: self.pool.stats(),
             audit_dropped: self.counters.obs.audit.as_ref().map_or(0, Audit::dropped),
+            audit_suppressed: self.counters.obs.audit_suppressed(),
         }
     }
 

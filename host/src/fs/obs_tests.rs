@@ -21,6 +21,15 @@ struct Two {
 }
 
 fn two(label: &str, pool: Pool, audit: Option<Audit>) -> Two {
+    two_limited(label, pool, audit, crate::limits::Limits::default())
+}
+
+fn two_limited(
+    label: &str,
+    pool: Pool,
+    audit: Option<Audit>,
+    limits: crate::limits::Limits,
+) -> Two {
     let rw = tempfile::tempdir().unwrap();
     let ro = tempfile::tempdir().unwrap();
     let ctx = crate::AioFsCtx::builder()
@@ -37,6 +46,7 @@ fn two(label: &str, pool: Pool, audit: Option<Audit>) -> Two {
         .grant(ro.path(), "/ro", Perms::ReadOnly)
         .unwrap()
         .label(label)
+        .limits(limits)
         .pool(pool);
     let ctx = match audit {
         Some(a) => ctx.audit(a),
@@ -442,4 +452,291 @@ async fn batch_items_count_as_their_operations() {
     let recs = rx.drain();
     assert_eq!(recs.len(), 1);
     assert_eq!((recs[0].op, recs[0].path.as_str()), ("write-file", "/ro/f"));
+}
+
+/// Limits with the audit rate limit set to `rate` a second and a bucket of `burst`.
+fn audit_rate(rate: u32, burst: u32) -> crate::limits::Limits {
+    crate::limits::Limits {
+        max_audit_rate: rate,
+        max_audit_burst: burst,
+        ..crate::limits::Limits::default()
+    }
+}
+
+/// A path under no grant, about 4 KiB long (refused at once, without a pool trip).
+fn nowhere(i: usize) -> String {
+    let p = format!("/nope/{i}/");
+    format!("{p}{}", "j".repeat(4096 - p.len()))
+}
+
+/// The `aiofs` INFO events of one store seen: refusal events, and the counts summary
+/// events carried.
+struct Infos {
+    store: &'static str,
+    refusals: std::sync::atomic::AtomicU64,
+    summaries: std::sync::Mutex<Vec<u64>>,
+}
+
+/// An event's `store` and `suppressed` fields.
+#[derive(Default)]
+struct InfoFields {
+    store: String,
+    suppressed: Option<u64>,
+}
+
+impl tracing::field::Visit for InfoFields {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "suppressed" {
+            self.suppressed = Some(value);
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "store" {
+            self.store = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Infos {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if meta.target() != "aiofs" || *meta.level() != tracing::Level::INFO {
+            return;
+        }
+        let mut fields = InfoFields::default();
+        event.record(&mut fields);
+        if fields.store != self.store {
+            return;
+        }
+        match fields.suppressed {
+            Some(n) => self.summaries.lock().unwrap().push(n),
+            None => {
+                self.refusals.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Capture the `aiofs` INFO events of `store` on this thread. tracing caches whether a
+/// call site is enabled for the whole process, and a call site first reached on another
+/// test's thread (no subscriber there) can stay cached as off: so reach the refusal and
+/// summary events here first (a store of its own, one refusal recorded, one suppressed,
+/// summarised as it drops), then have every call site ask again.
+async fn capture_infos(store: &'static str) -> (&'static Infos, tracing::dispatcher::DefaultGuard) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let infos: &'static Infos = Box::leak(Box::new(Infos {
+        store,
+        refusals: Default::default(),
+        summaries: Default::default(),
+    }));
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(infos));
+    let warm = two_limited("warm-up", Pool::new(1), None, audit_rate(0, 1));
+    for _ in 0..2 {
+        assert_eq!(
+            warm.fs.stat(s("/elsewhere"), true).await.map(drop),
+            Err(ErrorCode::NotPermitted)
+        );
+    }
+    drop(warm);
+    tracing::callsite::rebuild_interest_cache();
+    (infos, guard)
+}
+
+/// A guest looping a refused `stat` with a 4 KiB path gets exactly `max_audit_burst`
+/// records and refusal events when no tokens come back (rate 0); every other one is
+/// suppressed and counted, and closing the channel sends the one summary that says so.
+#[tokio::test(flavor = "current_thread")]
+async fn refusal_floods_stop_at_the_burst_and_are_counted() {
+    let (infos, _default) = capture_infos("flood").await;
+    let (audit, rx) = Audit::channel(64);
+    let t = two_limited(
+        "flood",
+        Pool::new(1),
+        Some(audit.clone()),
+        audit_rate(0, 10),
+    );
+    let n = 20_000;
+    for i in 0..n {
+        assert_eq!(
+            t.fs.stat(nowhere(i), true).await.map(drop),
+            Err(ErrorCode::NotPermitted)
+        );
+    }
+    let got = rx.drain();
+    assert_eq!(got.len(), 10);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!((r.op, r.outcome(), r.suppressed), ("stat", "denied", 0));
+        assert_eq!(r.path, nowhere(i));
+    }
+    assert_eq!(infos.refusals.load(Ordering::Relaxed), 10);
+    assert!(infos.summaries.lock().unwrap().is_empty());
+    let stats = t.fs.stats();
+    assert_eq!(stats.audit_suppressed, n as u64 - 10);
+    assert_eq!(stats.audit_dropped, 0);
+    // Every refusal is still counted.
+    assert_eq!(
+        stats.grants.last().unwrap().op(OpKind::Stat),
+        (n as u64, n as u64)
+    );
+    assert_eq!((audit.sent(), audit.dropped()), (10, 0));
+
+    // No token ever comes back: closing the channel says what was cut.
+    audit.close();
+    let summary = rx.recv().unwrap();
+    assert_eq!(
+        (summary.op, summary.outcome(), summary.suppressed),
+        ("suppressed", "suppressed", n as u64 - 10)
+    );
+    assert_eq!(
+        (summary.store.as_str(), summary.grant.as_deref()),
+        ("flood", None)
+    );
+    let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+    assert_eq!(json["suppressed"], n as u64 - 10);
+    assert_eq!(json["outcome"], "suppressed");
+    assert!(rx.recv().is_none());
+    assert_eq!(*infos.summaries.lock().unwrap(), vec![n as u64 - 10]);
+    // Ordinary records carry no `suppressed` key.
+    let json: serde_json::Value = serde_json::from_str(&got[0].to_json()).unwrap();
+    assert!(json.get("suppressed").is_none());
+}
+
+/// With the rate limit's clock held by hand: the burst goes through, the rest is
+/// suppressed; one token back is not enough for a summary and a record, two are, and the
+/// summary comes first with the exact count; a long idle refills only the burst; dropping
+/// the store summarises what is left.
+#[tokio::test(flavor = "current_thread")]
+async fn a_summary_record_follows_once_tokens_return() {
+    use std::time::Instant;
+    let (infos, _default) = capture_infos("summary").await;
+    let (audit, rx) = Audit::channel(64);
+    let t = two_limited("summary", Pool::new(1), Some(audit), audit_rate(1000, 5));
+    let t0 = Instant::now();
+    t.fs.obs().set_audit_clock(t0);
+    let refuse = |i: usize| {
+        let fs = t.fs.clone();
+        async move {
+            assert_eq!(
+                fs.write_file(format!("/ro/{i}"), vec![1], false).await,
+                Err(ErrorCode::ReadOnly)
+            );
+        }
+    };
+    for i in 0..25 {
+        refuse(i).await;
+    }
+    let got = rx.drain();
+    assert_eq!(got.len(), 5);
+    assert_eq!(got[4].path, "/ro/4");
+    assert_eq!(t.fs.stats().audit_suppressed, 20);
+
+    // 1 ms at 1000/s: one token, and a summary needs its own.
+    t.fs.obs().set_audit_clock(t0 + Duration::from_millis(1));
+    refuse(25).await;
+    assert!(rx.drain().is_empty());
+    t.fs.obs().set_audit_clock(t0 + Duration::from_millis(2));
+    refuse(26).await;
+    let got = rx.drain();
+    let got: Vec<_> = got
+        .iter()
+        .map(|r| (r.op, r.path.as_str(), r.suppressed))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("suppressed", "", 21), ("write-file", "/ro/26", 0)]
+    );
+    assert_eq!(*infos.summaries.lock().unwrap(), vec![21]);
+    assert_eq!(infos.refusals.load(Ordering::Relaxed), 6);
+
+    // A minute idle holds the burst, not 60 000 tokens.
+    t.fs.obs().set_audit_clock(t0 + Duration::from_secs(60));
+    for i in 100..107 {
+        refuse(i).await;
+    }
+    let got = rx.drain();
+    assert_eq!(got.len(), 5, "{got:?}");
+    assert!(got.iter().all(|r| r.suppressed == 0));
+    assert_eq!(t.fs.stats().audit_suppressed, 21 + 2);
+
+    // The store goes: its last two are summarised.
+    drop(t);
+    let got = rx.drain();
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].op, got[0].suppressed), ("suppressed", 2));
+    assert_eq!(*infos.summaries.lock().unwrap(), vec![21, 2]);
+}
+
+/// Recorded successful mutations take tokens from the same bucket as refusals: a guest
+/// looping a cheap mutation is cut at the same bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutation_records_share_the_bucket() {
+    let (audit, rx) = Audit::channel_with_mutations(64);
+    let t = two_limited("muts", Pool::new(2), Some(audit.clone()), audit_rate(0, 4));
+    for i in 0..6 {
+        t.fs.mkdir(format!("/rw/d{i}")).await.unwrap();
+    }
+    assert_eq!(
+        t.fs.write_file(s("/ro/x"), vec![1], false).await,
+        Err(ErrorCode::ReadOnly)
+    );
+    // Operations that make no record take no token.
+    for _ in 0..10 {
+        assert!(t.fs.exists(s("/rw/d0")).await.unwrap());
+    }
+    let got: Vec<_> = rx.drain().iter().map(|r| (r.op, r.path.clone())).collect();
+    let want: Vec<_> = (0..4).map(|i| ("mkdir", format!("/rw/d{i}"))).collect();
+    assert_eq!(got, want);
+    assert_eq!(t.fs.stats().audit_suppressed, 3);
+    audit.close();
+    assert_eq!(rx.recv().map(|r| r.suppressed), Some(3));
+}
+
+/// A draining reader under 100 000 refusals at host-call speed, at the default rate and
+/// burst on the real clock: it receives at most the burst plus the rate over the time the
+/// flood took (plus the one summary on close), and every refusal is either recorded,
+/// dropped or summarised as suppressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_reader_sees_at_most_the_rate() {
+    let (audit, rx) = Audit::channel(4096);
+    let reader = std::thread::spawn(move || {
+        let (mut records, mut summarised, mut summaries) = (0u64, 0u64, 0u64);
+        while let Some(r) = rx.recv() {
+            if r.suppressed > 0 {
+                summarised += r.suppressed;
+                summaries += 1;
+            } else {
+                records += 1;
+            }
+        }
+        (records, summarised, summaries)
+    });
+    let limits = crate::limits::Limits::default();
+    let (rate, burst) = (limits.max_audit_rate, limits.max_audit_burst);
+    let t = two_limited("drain", Pool::new(1), Some(audit.clone()), limits);
+    let n = 100_000u64;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        assert_eq!(
+            t.fs.stat(nowhere(i as usize), true).await.map(drop),
+            Err(ErrorCode::NotPermitted)
+        );
+    }
+    let elapsed = start.elapsed();
+    let suppressed = t.fs.stats().audit_suppressed;
+    audit.close();
+    let (records, summarised, summaries) = reader.join().unwrap();
+    let dropped = audit.dropped();
+    // Each refusal was let through (then received or dropped as the channel was full) or
+    // suppressed.
+    assert!(records <= n - suppressed && records + dropped >= n - suppressed);
+    if dropped == 0 {
+        assert_eq!(records, n - suppressed);
+        assert_eq!(summarised, suppressed);
+    }
+    let allowed = u64::from(burst) + (f64::from(rate) * elapsed.as_secs_f64()).ceil() as u64;
+    assert!(
+        records + summaries <= allowed + 1,
+        "{records} records and {summaries} summaries in {elapsed:?}"
+    );
+    assert!(suppressed > 0 && suppressed < n);
 }

@@ -1,13 +1,15 @@
 //! The audit channel: a structured record of every refused operation (and, if asked, of
-//! every successful mutation), delivered without ever making a guest wait.
+//! every successful mutation), delivered without ever making a guest wait, at most
+//! `Limits::max_audit_rate` a second per store (see `rate.rs`).
 
+use super::rate::{RecordLimit, summarize};
 use crate::error::ErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-/// One audited operation.
+/// One audited operation, or a summary of suppressed ones (op `suppressed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     /// When it finished.
@@ -27,11 +29,18 @@ pub struct AuditRecord {
     pub target: Option<String>,
     /// The failure code, `None` for a successful mutation.
     pub code: Option<ErrorCode>,
+    /// For a summary record (op and outcome `suppressed`, no grant, empty path): how many
+    /// operations of the store had their records and refusal events suppressed since its
+    /// last record, past `Limits::max_audit_rate`. `0` for every other record.
+    pub suppressed: u64,
 }
 
 impl AuditRecord {
-    /// `denied`, `limited` or `mutation` (a successful change).
+    /// `denied`, `limited`, `mutation` (a successful change) or `suppressed` (a summary).
     pub fn outcome(&self) -> &'static str {
+        if self.suppressed > 0 {
+            return "suppressed";
+        }
         match self.code.and_then(ErrorCode::refusal) {
             Some(r) => r.name(),
             None if self.code.is_none() => "mutation",
@@ -41,13 +50,13 @@ impl AuditRecord {
 
     /// The record as one line of JSON (no trailing newline): `time` (seconds since the
     /// Unix epoch, with fractions), `store`, `grant`, `op`, `path`, `target`, `outcome`,
-    /// `code`.
+    /// `code`; a summary record adds `suppressed`.
     pub fn to_json(&self) -> String {
         let time = self
             .time
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "time": time,
             "store": self.store,
             "grant": self.grant,
@@ -56,8 +65,11 @@ impl AuditRecord {
             "target": self.target,
             "outcome": self.outcome(),
             "code": self.code.map(ErrorCode::name),
-        })
-        .to_string()
+        });
+        if self.suppressed > 0 {
+            json["suppressed"] = self.suppressed.into();
+        }
+        json.to_string()
     }
 }
 
@@ -66,7 +78,12 @@ impl AuditRecord {
 /// may serve many stores (each record names its store).
 ///
 /// Sending never blocks: when the channel is full the record is dropped and counted
-/// ([`Audit::dropped`]), so a slow or stuck reader costs guests nothing.
+/// ([`Audit::dropped`]), so a slow or stuck reader costs guests nothing. Each store sends
+/// at most `Limits::max_audit_rate` records a second (past it they are suppressed, counted
+/// in `StoreStats::audit_suppressed`, and summarised by a record with op `suppressed`).
+///
+/// Unread records are held in memory: at most `capacity` of them, each at most two paths
+/// cut at `max_path_len` (about 8 KiB at the defaults) plus the labels.
 #[derive(Clone)]
 pub struct Audit {
     inner: Arc<Inner>,
@@ -77,6 +94,9 @@ struct Inner {
     mutations: bool,
     sent: AtomicU64,
     dropped: AtomicU64,
+    /// The rate limits of the stores sending here, so `close` can summarise what they
+    /// suppressed and not yet said.
+    stores: Mutex<Vec<Weak<RecordLimit>>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -110,6 +130,7 @@ impl Audit {
                 mutations,
                 sent: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
+                stores: Mutex::default(),
             }),
         };
         (audit, AuditReceiver { rx })
@@ -131,14 +152,35 @@ impl Audit {
     }
 
     /// Stop sending: the reader sees the end of the channel once it has read what was
-    /// sent, even while stores holding this `Audit` live on. Later records are dropped
-    /// silently (not counted).
+    /// sent, even while stores holding this `Audit` live on. A store that suppressed
+    /// records since its last summary (`Limits::max_audit_rate`) sends that summary first.
+    /// Later records are dropped silently (not counted).
     pub fn close(&self) {
+        let stores: Vec<_> = self
+            .inner
+            .stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for limit in stores {
+            if let Some(n) = limit.take_pending() {
+                summarize(limit.store(), Some(self), n);
+            }
+        }
         self.inner
             .tx
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+    }
+
+    /// A store sending here rate-limits its records with `limit`.
+    pub(crate) fn register(&self, limit: &Arc<RecordLimit>) {
+        let mut stores = self.inner.stores.lock().unwrap_or_else(|e| e.into_inner());
+        stores.retain(|w| w.strong_count() > 0);
+        stores.push(Arc::downgrade(limit));
     }
 
     /// Hand `record` over without waiting.

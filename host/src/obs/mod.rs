@@ -14,12 +14,21 @@
 //! * sends an [`AuditRecord`] for a refusal (and, if asked, a successful mutation) to the
 //!   store's [`Audit`] channel, without ever waiting for its reader.
 //!
+//! Records and refusal events are rate-limited per store (`Limits::max_audit_rate`, a
+//! token bucket of `max_audit_burst`): past the rate they are suppressed and counted
+//! ([`StoreStats::audit_suppressed`]), and a summary record and event (op `suppressed`)
+//! says how many once the rate allows, or when the store or its channel goes away.
+//! Successful-mutation records take tokens from the same bucket: a guest can loop a cheap
+//! mutation (`mkdir`/`rmdir` of one name) as well as a refusal, and one bucket keeps one
+//! bound on what a store writes to the audit file.
+//!
 //! [`Fs::stats`](crate::fs::Fs::stats) and [`AioFsCtx::stats`](crate::AioFsCtx::stats)
 //! read the same counters as a plain snapshot.
 
 mod audit;
 mod counters;
 mod op;
+mod rate;
 
 pub use audit::{Audit, AuditReceiver, AuditRecord};
 pub use counters::HistogramSnapshot;
@@ -259,6 +268,10 @@ pub struct StoreStats {
     /// Audit records dropped because the store's audit channel was full (counted per
     /// channel: a channel shared by several stores reports the same number in each).
     pub audit_dropped: u64,
+    /// Operations of this store whose audit record and refusal event were suppressed
+    /// because the store went past `Limits::max_audit_rate` (summary records in the audit
+    /// channel say how many, as the rate allows).
+    pub audit_suppressed: u64,
 }
 
 impl StoreStats {

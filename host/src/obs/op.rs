@@ -2,6 +2,7 @@
 //! grant as the path resolves, and on completion feeds the counters, the `metrics`
 //! facade, its `tracing` span and the audit channel.
 
+use super::rate::{RecordLimit, summarize};
 use super::{Audit, AuditRecord, GrantCounters, OpKind};
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::Budget;
@@ -51,6 +52,8 @@ pub(crate) struct Obs {
     /// Operations whose path matched no grant.
     pub(crate) outside: GrantCounters,
     gauges: std::sync::OnceLock<StoreGauges>,
+    /// The rate limit on this store's audit records and refusal events.
+    limit: Arc<RecordLimit>,
 }
 
 /// `metrics` gauges of one store (and of the pool it runs on), set after each operation.
@@ -114,16 +117,41 @@ impl Obs {
                 finished: std::sync::atomic::AtomicU64::new(0),
             }));
         }
+        let limit = Arc::new(RecordLimit::new(label.clone()));
+        if let Some(audit) = &audit {
+            audit.register(&limit);
+        }
         Obs {
             label,
             audit,
             outside,
             gauges,
+            limit,
         }
     }
 
     fn gauges(&self) -> Option<&StoreGauges> {
         self.gauges.get()
+    }
+
+    /// Operations whose record and event were suppressed past `max_audit_rate`.
+    pub(crate) fn audit_suppressed(&self) -> u64 {
+        self.limit.suppressed()
+    }
+
+    /// Freeze the clock of the store's audit rate limit at `at`; tests move it by hand.
+    #[cfg(test)]
+    pub(crate) fn set_audit_clock(&self, at: Instant) {
+        self.limit.set_clock(at);
+    }
+}
+
+impl Drop for Obs {
+    /// Suppressed records not yet summarised are summarised as the store goes.
+    fn drop(&mut self) {
+        if let Some(n) = self.limit.take_pending() {
+            summarize(&self.label, self.audit.as_ref(), n);
+        }
     }
 }
 
@@ -245,7 +273,10 @@ impl<'a> Op<'a> {
             })
             .instrument(span.clone())
             .await;
-        let queued = start.elapsed().saturating_sub(state.run);
+        let end = Instant::now();
+        let queued = end
+            .saturating_duration_since(start)
+            .saturating_sub(state.run);
         let result = out.as_ref().map(drop).map_err(|e| *e);
         let bytes = match &out {
             Ok(v) => self.bytes.unwrap_or_else(|| v.moved()),
@@ -255,8 +286,7 @@ impl<'a> Op<'a> {
             state.budget.as_ref(),
             result,
             bytes,
-            queued,
-            state.run,
+            (queued, state.run, end),
             &span,
         );
         out
@@ -267,8 +297,7 @@ impl<'a> Op<'a> {
         budget: Option<&Arc<Budget>>,
         result: Result<(), ErrorCode>,
         bytes: u64,
-        queued: Duration,
-        run: Duration,
+        (queued, run, end): (Duration, Duration, Instant),
         span: &tracing::Span,
     ) {
         let obs = self.fs.obs();
@@ -294,9 +323,22 @@ impl<'a> Op<'a> {
         if event.is_none() && audit.is_none() {
             return;
         }
-        // Only a record or an event that someone reads pays for the absolute paths.
-        let path = self.fs.guest_display(self.path);
-        let target = self.target.map(|t| self.fs.guest_display(t));
+        // Only a record or an event that someone reads pays for the rate limit's lock, and
+        // only one let through pays for the absolute paths.
+        let limits = &self.fs.limits;
+        let admit = obs.limit.admit(
+            obs.limit.now(end),
+            limits.max_audit_rate,
+            limits.max_audit_burst,
+        );
+        if let Some(n) = admit.summary {
+            summarize(&obs.label, obs.audit.as_ref(), n);
+        }
+        if !admit.record {
+            return;
+        }
+        let mut path = self.fs.guest_display(self.path);
+        let mut target = self.target.map(|t| self.fs.guest_display(t));
         if let Some((code, refusal)) = event {
             tracing::info!(
                 target: "aiofs",
@@ -312,6 +354,12 @@ impl<'a> Op<'a> {
             );
         }
         if let Some(audit) = audit {
+            // A cut path was built by appending `…` and may hold twice its length: a record
+            // waiting in the channel holds only what it shows.
+            path.shrink_to_fit();
+            if let Some(t) = &mut target {
+                t.shrink_to_fit();
+            }
             audit.send(AuditRecord {
                 time: SystemTime::now(),
                 store: obs.label.to_string(),
@@ -320,6 +368,7 @@ impl<'a> Op<'a> {
                 path,
                 target,
                 code: result.err(),
+                suppressed: 0,
             });
         }
     }
