@@ -34,6 +34,8 @@ mod slots;
 mod temp;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_capture;
 mod whole;
 
 pub use at::{Directory, OpenRequest, Opened, SetTime};

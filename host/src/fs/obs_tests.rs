@@ -1,6 +1,7 @@
 //! Observability through the domain layer: exact counts, bytes and audit records for
 //! allowed and refused operations on real files.
 
+use super::trace_capture::{Capture, Sink, capture};
 use super::*;
 use crate::obs::{Audit, AuditRecord};
 use std::fs as stdfs;
@@ -284,17 +285,12 @@ impl tracing::field::Visit for &Fields {
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Fields {
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        attrs.record(&mut &**self);
+impl Sink for Fields {
+    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>) {
+        attrs.record(&mut &*self);
     }
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        event.record(&mut &**self);
+    fn on_event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut &*self);
     }
 }
 
@@ -302,10 +298,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Fields {
 /// escaped, so a refused path can neither cost the host its length again nor forge a line.
 #[tokio::test(flavor = "current_thread")]
 async fn spans_and_events_cut_and_escape_paths() {
-    use tracing_subscriber::layer::SubscriberExt;
     let fields: &'static Fields = Box::leak(Box::default());
-    let subscriber = tracing_subscriber::registry().with(fields);
-    let _default = tracing::subscriber::set_default(subscriber);
+    let _capture = capture(fields);
     let t = two("spans", Pool::new(1), None);
     let max = crate::limits::Limits::default().max_path_len;
     let long = format!("/rw/{}", "x".repeat(4 << 20));
@@ -497,8 +491,8 @@ impl tracing::field::Visit for InfoFields {
     }
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Infos {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+impl Sink for Infos {
+    fn on_event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
         if meta.target() != "aiofs" || *meta.level() != tracing::Level::INFO {
             return;
@@ -517,29 +511,14 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for &'static Infos {
     }
 }
 
-/// Capture the `aiofs` INFO events of `store` on this thread. tracing caches whether a
-/// call site is enabled for the whole process, and a call site first reached on another
-/// test's thread (no subscriber there) can stay cached as off: so reach the refusal and
-/// summary events here first (a store of its own, one refusal recorded, one suppressed,
-/// summarised as it drops), then have every call site ask again.
-async fn capture_infos(store: &'static str) -> (&'static Infos, tracing::dispatcher::DefaultGuard) {
-    use tracing_subscriber::layer::SubscriberExt;
+/// Capture the `aiofs` INFO events of `store` on this thread (see [`trace_capture`]).
+fn capture_infos(store: &'static str) -> (&'static Infos, Capture) {
     let infos: &'static Infos = Box::leak(Box::new(Infos {
         store,
         refusals: Default::default(),
         summaries: Default::default(),
     }));
-    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(infos));
-    let warm = two_limited("warm-up", Pool::new(1), None, audit_rate(0, 1));
-    for _ in 0..2 {
-        assert_eq!(
-            warm.fs.stat(s("/elsewhere"), true).await.map(drop),
-            Err(ErrorCode::NotPermitted)
-        );
-    }
-    drop(warm);
-    tracing::callsite::rebuild_interest_cache();
-    (infos, guard)
+    (infos, capture(infos))
 }
 
 /// A guest looping a refused `stat` with a 4 KiB path gets exactly `max_audit_burst`
@@ -547,7 +526,7 @@ async fn capture_infos(store: &'static str) -> (&'static Infos, tracing::dispatc
 /// suppressed and counted, and closing the channel sends the one summary that says so.
 #[tokio::test(flavor = "current_thread")]
 async fn refusal_floods_stop_at_the_burst_and_are_counted() {
-    let (infos, _default) = capture_infos("flood").await;
+    let (infos, _default) = capture_infos("flood");
     let (audit, rx) = Audit::channel(64);
     let t = two_limited(
         "flood",
@@ -608,7 +587,7 @@ async fn refusal_floods_stop_at_the_burst_and_are_counted() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_summary_record_follows_once_tokens_return() {
     use std::time::Instant;
-    let (infos, _default) = capture_infos("summary").await;
+    let (infos, _default) = capture_infos("summary");
     let (audit, rx) = Audit::channel(64);
     let t = two_limited("summary", Pool::new(1), Some(audit), audit_rate(1000, 5));
     let t0 = Instant::now();
