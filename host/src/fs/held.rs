@@ -82,6 +82,19 @@ impl MemBudget {
         }
     }
 
+    /// Charge up to `want` bytes but at least `min`, waiting for bytes to be given back
+    /// while not even `min` fits (backpressure instead of `quota`).
+    pub(crate) async fn charge_when_room(self: &Arc<Self>, want: u64, min: u64) -> Held {
+        loop {
+            // Created before the attempt, so a release in between is not missed.
+            let freed = self.wait();
+            if let Some(held) = self.charge_up_to(want, min) {
+                return held;
+            }
+            freed.await;
+        }
+    }
+
     /// A future that completes the next time bytes are given back. Create it *before*
     /// the charge attempt it guards, so that no release in between is missed.
     pub(crate) fn wait(&self) -> tokio::sync::futures::OwnedNotified {
@@ -134,6 +147,12 @@ impl Held {
         self.budget.add(n)?;
         self.bytes += n;
         Ok(())
+    }
+
+    /// Take over `other`'s bytes (of the same budget), charging nothing more.
+    pub(crate) fn absorb(&mut self, mut other: Held) {
+        debug_assert!(Arc::ptr_eq(&self.budget, &other.budget));
+        self.bytes += std::mem::take(&mut other.bytes);
     }
 
     /// Hold exactly `n` bytes: charge the difference or give it back.

@@ -107,13 +107,7 @@ impl Drop for TempDir {
                         // Charged like `remove-tree`; a drop cannot be refused, so it
                         // waits for room (within the same time limit).
                         let want = super::object::delete_held(&mem);
-                        let _held = loop {
-                            let freed = mem.wait();
-                            match mem.charge(want) {
-                                Ok(held) => break held,
-                                Err(_) => freed.await,
-                            }
-                        };
+                        let _held = mem.charge_when_room(want, want).await;
                         op.delete_with(&dir).recursive(true).await
                     };
                     match limit {

@@ -10,7 +10,10 @@
 //!
 //! As every stream, each holds one of the store's open-handle slots while it lives, and
 //! the bytes a read stream has read but not handed out stay charged to the store's memory
-//! budget (a chunk that does not fit fails the stream with `quota`). An output stream
+//! budget. A chunk is charged before it is read: when the budget is nearly spent it
+//! shrinks (down to 4 KiB), and when not even that fits the stream waits for room (its
+//! pollable is not ready, a non-blocking `read` returns nothing) instead of failing with
+//! `quota`. An output stream
 //! charges the room for the guest's next write before the guest hands its bytes over:
 //! `check-write` permits only what it could charge, and when nothing fits it says 0 and
 //! the stream's pollable waits until the budget has room again (backpressure, as for
@@ -32,11 +35,16 @@ const MAX_CHUNK: usize = 1 << 20;
 /// Fewest bytes a read stream asks the pool for at a time, and the room an output stream
 /// reserves for a write that does not follow a write filling its whole permit.
 const MIN_CHUNK: usize = 64 << 10;
-/// Least room an output stream reserves when the memory budget is nearly spent (as
-/// `wasi:filesystem@0.3` and `aiofs:fs` write streams shrink their chunks).
+/// Least room an output stream reserves, and the smallest chunk a read stream shrinks
+/// to, when the memory budget is nearly spent (as `wasi:filesystem@0.3` and `aiofs:fs`
+/// streams shrink their chunks).
 const MIN_ROOM: u64 = 4 << 10;
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// A read stream's chunk: the bytes, their charge to the memory budget, and the bytes
+/// it asked for (a chunk shorter than that, read alone, ended at the end of the file).
+type Chunk = (Vec<u8>, Held, u64);
 
 /// Poll `fut` once without a waker that matters: the pool job is queued on the first
 /// poll and runs whether or not the future is polled again; this only collects a result
@@ -60,17 +68,17 @@ pub(crate) struct FileInput {
     next_offset: u64,
     /// Size of the next chunk; doubles up to [`MAX_CHUNK`].
     next_len: usize,
-    /// The chunk being read, with its charge.
-    pending: Option<Pending<(Vec<u8>, Held)>>,
+    /// The chunk being read: its bytes, their charge, and how many it asked for.
+    pending: Option<Pending<Chunk>>,
     /// Data read and not yet handed out.
     buf: Bytes,
     /// The charge for `buf`'s allocation, held until it is all handed out.
     held: Held,
     /// End of file reached, or an error (reported once, then closed).
     end: Option<Result<(), ErrorCode>>,
-    /// Bytes the chunk under way asked for, and the pool's job count once it was queued
-    /// (`None`: the pool was busy then, so another job may have overlapped it).
-    asked: (usize, Option<u64>),
+    /// The pool's job count once the chunk under way was queued (`None`: the pool was
+    /// busy then, so another job may have overlapped it).
+    jobs_then: Option<u64>,
     /// A chunk that ran alone on the pool came back short, so it read up to the end of
     /// the file: the pool's job count then. While the count is unchanged nothing can have
     /// written to the file through aiofs, so the next read is the end without another
@@ -91,7 +99,7 @@ impl FileInput {
             buf: Bytes::new(),
             held,
             end: None,
-            asked: (0, None),
+            jobs_then: None,
             short_at: None,
             _slot: slot,
         }
@@ -118,12 +126,19 @@ impl FileInput {
         let len = want.clamp(self.next_len, MAX_CHUNK);
         self.next_len = (len * 2).min(MAX_CHUNK);
         let (file, offset) = (self.file.clone(), self.next_offset);
-        let mut fut: Pending<(Vec<u8>, Held)> =
-            Box::pin(async move { file.read_at_held(offset, len as u64).await });
+        let mut fut: Pending<Chunk> = Box::pin(async move {
+            // Room in the memory budget first (the chunk shrinks, then waits: the
+            // pollable is not ready meanwhile), then the read.
+            let mem = file.fs().mem().clone();
+            let held = mem.charge_when_room(len as u64, MIN_ROOM).await;
+            let asked = held.bytes();
+            let (data, held) = file.read_at_held(offset, held).await?;
+            Ok((data, held, asked))
+        });
         let before = super::pool_jobs_if_idle(self.file.fs());
         // The first poll queues the job.
         let polled = poll_now(&mut fut);
-        self.asked = (len, before.map(|b| b + 1));
+        self.jobs_then = before.map(|b| b + 1);
         match polled {
             Some(r) => self.complete(r),
             None => self.pending = Some(fut),
@@ -131,23 +146,23 @@ impl FileInput {
     }
 
     /// Take in a finished chunk.
-    fn complete(&mut self, result: FsResult<(Vec<u8>, Held)>) {
+    fn complete(&mut self, result: FsResult<Chunk>) {
         self.pending = None;
         match result {
-            Ok((data, _)) if data.is_empty() => self.end = Some(Ok(())),
-            Ok((data, chunk)) => {
-                // `buf` (joined with the chunk if needed) stays charged; the chunk's own
-                // charge is given back once `held` counts it.
+            Ok((data, ..)) if data.is_empty() => self.end = Some(Ok(())),
+            Ok((data, chunk, asked)) => {
+                // `buf` (joined with the chunk if needed) stays charged: the chunk's
+                // charge joins `held`, which then holds exactly what is left to hand out.
+                self.held.absorb(chunk);
                 self.held.settle((self.buf.len() + data.len()) as u64);
-                drop(chunk);
                 self.next_offset += data.len() as u64;
                 // A read loops until it has all it may return or the file ends; it may
-                // return all that was asked unless a limit or a read quota cut it.
-                let (asked, jobs_then) = self.asked;
+                // return all that was asked (and charged) unless a limit or a read quota
+                // cut it.
                 let fs = self.file.fs();
-                if let Some(jobs_then) = jobs_then
-                    && data.len() < asked
-                    && asked as u64 <= fs.limits().max_read_bytes
+                if let Some(jobs_then) = self.jobs_then
+                    && (data.len() as u64) < asked
+                    && asked <= fs.limits().max_read_bytes
                     && self.file.reads_unmetered()
                     && super::pool_jobs(fs) == jobs_then
                 {

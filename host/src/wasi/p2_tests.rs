@@ -737,6 +737,61 @@ async fn p2_output_streams_wait_for_memory() {
     assert_eq!(fs.held_bytes(), 0, "every charge given back");
 }
 
+/// A read stream whose store's memory budget has no room waits (its pollable not ready,
+/// nothing read or charged) instead of failing with `quota`; with a little room it reads
+/// in chunks that fit (never past the budget), and a chunk shrunk to fit is not taken for
+/// the end of the file: every byte arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn p2_input_streams_wait_for_memory() {
+    use types::HostDescriptor as D;
+    const MAX: u64 = 2 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3u32 << 19).map(|i| (i % 251) as u8).collect();
+    std::fs::write(tmp.path().join("in.bin"), &data).unwrap();
+    let mut host = Host::new(
+        tmp.path(),
+        Limits {
+            max_inflight_bytes: MAX,
+            ..Limits::default()
+        },
+    );
+    let fs = host.ctx.fs().clone();
+    let root = host.root().await;
+    let fd = host.open(&root, "in.bin").await.unwrap();
+    let mut held = fs.mem().charge(MAX - 1024).unwrap();
+    let s = D::read_via_stream(&mut host.view(), borrow(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        let stream = host.table.get_mut(&s).unwrap();
+        assert!(stream.read(1 << 20).unwrap().is_empty(), "nothing yet");
+        let mut ready = std::pin::pin!(stream.ready());
+        assert!(
+            futures::poll!(ready.as_mut()).is_pending(),
+            "waits for room (fails with quota if it does not)"
+        );
+        assert!(futures::poll!(ready.as_mut()).is_pending(), "still no room");
+        assert_eq!(fs.held_bytes(), MAX - 1024, "nothing charged while waiting");
+        // Room for 40 KiB: chunks shrink below the 64 KiB asked for, and go on.
+        held.resize(MAX - (40 << 10)).unwrap();
+        ready.await;
+    }
+    let (got, end) = drain(&mut host, &s).await;
+    assert!(matches!(end, StreamError::Closed), "{end:?}");
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the bytes differ");
+    assert!(fs.mem().peak() <= MAX);
+    host.table.delete(s).unwrap();
+    assert_eq!(
+        fs.held_bytes(),
+        MAX - (40 << 10),
+        "the stream's charges given back"
+    );
+    drop(held);
+    D::drop(&mut host.view(), fd).await.unwrap();
+}
+
 /// A one-thread pool whose worker stops before each job until the test lets it through.
 struct Gate {
     started: mpsc::Receiver<()>,

@@ -5,8 +5,9 @@
 //! limits and budgets; read streams read ahead in chunks growing from 64 KiB to 1 MiB. A
 //! chunk that has started is always awaited, so what the guest sees matches the file.
 //! As every file stream, each holds one of the store's open-handle slots, and its chunks
-//! are charged to the store's memory budget (a read chunk until the reader takes it; a
-//! write chunk before it is copied out of the guest, waiting for room if need be).
+//! are charged to the store's memory budget before they are read or copied out of the
+//! guest (a read chunk until the reader takes it), shrinking and then waiting for room
+//! when the budget is nearly spent, never failing with `quota` for it.
 //!
 //! The calls that make these streams return at once, so a stream takes its slot when it
 //! is made if one is free; at `max_open_files` while slots are held only by closes of
@@ -124,6 +125,8 @@ pub(crate) struct ReadProducer {
     read: Option<Pending<(Vec<u8>, Held)>>,
     /// The charge of the chunk last handed to the reader, held until it asks for more.
     handed: Option<Held>,
+    /// Armed while waiting for room in the memory budget.
+    wait: Option<Pin<Box<OwnedNotified>>>,
     outcome: Outcome,
     /// The store's open-handle slot this stream occupies.
     slot: StreamSlot,
@@ -142,17 +145,56 @@ impl ReadProducer {
             next: MIN_CHUNK,
             read: None,
             handed: None,
+            wait: None,
             outcome: Outcome(Some(tx)),
             slot,
         }
     }
 
-    /// Start reading the chunk at the current offset.
-    fn start(&mut self, want: Option<usize>) -> Pending<(Vec<u8>, Held)> {
+    /// The size of the next chunk (`want`: the reader's buffer size, if known).
+    fn chunk_size(&mut self, want: Option<usize>) -> u64 {
         let n = want.unwrap_or(0).clamp(self.next, MAX_CHUNK);
         self.next = (n * 2).min(MAX_CHUNK);
+        n as u64
+    }
+
+    /// Read the chunk at the current offset, charged with `held` (which caps it).
+    fn read(&self, held: Held) -> Pending<(Vec<u8>, Held)> {
         let (file, offset) = (self.file.clone(), self.offset);
-        Box::pin(async move { file.read_at_held(offset, n as u64).await })
+        Box::pin(async move { file.read_at_held(offset, held).await })
+    }
+
+    /// Start reading the chunk at the current offset once the memory budget has room for
+    /// it (it shrinks when the budget is nearly spent); `Pending` while it has none.
+    fn start(
+        &mut self,
+        want: Option<usize>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Pending<(Vec<u8>, Held)>> {
+        let mem = self.file.fs().mem().clone();
+        let n = want.unwrap_or(0).clamp(self.next, MAX_CHUNK) as u64;
+        let held = loop {
+            if let Some(held) = ready!(charge_or_wait(&mem, n, &mut self.wait, cx)) {
+                break held;
+            }
+        };
+        self.chunk_size(want);
+        Poll::Ready(self.read(held))
+    }
+
+    /// Queue the next chunk while the guest takes this one, if the memory budget has room
+    /// for it now (otherwise the next `poll_produce` waits for room).
+    fn read_ahead(&mut self, cx: &mut Context<'_>) {
+        let n = self.next as u64;
+        let Ok(held) = self.file.fs().mem().charge(n) else {
+            return;
+        };
+        self.chunk_size(None);
+        let mut next = self.read(held);
+        self.read = match next.as_mut().poll(cx) {
+            Poll::Pending => Some(next),
+            Poll::Ready(r) => Some(Box::pin(std::future::ready(r))),
+        };
     }
 }
 
@@ -178,14 +220,16 @@ impl<D> StreamProducer<D> for ReadProducer {
         if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
             return poll;
         }
+        // The reader is back for more: it has taken the last chunk.
+        me.handed = None;
         if me.read.is_none() {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            me.read = Some(me.start(want));
+            me.read = Some(ready!(me.start(want, cx)));
         }
-        // The reader is back for more: it has taken the last chunk.
-        me.handed = None;
+        // A started chunk is awaited even when `finish` is set: its bytes decide the
+        // offset of the next one.
         let result = ready!(me.read.as_mut().expect("set above").as_mut().poll(cx));
         me.read = None;
         Poll::Ready(Ok(match result {
@@ -197,12 +241,7 @@ impl<D> StreamProducer<D> for ReadProducer {
                 me.offset += buf.len() as u64;
                 me.handed = Some(held);
                 dst.set_buffer(VecBuffer::from(buf));
-                // Read ahead: queue the next chunk while the guest takes this one.
-                let mut next = me.start(None);
-                me.read = match next.as_mut().poll(cx) {
-                    Poll::Pending => Some(next),
-                    Poll::Ready(r) => Some(Box::pin(std::future::ready(r))),
-                };
+                me.read_ahead(cx);
                 StreamResult::Completed
             }
             Err(e) => {

@@ -12,42 +12,34 @@ use crate::obs::OpKind;
 
 impl File {
     /// Read up to `n` bytes at `offset` (capped by `max_read_bytes` and what is left of
-    /// the grant's read budget: `quota` when nothing is). Fewer bytes, or none, means the
-    /// end of the file came first.
+    /// the grant's read budget: `quota` when nothing is, and charged to the memory budget:
+    /// `quota` when it has no room). Fewer bytes, or none, means the end of the file came
+    /// first.
     pub async fn read_at(&self, offset: u64, n: u64) -> FsResult<Vec<u8>> {
-        Ok(self.read_at_held(offset, n).await?.0)
-    }
-
-    /// [`read_at`](File::read_at), handing back the result's charge to the memory budget
-    /// with it: a stream keeps it while the bytes wait for the reader.
-    pub(crate) async fn read_at_held(&self, offset: u64, n: u64) -> FsResult<(Vec<u8>, Held)> {
         self.observe(OpKind::Read)
             .run(async {
                 let (slot, guard) = self.enter(Need::ReadBytes).await?;
                 if n == 0 {
-                    return Ok((Vec::new(), self.inner.fs.mem().empty()));
+                    return Ok(Vec::new());
                 }
-                // Capped by the read and memory budgets (`run_read`); pays for what it returns.
-                self.run_read_held(
-                    slot,
-                    guard,
-                    n,
-                    Some(offset),
-                    None,
-                    move |_, file, limits| {
-                        let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
-                        // Too big to zero-fill on the caller's thread: straight to the pool.
-                        crate::fs::cached::expect(want as u64)?;
-                        let mut buf = Vec::new();
-                        buf.try_reserve_exact(want)
-                            .map_err(|_| ErrorCode::InsufficientMemory)?;
-                        buf.resize(want, 0);
-                        let got = file.read_at(&mut buf, offset)?;
-                        buf.truncate(got);
-                        Ok(buf)
-                    },
-                )
-                .await
+                let (out, _held) = self
+                    .run_read_held(slot, guard, n, Some(offset), None, read_at(offset))
+                    .await?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Stream support: [`read_at`](File::read_at) of at most `held.bytes()`, a charge to
+    /// the memory budget the stream took (waiting for room) before asking, handed back
+    /// with the bytes to be held until the reader has taken them.
+    pub(crate) async fn read_at_held(&self, offset: u64, held: Held) -> FsResult<(Vec<u8>, Held)> {
+        self.observe(OpKind::Read)
+            .run(async {
+                let (slot, guard) = self.enter(Need::ReadBytes).await?;
+                let n = held.bytes();
+                self.run_read_held(slot, guard, n, Some(offset), Some(held), read_at(offset))
+                    .await
             })
             .await
     }
@@ -131,5 +123,23 @@ impl File {
     /// Whether the file was opened for reading and for writing.
     pub fn access(&self) -> (bool, bool) {
         (self.inner.mode.read, self.inner.mode.write)
+    }
+}
+
+/// The pool's side of a positional read of at most `max_read_bytes` (the read's cap).
+fn read_at(
+    offset: u64,
+) -> impl FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<Vec<u8>> + Send + 'static {
+    move |_, file, limits| {
+        let want = usize::try_from(limits.max_read_bytes).unwrap_or(usize::MAX);
+        // Too big to zero-fill on the caller's thread: straight to the pool.
+        crate::fs::cached::expect(want as u64)?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(want)
+            .map_err(|_| ErrorCode::InsufficientMemory)?;
+        buf.resize(want, 0);
+        let got = file.read_at(&mut buf, offset)?;
+        buf.truncate(got);
+        Ok(buf)
     }
 }
