@@ -43,7 +43,10 @@ mod wasm;
 
 pub use cache::{cache_key, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
-pub use observe::{AUDIT_CAPACITY, AuditWriter, fmt_bytes, stats_table};
+pub use observe::{
+    AUDIT_CAPACITY, AUDIT_MAX_BYTES, AuditTotals, AuditWriter, audit_warnings, fmt_bytes,
+    stats_table,
+};
 pub use runner::{
     CAPTURE_LIMIT, CacheStats, CapturedOutput, EPOCH_TICK, GuestLimits, GuestTimedOut,
     MemoryLimitExceeded, RunIo, RunOutcome, RunState, Runner, RunnerOptions, WasiFilesystem,

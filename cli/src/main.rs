@@ -17,8 +17,9 @@
 //! Every aiofs failure is one line on stderr starting with `aiofs: error:`.
 
 use aiofs_cli::{
-    AuditWriter, DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo, Runner,
-    RunnerOptions, WasiFilesystem, default_cache_dir, ensure_runnable, stats_table,
+    AUDIT_MAX_BYTES, AuditWriter, DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo,
+    Runner, RunnerOptions, WasiFilesystem, audit_warnings, default_cache_dir, ensure_runnable,
+    stats_table,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -144,6 +145,11 @@ struct RunArgs {
     /// quota, limits) to FILE as JSON lines (`-`: stderr).
     #[arg(long, value_name = "FILE")]
     audit: Option<PathBuf>,
+
+    /// With --audit: most bytes the audit file may take [default: 1 GiB]; records past it
+    /// are counted, not written, and one last line says how many.
+    #[arg(long, value_name = "BYTES", requires = "audit", value_parser = clap::value_parser!(u64).range(1..))]
+    audit_max_bytes: Option<u64>,
 
     /// With --audit: also record every successful change (writes of whole files, opens
     /// for writing, creations, removals, renames, links).
@@ -366,11 +372,14 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         .file_name()
         .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
     let audit = match &args.audit {
-        Some(path) => Some(
-            AuditWriter::create(path, args.audit_mutations).map_err(|e| {
-                Failure::Error(format!("cannot create audit file {}: {e}", path.display()))
-            })?,
-        ),
+        Some(path) => {
+            let max = args.audit_max_bytes.unwrap_or(AUDIT_MAX_BYTES);
+            Some(
+                AuditWriter::create(path, args.audit_mutations, max).map_err(|e| {
+                    Failure::Error(format!("cannot create audit file {}: {e}", path.display()))
+                })?,
+            )
+        }
         None => None,
     };
     let mut builder = builder.label(label);
@@ -402,12 +411,11 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         eprint!("{}", stats_table(&observed.stats()));
     }
     if let Some((_, writer)) = audit {
-        match writer.finish() {
-            Ok((_, 0)) => {}
-            Ok((written, dropped)) => eprintln!(
-                "aiofs: warning: {dropped} audit records dropped ({written} written): the writer fell behind"
-            ),
-            Err(e) => return Err(Failure::Error(format!("cannot write the audit file: {e}"))),
+        let totals = writer
+            .finish()
+            .map_err(|e| Failure::Error(format!("cannot write the audit file: {e}")))?;
+        for line in audit_warnings(&totals, observed.stats().audit_suppressed) {
+            eprintln!("aiofs: warning: {line}");
         }
     }
     match outcome {

@@ -108,20 +108,45 @@ pub fn fmt_bytes(n: u64) -> String {
     }
 }
 
+/// Default cap on the size of `aiofs run --audit FILE` (`--audit-max-bytes`).
+pub const AUDIT_MAX_BYTES: u64 = 1 << 30;
+
+/// Bytes of the cap kept for the line that says the file was cut.
+const CUT_LINE_ROOM: u64 = 512;
+
+/// What an [`AuditWriter`] did, once finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditTotals {
+    /// Records written to the file.
+    pub written: u64,
+    /// Records the channel dropped because the writer fell behind.
+    pub dropped: u64,
+    /// Records not written because the file had reached its size cap.
+    pub cut: u64,
+}
+
 /// A thread writing one store's audit records to a file (or stderr for `-`) as JSON
-/// lines, one per record, flushed as they come.
+/// lines, one per record, flushed as they come, up to a size cap: a record that would
+/// take the file past it is not written but counted, and when the channel closes one
+/// last line `{"op":"audit-cut","outcome":"cut","cut":N,"max_bytes":M,...}` says how many
+/// were left out (the cap keeps room for it).
 pub struct AuditWriter {
     audit: Audit,
-    thread: JoinHandle<std::io::Result<u64>>,
+    thread: JoinHandle<std::io::Result<(u64, u64)>>,
 }
 
 impl AuditWriter {
-    /// Create (truncate) `path` and start writing. Returns the [`Audit`] to give the
-    /// store ([`AioFsCtxBuilder::audit`](aiofs_host::AioFsCtxBuilder::audit)).
+    /// Create (truncate) `path` and start writing, at most `max_bytes` bytes (at least
+    /// the room of the cut line: a smaller cap writes only that). Returns the [`Audit`] to
+    /// give the store ([`AioFsCtxBuilder::audit`](aiofs_host::AioFsCtxBuilder::audit)).
     ///
     /// # Errors
     /// The file cannot be created.
-    pub fn create(path: &Path, mutations: bool) -> std::io::Result<(Audit, AuditWriter)> {
+    pub fn create(
+        path: &Path,
+        mutations: bool,
+        max_bytes: u64,
+    ) -> std::io::Result<(Audit, AuditWriter)> {
         let (audit, rx) = if mutations {
             Audit::channel_with_mutations(AUDIT_CAPACITY)
         } else {
@@ -134,31 +159,87 @@ impl AuditWriter {
         };
         let thread = std::thread::Builder::new()
             .name("aiofs-audit".into())
-            .spawn(move || write_all(&rx, sink))?;
+            .spawn(move || write_all(&rx, sink, max_bytes))?;
         Ok((audit.clone(), AuditWriter { audit, thread }))
     }
 
-    /// Close the channel, write what is left, and return how many records were written
-    /// and how many were dropped because the writer fell behind.
+    /// Close the channel, write what is left, and say what was written, dropped and cut.
     ///
     /// # Errors
     /// Writing the file failed.
-    pub fn finish(self) -> std::io::Result<(u64, u64)> {
+    pub fn finish(self) -> std::io::Result<AuditTotals> {
         self.audit.close();
-        let written = self
+        let (written, cut) = self
             .thread
             .join()
             .map_err(|_| std::io::Error::other("the audit writer panicked"))??;
-        Ok((written, self.audit.dropped()))
+        Ok(AuditTotals {
+            written,
+            dropped: self.audit.dropped(),
+            cut,
+        })
     }
 }
 
-fn write_all(rx: &AuditReceiver, mut sink: Box<dyn std::io::Write + Send>) -> std::io::Result<u64> {
-    let mut n = 0;
-    while let Some(record) = rx.recv() {
-        writeln!(sink, "{}", record.to_json())?;
-        sink.flush()?;
-        n += 1;
+/// What `aiofs run --audit` says on stderr at exit about records that are not in the
+/// file: dropped (the writer fell behind), cut (the file reached `--audit-max-bytes`), and
+/// suppressed by the store's rate limit (`suppressed`: `StoreStats::audit_suppressed`;
+/// the file has a summary line for each cut). Nothing when every record was written.
+pub fn audit_warnings(totals: &AuditTotals, suppressed: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    if totals.dropped > 0 {
+        out.push(format!(
+            "{} audit records dropped ({} written): the writer fell behind",
+            totals.dropped, totals.written
+        ));
     }
-    Ok(n)
+    if totals.cut > 0 {
+        out.push(format!(
+            "{} audit records not written: the audit file reached --audit-max-bytes",
+            totals.cut
+        ));
+    }
+    if suppressed > 0 {
+        out.push(format!(
+            "{suppressed} audit records suppressed past the rate limit (1000 a second): \
+             the file's `suppressed` lines count them"
+        ));
+    }
+    out
+}
+
+/// Write every record that fits under `max_bytes` (less the cut line's room); returns the
+/// records written and cut.
+fn write_all(
+    rx: &AuditReceiver,
+    mut sink: Box<dyn std::io::Write + Send>,
+    max_bytes: u64,
+) -> std::io::Result<(u64, u64)> {
+    let room = max_bytes.saturating_sub(CUT_LINE_ROOM);
+    let (mut size, mut written, mut cut) = (0u64, 0u64, 0u64);
+    while let Some(record) = rx.recv() {
+        let mut line = record.to_json();
+        line.push('\n');
+        // Once one record is cut, every later one is (the file is not a sample).
+        if cut > 0 || size + line.len() as u64 > room {
+            cut += 1;
+            continue;
+        }
+        sink.write_all(line.as_bytes())?;
+        sink.flush()?;
+        size += line.len() as u64;
+        written += 1;
+    }
+    if cut > 0 {
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        // Numbers only: nothing to escape.
+        writeln!(
+            sink,
+            "{{\"time\":{time},\"op\":\"audit-cut\",\"outcome\":\"cut\",\"cut\":{cut},\"max_bytes\":{max_bytes}}}"
+        )?;
+        sink.flush()?;
+    }
+    Ok((written, cut))
 }

@@ -11,7 +11,13 @@ fn observation_flags_are_documented() {
     let out = aiofs(&["run", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8(out.stdout).unwrap();
-    for flag in ["--stats", "--audit", "--audit-mutations", "--log"] {
+    for flag in [
+        "--stats",
+        "--audit",
+        "--audit-mutations",
+        "--audit-max-bytes",
+        "--log",
+    ] {
         assert!(help.contains(flag), "help lacks {flag}: {help}");
     }
 }
@@ -26,11 +32,20 @@ fn a_bad_log_spec_is_a_usage_error() {
 }
 
 #[test]
-fn audit_mutations_needs_audit() {
-    let out = aiofs(&["run", "x.wasm", "--audit-mutations"]);
+fn audit_mutations_and_cap_need_audit() {
+    for flags in [
+        &["--audit-mutations"][..],
+        &["--audit-max-bytes", "4096"][..],
+    ] {
+        let out = aiofs(&[&["run", "x.wasm"][..], flags].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--audit <FILE>"), "{stderr}");
+    }
+    let out = aiofs(&["run", "x.wasm", "--audit", "-", "--audit-max-bytes", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--audit"), "{stderr}");
+    assert!(stderr.contains("--audit-max-bytes"), "{stderr}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! guest's cases); the store's counters, its audit records and `aiofs run --stats`'
 //! table must say exactly what happened.
 
-use aiofs_cli::{AuditWriter, stats_table};
+use aiofs_cli::{AUDIT_MAX_BYTES, AuditWriter, audit_warnings, stats_table};
 use aiofs_host::obs::{Audit, AuditRecord, OpKind};
 use aiofs_host::{AioFsCtx, ErrorCode, GrantQuota, Perms, Pool};
 use aiofs_tests::{HOSTILE, STDFS, Sandbox, run};
@@ -208,12 +208,13 @@ async fn a_stuck_audit_reader_stalls_no_store_sharing_a_pool() {
 async fn audit_writer_writes_json_lines() {
     let sb = Sandbox::new();
     let file = sb.path("audit.jsonl");
-    let (audit, writer) = AuditWriter::create(&file, false).unwrap();
+    let (audit, writer) = AuditWriter::create(&file, false, AUDIT_MAX_BYTES).unwrap();
     let store = ctx(&sb, "writer", Pool::new(2), &audit);
     let out = cases(HOSTILE, store, &["write|/ro/x|no", "write|/data/ok|fine"]).await;
     assert_eq!(out, ["0 err read-only", "1 ok "]);
-    let (written, dropped) = writer.finish().unwrap();
-    assert_eq!((written, dropped), (1, 0));
+    let totals = writer.finish().unwrap();
+    assert_eq!((totals.written, totals.dropped, totals.cut), (1, 0, 0));
+    assert!(audit_warnings(&totals, 0).is_empty());
     let text = std::fs::read_to_string(&file).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()
@@ -226,6 +227,48 @@ async fn audit_writer_writes_json_lines() {
     assert_eq!(lines[0]["path"], "/ro/x");
     assert_eq!(lines[0]["code"], "read-only");
     assert_eq!(lines[0]["outcome"], "denied");
+}
+
+/// The audit file stops at its size cap: records that would pass it are counted, not
+/// written, and the last line says how many (the cap keeps room for it), so a guest
+/// refused in a loop for hours cannot fill the operator's disk through `--audit`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_audit_file_stops_at_its_cap() {
+    let sb = Sandbox::new();
+    let file = sb.path("audit.jsonl");
+    const MAX: u64 = 4096;
+    let (audit, writer) = AuditWriter::create(&file, false, MAX).unwrap();
+    let store = ctx(&sb, "capped", Pool::new(2), &audit);
+    let refusals: Vec<String> = (0..40).map(|i| format!("write|/ro/{i:04}|no")).collect();
+    let refusals: Vec<&str> = refusals.iter().map(String::as_str).collect();
+    let out = cases(HOSTILE, store, &refusals).await;
+    assert_eq!(out.len(), 40);
+    assert!(out.iter().all(|l| l.ends_with("err read-only")), "{out:?}");
+    let totals = writer.finish().unwrap();
+    assert_eq!(totals.dropped, 0);
+    assert_eq!(totals.written + totals.cut, 40);
+    assert!(totals.written > 0 && totals.cut > 0, "{totals:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.len() as u64 <= MAX, "{} bytes", text.len());
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, totals.written + 1);
+    // The records written are the first ones, in order; the cut line comes last.
+    for (i, r) in lines[..lines.len() - 1].iter().enumerate() {
+        assert_eq!(r["path"], format!("/ro/{i:04}"));
+    }
+    let last = &lines[lines.len() - 1];
+    assert_eq!(
+        (&last["op"], &last["outcome"]),
+        (&"audit-cut".into(), &"cut".into())
+    );
+    assert_eq!(last["cut"], totals.cut);
+    assert_eq!(last["max_bytes"], MAX);
+    let warnings = audit_warnings(&totals, 0);
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].starts_with(&format!("{} audit records not written", totals.cut)));
 }
 
 /// A batch from a guest (one host call) runs its items in order, each failing on its own
