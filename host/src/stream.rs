@@ -14,16 +14,19 @@
 //! overlaps the copy into the guest. A reader that drops the stream early therefore
 //! leaves the position up to two chunks past what it received.
 //!
-//! Governance: a stream holds one of the store's open-handle slots while it lives, and
+//! Governance: a stream holds one of the store's open-handle slots while it lives (at the
+//! limit while slots are held only by closes under way, it waits for one when first
+//! polled, as an open would: see [`StreamSlot`]), and
 //! every chunk in either direction is charged to the store's memory budget before it is
 //! allocated (the read side until the reader has taken it). When the budget has no room,
 //! a chunk shrinks (down to [`MIN_HELD_CHUNK`]) and then waits for room: backpressure,
 //! never a failure.
 
 use crate::bindings::types;
+use crate::error::ErrorCode;
 use crate::error::FsResult;
 use crate::fs::held::{Held, MemBudget};
-use crate::fs::{File, OpenSlot};
+use crate::fs::{File, StreamSlot};
 use crate::host::to_wit_error;
 use std::future::Future;
 use std::pin::Pin;
@@ -68,6 +71,26 @@ pub(crate) fn charge_or_wait(
 }
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// Poll a stream's open-file `slot` from `poll_produce` / `poll_consume`: `Ok` once it is
+/// held; otherwise what they return: the stream ends with the error (given to `fail`),
+/// or waits for a close under way (answered `Cancelled` at once when `finish`).
+pub(crate) fn poll_slot(
+    slot: &mut StreamSlot,
+    cx: &mut Context<'_>,
+    finish: bool,
+    fail: impl FnOnce(ErrorCode),
+) -> Result<(), Poll<wasmtime::Result<StreamResult>>> {
+    match slot.poll(cx) {
+        Poll::Ready(Ok(())) => Ok(()),
+        Poll::Ready(Err(e)) => {
+            fail(e);
+            Err(Poll::Ready(Ok(StreamResult::Dropped)))
+        }
+        Poll::Pending if finish => Err(Poll::Ready(Ok(StreamResult::Cancelled))),
+        Poll::Pending => Err(Poll::Pending),
+    }
+}
 
 /// Resolves the stream's result future; a result nobody waits for is remembered on the
 /// file so that `close` can report it.
@@ -117,8 +140,9 @@ pub(crate) struct ReadStreamProducer {
     handed: Option<Held>,
     /// Armed while waiting for room in the memory budget.
     wait: Option<Pin<Box<OwnedNotified>>>,
-    /// The store's open-handle slot this stream occupies.
-    _slot: Option<OpenSlot>,
+    /// The store's open-handle slot this stream occupies (`None`: the stream was
+    /// refused, its outcome says why).
+    slot: Option<StreamSlot>,
 }
 
 /// The result future of a stream: resolves once the stream has finished (or its host end
@@ -157,7 +181,7 @@ impl ReadStreamProducer {
     pub(crate) fn new(file: File) -> (Self, StreamResultFuture<()>) {
         let (mut outcome, result) = Outcome::new(&file);
         let slot = file
-            .open_stream(false)
+            .stream_slot(false)
             .inspect_err(|e| outcome.finish(Err(*e)))
             .ok();
         let producer = ReadStreamProducer {
@@ -167,7 +191,7 @@ impl ReadStreamProducer {
             next: 0,
             handed: None,
             wait: None,
-            _slot: slot,
+            slot,
         };
         (producer, result)
     }
@@ -255,6 +279,11 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
             // A zero-length read only asks "are you ready"; we always are.
             return Poll::Ready(Ok(StreamResult::Completed));
         }
+        if let Some(slot) = &mut me.slot
+            && let Err(poll) = poll_slot(slot, cx, finish, |e| me.outcome.finish(Err(e)))
+        {
+            return poll;
+        }
         if me.read.is_none() {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
@@ -318,7 +347,7 @@ pub(crate) struct WriteStreamConsumer {
     /// Armed while waiting for room in the memory budget.
     wait: Option<Pin<Box<OwnedNotified>>>,
     /// The store's open-handle slot this stream occupies.
-    slot: Option<OpenSlot>,
+    slot: Option<StreamSlot>,
 }
 
 /// What a write stream shares with the pool job writing its chunk.
@@ -330,7 +359,7 @@ struct Shared {
     waker: Option<std::task::Waker>,
     /// The stream was dropped with an accepted chunk in flight: the bytes written before
     /// it, and the stream's handle slot, kept until its write has finished.
-    orphan: Option<(u64, Option<OpenSlot>)>,
+    orphan: Option<(u64, Option<StreamSlot>)>,
     /// The accepted chunk's result, if its write finished while the stream was alive
     /// (for a stream dropped before it looked).
     done: Option<FsResult<u64>>,
@@ -339,7 +368,7 @@ struct Shared {
 impl Shared {
     /// The pool job's side, on its thread before the file is released: an error ends the
     /// stream at once (so `close` finds it); for a dropped stream, report the total.
-    fn finished(&mut self, out: &FsResult<u64>) -> Option<OpenSlot> {
+    fn finished(&mut self, out: &FsResult<u64>) -> Option<StreamSlot> {
         if let Err(e) = out {
             self.outcome.finish(Err(*e));
         }
@@ -367,7 +396,7 @@ impl WriteStreamConsumer {
     /// case the future already holds the error) and the future reporting the total written.
     pub(crate) fn new(file: File) -> (Option<Self>, StreamResultFuture<u64>) {
         let (mut outcome, result) = Outcome::new(&file);
-        let slot = match file.open_stream(true) {
+        let slot = match file.stream_slot(true) {
             Ok(slot) => slot,
             Err(e) => {
                 outcome.finish(Err(e));
@@ -483,6 +512,13 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
             return Poll::Ready(Ok(StreamResult::Dropped));
         }
         let me = &mut *self;
+        if let Some(slot) = &mut me.slot
+            && let Err(poll) = poll_slot(slot, cx, finish, |e| {
+                lock(&me.shared).outcome.finish(Err(e));
+            })
+        {
+            return poll;
+        }
         // The accepted chunk still being written comes first: nothing more is taken
         // until it has finished.
         if let Some(behind) = me.behind.as_mut() {

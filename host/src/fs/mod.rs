@@ -42,7 +42,7 @@ pub use at::{Directory, OpenRequest, Opened, SetTime};
 pub use file::File;
 pub use mode::OpenMode;
 pub(crate) use names::remove_tree_chunked;
-pub(crate) use slots::OpenSlot;
+pub(crate) use slots::{OpenSlot, StreamSlot};
 pub use temp::TempDir;
 use temp::{TEMP_STEM_MAX, with_temp_name};
 

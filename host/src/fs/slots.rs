@@ -14,8 +14,12 @@
 
 use super::{Fs, StoreCounters, reserve};
 use crate::error::{ErrorCode, FsResult};
+use futures::FutureExt as _;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
 use tokio::sync::Notify;
 
 /// A reserved open-file slot of one store (`limits.max_open_files`); released on drop.
@@ -100,5 +104,50 @@ impl Fs {
             slot: Some(slot),
             counters: self.counters.clone(),
         }
+    }
+}
+
+/// The open-file slot of a stream or listing, for every surface that makes one (`aiofs:fs`
+/// and `wasi:filesystem` streams, 0.3 directory listings). The calls that make them return
+/// at once, so a stream takes its slot when it is made if one is free; at the limit while
+/// slots are held only by closes under way, it is made anyway and waits for its slot when
+/// first polled, as an open would, instead of failing with `quota`.
+pub(crate) enum StreamSlot {
+    /// Held until the stream is dropped.
+    Held { _slot: OpenSlot },
+    /// Waiting for a close under way to end ([`Fs::open_slot`], holding one of
+    /// `max_pending_ops` meanwhile).
+    Waiting(Pin<Box<dyn Future<Output = FsResult<OpenSlot>> + Send>>),
+}
+
+impl StreamSlot {
+    /// Take a slot of `fs` now, or start waiting for one that a close under way gives
+    /// back; `quota` at once when every slot belongs to something the guest holds, or no
+    /// pending-operation slot is left to wait in.
+    pub(crate) fn take(fs: &Fs) -> FsResult<StreamSlot> {
+        let fs = fs.clone();
+        let mut wait: Pin<Box<dyn Future<Output = FsResult<OpenSlot>> + Send>> =
+            Box::pin(async move { fs.open_slot().await });
+        // The first poll takes a free slot, fails, or registers the wait: a close that
+        // ends before the stream is polled again is not missed.
+        match wait.as_mut().now_or_never() {
+            Some(slot) => slot.map(|_slot| StreamSlot::Held { _slot }),
+            None => Ok(StreamSlot::Waiting(wait)),
+        }
+    }
+
+    /// Ready once the slot is held; `quota` if it cannot be.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<FsResult<()>> {
+        if let StreamSlot::Waiting(wait) = self {
+            let _slot = ready!(wait.as_mut().poll(cx))?;
+            *self = StreamSlot::Held { _slot };
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the slot is held (not waited for).
+    #[cfg(test)]
+    pub(crate) fn is_held(&self) -> bool {
+        matches!(self, StreamSlot::Held { .. })
     }
 }

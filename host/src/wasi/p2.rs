@@ -374,7 +374,7 @@ impl preopens::Host for AioFsCtxView<'_> {
 }
 
 /// Check that `file` may be streamed in this direction and take the open-handle slot its
-/// stream holds while it lives ([`File::open_stream`]), waiting at `max_open_files` while
+/// stream holds while it lives, waiting at `max_open_files` while
 /// some slots are held only by closes of dropped handles still under way, as an open or a
 /// listing does ([`Fs::open_slot`]): `quota` only when every slot belongs to something the
 /// guest holds.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::Limits;
-use crate::wasi::p3_streams::StreamSlot;
+use crate::fs::StreamSlot;
 use std::sync::mpsc;
 use wasmtime_wasi_io::bytes::Bytes;
 use wasmtime_wasi_io::poll::Pollable as _;
@@ -845,8 +845,8 @@ impl Gate {
 /// blocks), and takes the slot when the close ends; while a live descriptor holds every
 /// slot, `quota` at once. As an open does (`an_open_at_the_limit_waits_for_closes_under_way`
 /// in `fs/cached_tests.rs`); the waiting stream holds a pending-operation slot. The slot of
-/// a 0.3 stream or listing ([`StreamSlot`]) is taken at once when free and otherwise
-/// waited for in the same way when the stream is first polled.
+/// a 0.3 or `aiofs:fs` stream or a 0.3 listing ([`StreamSlot`]) is taken at once when
+/// free and otherwise waited for in the same way when the stream is first polled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_at_the_limit_waits_for_closes_under_way() {
     use types::HostDescriptor as D;
@@ -914,7 +914,12 @@ async fn a_stream_at_the_limit_waits_for_closes_under_way() {
         .await
         .unwrap();
     let gate = gate.stopped().await;
-    let mut slot = StreamSlot::take(&fs).expect("waits instead of quota");
+    // Every stream of a file (0.3's and `aiofs:fs`') takes its slot through the file.
+    let file = match host.table.get(&next).unwrap() {
+        Descriptor::File(file, ..) => file.clone(),
+        Descriptor::Dir(..) => unreachable!("a file"),
+    };
+    let mut slot = file.stream_slot(false).expect("waits instead of quota");
     assert!(!slot.is_held());
     assert!(futures::poll!(std::future::poll_fn(|cx| slot.poll(cx))).is_pending());
     assert_eq!((fs.open_files(), fs.pending_ops()), (2, 1));

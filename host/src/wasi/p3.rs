@@ -23,10 +23,10 @@ mod generated {
 }
 
 use super::p2::{Descriptor, DirState};
-use super::p3_streams::{DirProducer, ReadProducer, StreamSlot, WriteConsumer};
+use super::p3_streams::{DirProducer, ReadProducer, WriteConsumer};
 use crate::ctx::{AioFs, AioFsCtxView, AioFsView};
 use crate::error::{ErrorCode as DomainError, FsResult};
-use crate::fs::{self, Directory, File, OpenRequest, Opened, SetTime, Stat, Timestamp};
+use crate::fs::{self, Directory, File, OpenRequest, Opened, SetTime, Stat, StreamSlot, Timestamp};
 use generated::wasi::clocks::system_clock::Instant;
 use generated::wasi::filesystem::{preopens, types};
 use tokio::sync::oneshot;
@@ -197,14 +197,6 @@ fn failed_future<T>(
     FutureReader::new(store, async move { wasmtime::error::Ok(Err(err)) })
 }
 
-/// Check that `file` may be streamed in this direction and take the open-handle slot the
-/// stream holds while it lives, or start waiting for one when the slots are held by closes
-/// still under way ([`StreamSlot`]).
-fn stream_slot(file: &File, write: bool) -> Result<StreamSlot, DomainError> {
-    file.check_stream(write)?;
-    StreamSlot::take(file.fs())
-}
-
 /// A result future fed by `rx` (a dropped sender reads as `io`).
 fn result_future<T>(
     store: &mut Access<'_, T, AioFs>,
@@ -247,7 +239,7 @@ impl<T> types::HostDescriptorWithStore<T> for AioFs {
         offset: u64,
     ) -> wasmtime::Result<(StreamReader<u8>, FutureReader<Result<(), ErrorCode>>)> {
         let d = store.get().table.get(&fd)?.clone();
-        let (file, slot) = match file_of(d).and_then(|f| stream_slot(&f, false).map(|s| (f, s))) {
+        let (file, slot) = match file_of(d).and_then(|f| f.stream_slot(false).map(|s| (f, s))) {
             Ok(opened) => opened,
             Err(e) => {
                 let stream = StreamReader::new(&mut store, std::iter::empty())?;
@@ -606,7 +598,7 @@ impl AioFs {
         offset: Option<u64>,
     ) -> wasmtime::Result<FutureReader<Result<(), ErrorCode>>> {
         let d = store.get().table.get(&fd)?.clone();
-        match file_of(d).and_then(|f| stream_slot(&f, true).map(|s| (f, s))) {
+        match file_of(d).and_then(|f| f.stream_slot(true).map(|s| (f, s))) {
             Ok((file, slot)) => {
                 let (tx, rx) = oneshot::channel();
                 data.pipe(&mut *store, WriteConsumer::new(file, offset, slot, tx))?;

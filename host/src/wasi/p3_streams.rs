@@ -15,12 +15,11 @@
 //! polled (see [`StreamSlot`]), as an open would, instead of failing with `quota`.
 
 use super::p2::DirState;
-use super::p2_streams::poll_now;
 use super::p3::{WasiDirEntry, WasiError, dir_entry, to_wasi_error};
 use crate::error::FsResult;
 use crate::fs::held::Held;
-use crate::fs::{self, Directory, File, Fs, OpenSlot};
-use crate::stream::charge_or_wait;
+use crate::fs::{self, Directory, File, StreamSlot};
+use crate::stream::{charge_or_wait, poll_slot};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -37,65 +36,6 @@ const MAX_CHUNK: usize = 1 << 20;
 const MIN_CHUNK: usize = 64 << 10;
 
 type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
-
-/// The open-handle slot of a stream (`max_open_files`).
-pub(crate) enum StreamSlot {
-    /// Held until the stream is dropped.
-    Held { _slot: OpenSlot },
-    /// At the limit while closes of dropped handles are under way: waiting for one to end
-    /// ([`Fs::open_slot`], holding one of `max_pending_ops` meanwhile).
-    Waiting(Pending<OpenSlot>),
-}
-
-impl StreamSlot {
-    /// Take a slot of `fs` now, or start waiting for one that a close under way gives
-    /// back; `quota` at once when every slot belongs to something the guest holds, or no
-    /// pending-operation slot is left to wait in.
-    pub(crate) fn take(fs: &Fs) -> FsResult<StreamSlot> {
-        let fs = fs.clone();
-        let mut wait: Pending<OpenSlot> = Box::pin(async move { fs.open_slot().await });
-        // The first poll takes a free slot, fails, or registers the wait: a close that
-        // ends before the stream is polled again is not missed.
-        match poll_now(&mut wait) {
-            Some(slot) => slot.map(|_slot| StreamSlot::Held { _slot }),
-            None => Ok(StreamSlot::Waiting(wait)),
-        }
-    }
-
-    /// Ready once the slot is held; `quota` if it cannot be.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<FsResult<()>> {
-        if let StreamSlot::Waiting(wait) = self {
-            let _slot = ready!(wait.as_mut().poll(cx))?;
-            *self = StreamSlot::Held { _slot };
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    /// Whether the slot is held (not waited for).
-    #[cfg(test)]
-    pub(crate) fn is_held(&self) -> bool {
-        matches!(self, StreamSlot::Held { .. })
-    }
-}
-
-/// Poll a producer's or consumer's `slot`: `Ok` once it is held; otherwise what
-/// `poll_produce` / `poll_consume` returns (the stream ends with the error, or waits).
-fn poll_slot(
-    slot: &mut StreamSlot,
-    outcome: &mut Outcome,
-    cx: &mut Context<'_>,
-    finish: bool,
-) -> Result<(), Poll<wasmtime::Result<StreamResult>>> {
-    match slot.poll(cx) {
-        Poll::Ready(Ok(())) => Ok(()),
-        Poll::Ready(Err(e)) => {
-            outcome.finish(Err(e));
-            Err(Poll::Ready(Ok(StreamResult::Dropped)))
-        }
-        Poll::Pending if finish => Err(Poll::Ready(Ok(StreamResult::Cancelled))),
-        Poll::Pending => Err(Poll::Pending),
-    }
-}
 
 /// Sends the stream's result once (`Ok` when the stream simply ends or is dropped).
 struct Outcome(Option<oneshot::Sender<Result<(), WasiError>>>);
@@ -217,7 +157,7 @@ impl<D> StreamProducer<D> for ReadProducer {
         if want == Some(0) {
             return Poll::Ready(Ok(StreamResult::Completed));
         }
-        if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+        if let Err(poll) = poll_slot(&mut me.slot, cx, finish, |e| me.outcome.finish(Err(e))) {
             return poll;
         }
         // The reader is back for more: it has taken the last chunk.
@@ -305,7 +245,7 @@ impl<D> StreamConsumer<D> for WriteConsumer {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+            if let Err(poll) = poll_slot(&mut me.slot, cx, finish, |e| me.outcome.finish(Err(e))) {
                 return poll;
             }
             let limit = usize::try_from(me.file.write_limit()).unwrap_or(usize::MAX);
@@ -402,7 +342,7 @@ impl<D> StreamProducer<D> for DirProducer {
             me.outcome.finish(Ok(()));
             return Poll::Ready(Ok(StreamResult::Dropped));
         }
-        if let Err(poll) = poll_slot(&mut me.slot, &mut me.outcome, cx, finish) {
+        if let Err(poll) = poll_slot(&mut me.slot, cx, finish, |e| me.outcome.finish(Err(e))) {
             return poll;
         }
         let Some(list) = me.list.as_mut() else {

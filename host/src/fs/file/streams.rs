@@ -136,10 +136,11 @@ impl File {
     }
     /// Stream support, for every stream surface (`aiofs:fs` and `wasi:filesystem`): check
     /// that a stream in this direction is allowed and take the open-handle slot the
-    /// stream holds while it lives (`quota` at `max_open_files`).
-    pub(crate) fn open_stream(&self, write: bool) -> FsResult<crate::fs::OpenSlot> {
+    /// stream holds while it lives, or start waiting for one a close under way gives back
+    /// (`quota` at `max_open_files` otherwise; see [`StreamSlot`](crate::fs::StreamSlot)).
+    pub(crate) fn stream_slot(&self, write: bool) -> FsResult<crate::fs::StreamSlot> {
         self.check_stream(write)?;
-        self.inner.fs.reserve_open_slot()
+        crate::fs::StreamSlot::take(&self.inner.fs)
     }
     /// Remember an error nobody observed (a write stream whose future was dropped);
     /// `close` reports the first such error.
