@@ -156,7 +156,7 @@ impl OpKind {
     }
 
     /// Whether a successful operation of this kind changes the filesystem's names or
-    /// whole contents (what [`Audit::with_mutations`] records). Writes through an open
+    /// whole contents (what [`Audit::channel_with_mutations`] records). Writes through an open
     /// handle are not: the `open` that allowed them is (an open for writing counts as a
     /// mutation).
     pub fn is_mutation(self) -> bool {

@@ -2,7 +2,7 @@
 //! checks, limits, budgets and pool as `aiofs:fs`, behind the WASI interfaces that
 //! `std::fs`, wasi-libc and every WASI runtime's standard library already call.
 //!
-//! Each grant is a preopen at its guest path. A descriptor is a domain [`Directory`] or
+//! Each grant is a preopen at its guest path. A descriptor is a domain [`Directory`](crate::fs::Directory) or
 //! [`File`](crate::fs::File); every method is one domain operation, so a guest that uses
 //! `aiofs:fs` and `wasi:filesystem` together sees one filesystem under one set of rules.
 //!
