@@ -39,7 +39,8 @@ use wasmtime::component::{
     Destination, Source, StreamConsumer, StreamProducer, StreamResult, VecBuffer,
 };
 
-/// Most bytes moved per pool trip (further capped by the store's `max_read_bytes`).
+/// Most bytes moved per pool trip (further capped by the store's `max_read_bytes` or
+/// `max_write_bytes`: each chunk is one read or write call).
 pub(crate) const STREAM_CHUNK: usize = 1 << 20;
 /// Fewest bytes a read stream asks the pool for at a time.
 const MIN_STREAM_CHUNK: usize = 64 << 10;
@@ -543,9 +544,12 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
             // Charge the chunk before copying it out of the guest (shrinking it, or
-            // waiting, when the budget is nearly spent).
+            // waiting, when the budget is nearly spent). A chunk is one write call, so
+            // it keeps to `max_write_bytes` (at least one byte: under a limit of 0 the
+            // write is refused with `quota` instead of the stream spinning on nothing).
             let mem = me.file.fs().mem().clone();
-            let want = remaining.len().min(STREAM_CHUNK) as u64;
+            let per_call = me.file.fs().limits().max_write_bytes.max(1);
+            let want = (remaining.len().min(STREAM_CHUNK) as u64).min(per_call);
             let held = loop {
                 if let Some(held) = ready!(charge_or_wait(&mem, want, &mut me.wait, cx)) {
                     break held;

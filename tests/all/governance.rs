@@ -132,3 +132,24 @@ async fn streams_count_as_open_handles() {
     aiofs_tests::wait_until("handles released", || fs.open_files() == 0).await;
     assert_eq!(fs.held_bytes(), 0);
 }
+
+/// A write stream moves the guest's bytes in chunks of at most `max_write_bytes` (as the
+/// read side keeps to `max_read_bytes`): a 3 MiB stream under a 16 KiB per-call limit is
+/// written whole, not refused with `quota` because one stream chunk was larger than one
+/// write call may carry.
+#[tokio::test(flavor = "multi_thread")]
+async fn stream_chunks_keep_to_the_per_call_limits() {
+    let sb = aiofs_tests::Sandbox::new();
+    let limits = Limits {
+        max_write_bytes: 16 << 10,
+        max_read_bytes: 16 << 10,
+        ..Limits::default()
+    };
+    let ctx = sb.ctx_with(limits, Pool::new(2));
+    let fs = ctx.fs().clone();
+    aiofs_tests::scenario(ctx, &["streams"]).await;
+    let data = sb.read("data/stream.bin");
+    assert_eq!(data.len(), 3 << 20);
+    assert!(data.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    assert_eq!(fs.held_bytes(), 0);
+}
