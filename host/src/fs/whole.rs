@@ -258,7 +258,10 @@ const UNMEASURED_PIECE: u64 = 64 << 10;
 /// Read `src`, measured empty (being written to, or a pseudo-file whose size is not
 /// known), until its end: in pieces, each charged to `held` and to the read budget before
 /// it is read (a file that grows meanwhile cannot make the host hold what nobody paid
-/// for), failing with `too_big` once more than `limit` bytes arrive.
+/// for), failing with `too_big` once more than `limit` bytes arrive. A piece takes what is
+/// left of the read budget if that is less: an empty file (or one that fits what is left)
+/// reads under any budget, and one with more bytes than are left fails with `quota`
+/// (found by a one-byte probe that is not delivered), never overrunning the budget.
 fn read_unmeasured(
     src: &std::fs::File,
     limit: u64,
@@ -270,18 +273,31 @@ fn read_unmeasured(
     loop {
         let piece = UNMEASURED_PIECE.min(limit.saturating_add(1) - out.len() as u64);
         crate::pool::checkpoint()?;
-        held.grow(piece)?;
-        let lease = budget.read_exact(piece)?;
-        let got = read_local(src, out.len() as u64, piece as usize, &mut out)?;
+        let lease = match budget.read_up_to(piece) {
+            Ok(lease) => lease,
+            // Nothing left to pay with: fine only if nothing more is there.
+            Err(e) => {
+                return at_end(src, out.len() as u64).and_then(|end| end.then_some(out).ok_or(e));
+            }
+        };
+        let paid = lease.taken().min(piece);
+        held.grow(paid)?;
+        let got = read_local(src, out.len() as u64, paid as usize, &mut out)?;
         lease.settle(got as u64);
         held.settle(out.len() as u64);
         if out.len() as u64 > limit {
             return Err(too_big);
         }
-        if (got as u64) < piece {
+        if (got as u64) < paid {
             return Ok(out);
         }
     }
+}
+
+/// Whether `src` has no byte at `offset` (a one-byte probe, not delivered to anyone).
+fn at_end(src: &std::fs::File, offset: u64) -> FsResult<bool> {
+    let mut probe = Vec::with_capacity(1);
+    Ok(read_local(src, offset, 1, &mut probe)? == 0)
 }
 
 /// Bytes written or copied between two checkpoints of a long operation.
@@ -371,5 +387,57 @@ mod tests {
         let (out, _) = read(u64::MAX);
         assert_eq!(out, Err(ErrorCode::Quota));
         assert!(bytes_read() <= 500_000, "{}", bytes_read());
+    }
+
+    /// An empty file costs nothing of the read budget, so a grant with less than one
+    /// unmeasured piece of it left still reads it (and every file measured empty that is
+    /// empty): `read-file` refuses only what does not fit. Once nothing is left, a file
+    /// with bytes in it is refused with `quota`, and the budget is never overrun.
+    #[tokio::test]
+    async fn an_empty_file_reads_under_a_small_read_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("empty"), b"").unwrap();
+        std::fs::write(tmp.path().join("f"), vec![1u8; 100]).unwrap();
+        let ctx = crate::AioFsCtx::builder()
+            .grant_with_quota(
+                tmp.path(),
+                "/d",
+                crate::Perms::ReadOnly,
+                GrantQuota {
+                    max_bytes_read: Some(1000),
+                    ..GrantQuota::UNLIMITED
+                },
+            )
+            .unwrap()
+            .build();
+        let fs = ctx.fs();
+        assert_eq!(
+            fs.read_file("/d/empty".into(), 1 << 20).await,
+            Ok(Vec::new())
+        );
+        assert_eq!(fs.grant_usage()[0].bytes_read, 0);
+        // The same through the unmeasured path (a pseudo-file's size is 0 too), with 100
+        // bytes of the budget left: an empty file reads, a 100-byte one exactly fits, and
+        // with nothing left the next one is refused.
+        let r = fs.resolve("/d/f").unwrap();
+        let read = |name: &str| {
+            let file = std::fs::File::open(tmp.path().join(name)).unwrap();
+            let mut held = fs.mem().empty();
+            read_unmeasured(&file, 1 << 20, ErrorCode::Quota, &mut held, &r.budget)
+        };
+        assert_eq!(
+            fs.read_file("/d/f".into(), 1000).await.map(|d| d.len()),
+            Ok(100)
+        );
+        for _ in 0..8 {
+            assert_eq!(read("f").map(|d| d.len()), Ok(100));
+        }
+        assert_eq!(read("empty"), Ok(Vec::new()));
+        assert_eq!(read("f").map(|d| d.len()), Ok(100));
+        assert_eq!(fs.grant_usage()[0].bytes_read, 1000);
+        assert_eq!(read("empty"), Ok(Vec::new()), "an empty file costs nothing");
+        assert_eq!(read("f"), Err(ErrorCode::Quota));
+        assert_eq!(fs.grant_usage()[0].bytes_read, 1000);
+        assert_eq!(fs.held_bytes(), 0);
     }
 }
