@@ -787,3 +787,7 @@ impl types::HostDirectoryEntryStream for AioFsCtxView<'_> {
 #[cfg(test)]
 #[path = "p2_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "p2_governance_tests.rs"]
+mod governance_tests;

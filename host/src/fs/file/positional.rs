@@ -140,6 +140,9 @@ fn read_at(
         buf.resize(want, 0);
         let got = file.read_at(&mut buf, offset)?;
         buf.truncate(got);
+        // The result is charged at its length (a stream holds it until the guest takes
+        // it): a read cut short by the end of the file gives the rest of the buffer back.
+        buf.shrink_to_fit();
         Ok(buf)
     }
 }

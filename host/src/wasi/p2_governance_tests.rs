@@ -1,0 +1,112 @@
+//! Hostile use of the `wasi:filesystem` host methods (no guest): what a guest can make
+//! the host hold, checked against what it is charged.
+
+use super::*;
+use crate::Limits;
+use wasmtime_wasi_io::poll::Pollable as _;
+
+struct Host {
+    ctx: crate::AioFsCtx,
+    table: ResourceTable,
+}
+
+impl Host {
+    fn new(rw: &std::path::Path, ro: &std::path::Path, limits: Limits) -> Host {
+        let ctx = crate::AioFsCtx::builder()
+            .grant(rw, "/data", Perms::ReadWrite)
+            .unwrap()
+            .grant(ro, "/ro", Perms::ReadOnly)
+            .unwrap()
+            .limits(limits)
+            .pool(crate::Pool::new(1))
+            .build();
+        Host {
+            ctx,
+            table: ResourceTable::new(),
+        }
+    }
+    fn view(&mut self) -> AioFsCtxView<'_> {
+        AioFsCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+    async fn roots(&mut self) -> (Resource<Descriptor>, Resource<Descriptor>) {
+        let mut d = preopens::Host::get_directories(&mut self.view())
+            .await
+            .unwrap();
+        let ro = d.remove(1).0;
+        let rw = d.remove(0).0;
+        (rw, ro)
+    }
+}
+
+fn b<T: 'static>(r: &Resource<T>) -> Resource<T> {
+    Resource::new_borrow(r.rep())
+}
+
+use types::HostDescriptor as H;
+use types::{DescriptorFlags as D, OpenFlags as O, PathFlags as P};
+
+/// The file behind a descriptor.
+fn file_of(host: &Host, fd: &Resource<Descriptor>) -> File {
+    match host.table.get(fd).unwrap() {
+        Descriptor::File(f, ..) => f.clone(),
+        Descriptor::Dir(..) => panic!("a file"),
+    }
+}
+
+/// A stream chunk that comes back short (the end of the file) holds no more memory than
+/// it is charged for. Every 0.2 and 0.3 read stream charges its chunk (64 KiB, up to
+/// 1 MiB as the reader asks for more) before reading and keeps the bytes, charged at
+/// their length, until the guest takes them; the read filled a buffer of the whole chunk
+/// and cut it to the bytes read, keeping the allocation. So a stream over a one-byte
+/// file, asked for 1 MiB and then left alone, held 1 MiB charged as 1 byte: 255 such
+/// streams (the default `max_open_files`, one slot for the file) held 255 MiB with the
+/// default `max_inflight_bytes` at 128 MiB.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_stream_chunk_holds_no_more_than_its_charge() {
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    std::fs::write(rw.path().join("tiny"), "x").unwrap();
+    let mut host = Host::new(rw.path(), ro.path(), Limits::default());
+    let (root, _ro) = host.roots().await;
+    let fd = H::open_at(
+        &mut host.view(),
+        b(&root),
+        P::empty(),
+        "tiny".into(),
+        O::empty(),
+        D::READ,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let file = file_of(&host, &fd);
+    let fs = file.fs().clone();
+    for chunk in [64 << 10, 1 << 20] {
+        // As both stream surfaces read a chunk: charged first, then read.
+        let charge = fs.mem().charge(chunk).unwrap();
+        let (data, held) = file.read_at_held(0, charge).await.unwrap();
+        assert_eq!(data, b"x");
+        assert!(
+            data.capacity() as u64 <= held.bytes(),
+            "a {chunk}-byte chunk holds {} bytes, charged {}",
+            data.capacity(),
+            held.bytes()
+        );
+    }
+    // The same through a 0.2 stream: the bytes it keeps are charged as they are held.
+    let s = H::read_via_stream(&mut host.view(), b(&fd), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let stream = host.table.get_mut(&s).unwrap();
+    assert!(
+        stream.read(1 << 20).unwrap().is_empty(),
+        "queued, not read yet"
+    );
+    stream.ready().await;
+    assert_eq!(fs.held_bytes(), 1, "the byte read is charged while held");
+    assert_eq!(&stream.read(1).unwrap()[..], b"x");
+}
