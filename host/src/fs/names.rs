@@ -118,7 +118,15 @@ impl Fs {
                         }
                         let entry = entry?;
                         let name = utf8_name(entry.file_name())?;
-                        held.grow(name.heap_size() + size_of::<DirEntry>() as u64)?;
+                        // Charged at what it allocates (a directory stream keeps the
+                        // listing): each name as the allocator takes it, and the list's
+                        // slots before it grows (it doubles, so up to half are spare).
+                        held.grow(super::held::allocated(name.heap_size()))?;
+                        if out.len() == out.capacity() {
+                            let more = out.capacity().max(16);
+                            held.grow((more * size_of::<DirEntry>()) as u64)?;
+                            out.reserve_exact(more);
+                        }
                         let file_type = meta::file_type(entry.file_type()?);
                         let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
                         // Following symlinks from the grant root, so a link to a sibling directory

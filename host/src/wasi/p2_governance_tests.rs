@@ -110,3 +110,40 @@ async fn a_short_stream_chunk_holds_no_more_than_its_charge() {
     assert_eq!(fs.held_bytes(), 1, "the byte read is charged while held");
     assert_eq!(&stream.read(1).unwrap()[..], b"x");
 }
+
+/// A listing that a directory stream keeps (0.2 `read-directory`, 0.3's stream) is charged
+/// for what it allocates: each entry's slot in the list as the list grows (the list
+/// doubles, so up to half of its slots are spare) and each name as the allocator takes it
+/// (a one-byte name takes 32 bytes). The charge was each entry's slot and each name's
+/// length: 17 one-letter names charged 17 slots and 17 bytes for 32 slots and 544 bytes
+/// of names, and a 0.2 stream keeps that until the guest drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kept_listing_is_charged_for_what_it_allocates() {
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    for c in 'a'..='q' {
+        std::fs::write(rw.path().join(c.to_string()), "").unwrap();
+    }
+    let mut host = Host::new(rw.path(), ro.path(), Limits::default());
+    let (root, _ro) = host.roots().await;
+    let dir = match host.table.get(&root).unwrap() {
+        Descriptor::Dir(d, _) => d.clone(),
+        Descriptor::File(..) => panic!("a directory"),
+    };
+    // What `read-directory` keeps: the listing and its charge.
+    let (entries, held) = dir.fs().scandir_held(".".into(), false).await.unwrap();
+    assert_eq!(entries.len(), 17);
+    let names: u64 = entries
+        .iter()
+        .map(|e| crate::fs::held::allocated(e.name.capacity() as u64))
+        .sum();
+    let slots = (entries.capacity() * size_of::<fs::DirEntry>()) as u64;
+    assert!(
+        held.bytes() >= slots + names,
+        "charged {} for {slots} bytes of slots and {names} of names",
+        held.bytes()
+    );
+    assert_eq!(dir.fs().held_bytes(), held.bytes());
+    drop((entries, held));
+    assert_eq!(dir.fs().held_bytes(), 0);
+}
