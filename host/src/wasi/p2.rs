@@ -124,10 +124,11 @@ impl DirState {
     /// `fs`'s memory budget; without room for them nothing is remembered (each
     /// `metadata-hash-at` then stats, as it would without a listing).
     pub(crate) fn remember(&self, store: &Fs, device: u64, entries: &[fs::DirEntry]) {
-        let cost = entries
+        let names: u64 = entries
             .iter()
-            .map(|e| e.name.len() as u64 + ID_ENTRY_BYTES)
+            .map(|e| fs::held::allocated(e.name.len() as u64))
             .sum();
+        let cost = names + id_table_bytes(entries.len());
         let mut guard = self.lock();
         *guard = None;
         if let Ok(held) = store.charge(cost) {
@@ -144,8 +145,14 @@ impl DirState {
     }
 }
 
-/// What one remembered identity costs besides its name (map entry, key and value).
-const ID_ENTRY_BYTES: u64 = 64;
+/// What the table of `n` remembered identities allocates besides the names: its buckets
+/// (a key, a value and a control byte each) number the power of two at or above 8/7 of
+/// `n`, so up to about 2.3 per identity; counted here from just above 8/7 of `n`, never
+/// fewer than the table has.
+fn id_table_bytes(n: usize) -> u64 {
+    let buckets = (n.saturating_mul(8) / 7 + 1).next_power_of_two().max(4) as u64;
+    buckets * (size_of::<(String, u64)>() as u64 + 1) + 16
+}
 
 /// The entries of one `read-directory` call, handed out one by one. Like a file stream it
 /// holds an open-handle slot, and the listing stays charged to the memory budget.

@@ -147,3 +147,44 @@ async fn a_kept_listing_is_charged_for_what_it_allocates() {
     drop((entries, held));
     assert_eq!(dir.fs().held_bytes(), 0);
 }
+
+/// The identities a directory keeps from its last listing (for `metadata-hash-at`) are
+/// charged for what the map allocates: its buckets (up to about 2.3 per name, 33 bytes
+/// each) and each name as the allocator takes it. The charge was 64 bytes and the name's
+/// length per identity: 113 short names (a table of 256 buckets) charged 7461 bytes
+/// for 8448 of buckets and 3616 of names, kept for as long as the guest keeps the
+/// directory open.
+#[tokio::test(flavor = "multi_thread")]
+async fn kept_identities_are_charged_for_what_they_allocate() {
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    for n in 0..113 {
+        std::fs::write(rw.path().join(n.to_string()), "").unwrap();
+    }
+    let mut host = Host::new(rw.path(), ro.path(), Limits::default());
+    let (root, _ro) = host.roots().await;
+    let s = H::read_directory(&mut host.view(), b(&root))
+        .await
+        .unwrap()
+        .unwrap();
+    let Descriptor::Dir(dir, state) = host.table.get(&root).unwrap().clone() else {
+        panic!("a directory")
+    };
+    let listing = host.table.get(&s).unwrap()._held.bytes();
+    let guard = state.lock();
+    let ((_, ids), held) = guard.as_ref().expect("remembered");
+    assert_eq!(ids.len(), 113);
+    // A table of `capacity` usable slots has 8/7 as many buckets (a power of two).
+    let buckets = (ids.capacity() * 8 / 7).next_power_of_two() as u64;
+    let table = buckets * (size_of::<(String, u64)>() as u64 + 1);
+    let names: u64 = ids
+        .keys()
+        .map(|k| crate::fs::held::allocated(k.capacity() as u64))
+        .sum();
+    assert!(
+        held.bytes() >= table + names,
+        "charged {} for {table} bytes of buckets and {names} of names",
+        held.bytes()
+    );
+    assert_eq!(dir.fs().held_bytes(), listing + held.bytes());
+}
