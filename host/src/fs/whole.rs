@@ -249,6 +249,11 @@ fn read_limited(src: std::fs::File, expected: u64, limit: u64) -> FsResult<Vec<u
     out.try_reserve_exact(expected)
         .map_err(|_| ErrorCode::InsufficientMemory)?;
     read_local(&src, 0, expected, &mut out)?;
+    // The result is charged at its length: a file that shrank since it was measured
+    // gives the rest of the reservation back (a batch keeps its results until it ends).
+    if out.len() < out.capacity() {
+        out.shrink_to_fit();
+    }
     Ok(out)
 }
 
@@ -346,6 +351,18 @@ fn write_options() -> OpenOptions {
 mod tests {
     use super::*;
     use crate::limits::GrantQuota;
+
+    /// A file that shrank after it was measured keeps no more than its bytes: the
+    /// result is charged at its length, so the reservation's rest is given back.
+    #[test]
+    fn a_file_shorter_than_measured_keeps_only_its_bytes() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), b"x").unwrap();
+        let file = std::fs::File::open(tmp.path().join("f")).unwrap();
+        let out = read_limited(file, 1 << 20, 1 << 20).unwrap();
+        assert_eq!(out, b"x");
+        assert_eq!(out.capacity(), 1, "the 1 MiB reservation was kept");
+    }
 
     /// A file measured empty is read in pieces, each paid before it is read: every byte
     /// that arrives is charged to memory and to the read budget, and a budget that runs
