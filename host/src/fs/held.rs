@@ -38,13 +38,13 @@ impl MemBudget {
         self.used.load(Ordering::Acquire)
     }
 
-    /// Most bytes ever charged at once.
     /// The most bytes that may be held at once.
     #[cfg(feature = "object")]
     pub(crate) fn max(&self) -> u64 {
         self.max
     }
 
+    /// Most bytes ever charged at once.
     pub(crate) fn peak(&self) -> u64 {
         self.peak.load(Ordering::Acquire)
     }
