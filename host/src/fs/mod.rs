@@ -25,6 +25,8 @@ mod names;
 #[cfg(feature = "object")]
 mod object;
 #[cfg(all(test, feature = "object"))]
+mod object_hostile_tests;
+#[cfg(all(test, feature = "object"))]
 mod object_tests;
 #[cfg(test)]
 mod obs_tests;

@@ -44,17 +44,17 @@ fn unique() -> String {
 
 /// `/data` (read-write, `quota`) and `/ro` (read-only) on two prefixes of one bucket, plus
 /// an operator on the bucket root of the test (`raw`) to look behind the grants.
-struct Env {
-    fs: Fs,
-    raw: Operator,
+pub(super) struct Env {
+    pub(super) fs: Fs,
+    pub(super) raw: Operator,
 }
 
 impl Env {
-    fn new(quota: GrantQuota) -> Option<Env> {
+    pub(super) fn new(quota: GrantQuota) -> Option<Env> {
         Env::with(quota, Limits::default())
     }
 
-    fn with(quota: GrantQuota, limits: Limits) -> Option<Env> {
+    pub(super) fn with(quota: GrantQuota, limits: Limits) -> Option<Env> {
         Env::with_pool(quota, limits, Pool::new(2))
     }
 
@@ -80,11 +80,11 @@ impl Env {
         })
     }
 
-    async fn put(&self, key: &str, data: &[u8]) {
+    pub(super) async fn put(&self, key: &str, data: &[u8]) {
         self.raw.write(key, data.to_vec()).await.unwrap();
     }
 
-    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub(super) async fn get(&self, key: &str) -> Option<Vec<u8>> {
         match self.raw.read(key).await {
             Ok(b) => Some(b.to_vec()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => None,
@@ -93,7 +93,7 @@ impl Env {
     }
 }
 
-fn s(v: &str) -> String {
+pub(super) fn s(v: &str) -> String {
     v.to_owned()
 }
 

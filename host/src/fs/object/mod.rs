@@ -483,15 +483,22 @@ impl Fs {
         .await
     }
 
-    /// `rename`, `replace`, `renames`: files only, as a server-side copy then a delete of
-    /// the source. Not atomic: a failure between the two leaves both, never neither.
+    /// `rename`, `replace`, `renames`, `rename-at`: files only, as a server-side copy then
+    /// a delete of the source. Not atomic: a failure between the two leaves both, never
+    /// neither. `o` is the source's store; the destination's key is taken in its own view
+    /// (`rename-at` may name a directory opened elsewhere beneath the same grant), which
+    /// must share the source's operator (`cross-device` otherwise).
     pub(super) async fn obj_rename(
         &self,
         o: &Arc<ObjectStore>,
         s: Resolved,
         d: Resolved,
     ) -> FsResult<()> {
-        let (sk, dk) = (o.key(&s.rel)?, o.key(&d.rel)?);
+        let to = d.grant.object().ok_or(ErrorCode::CrossDevice)?;
+        if to.id != o.id || to.name != o.name {
+            return Err(ErrorCode::CrossDevice);
+        }
+        let (sk, dk) = (o.key(&s.rel)?, to.key(&d.rel)?);
         if sk.root || dk.root {
             return Err(ErrorCode::Busy);
         }
