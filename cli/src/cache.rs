@@ -10,10 +10,11 @@
 
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
+use std::fmt;
 use std::fmt::Write as _;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -66,6 +67,71 @@ pub fn default_cache_dir(var: impl Fn(&str) -> Option<OsString>) -> Option<PathB
         return Some(xdg.join("aiofs"));
     }
     set("HOME").map(|home| home.join(".cache").join("aiofs"))
+}
+
+/// A read-write grant reaches the compiled-component cache: the guest could write an
+/// artifact there (directly, or by replacing a directory or symlink on the cache's path)
+/// that a later run would load as native code. See [`check_cache_dir_not_granted`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheDirGranted {
+    /// The cache directory, as configured.
+    pub cache_dir: PathBuf,
+    /// The host directory of the read-write grant that reaches it, as given.
+    pub grant: PathBuf,
+}
+
+impl fmt::Display for CacheDirGranted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the read-write grant {} contains the compiled-component cache {} (or a \
+             directory on its path), where the guest could plant code a later run would \
+             execute; set AIOFS_CACHE_DIR to a directory outside every read-write grant",
+            self.grant.display(),
+            self.cache_dir.display()
+        )
+    }
+}
+
+impl std::error::Error for CacheDirGranted {}
+
+/// Succeed when no directory in `writable` (the host directories of read-write grants)
+/// can change what `cache_dir` holds: neither the cache directory nor any directory on
+/// its path from `/` (each resolved through symlinks, as far as it exists) may be one of
+/// them or lie beneath one. A directory on the path inside a grant would let the guest
+/// rename it or replace a symlink in it, pointing the cache somewhere it wrote.
+///
+/// This holds whether or not the cache is used by this run: an artifact planted now
+/// would be loaded by the next run that uses the cache. Bind mounts are not seen through.
+///
+/// # Errors
+/// [`CacheDirGranted`] naming the first grant that reaches the cache.
+pub fn check_cache_dir_not_granted<'a>(
+    cache_dir: &Path,
+    writable: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), CacheDirGranted> {
+    let real = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    let cache_abs = std::path::absolute(cache_dir).unwrap_or_else(|_| cache_dir.to_path_buf());
+    // Every directory on the way, resolved, as far as it exists (what does not exist yet
+    // can only be created in one that does, which is checked).
+    let on_path: Vec<PathBuf> = cache_abs
+        .ancestors()
+        .filter_map(|a| std::fs::canonicalize(a).ok())
+        .collect();
+    for grant in writable {
+        let granted = real(grant);
+        if on_path.iter().any(|dir| dir.starts_with(&granted)) {
+            return Err(CacheDirGranted {
+                cache_dir: cache_dir.to_path_buf(),
+                grant: grant.to_path_buf(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A directory of compiled components.

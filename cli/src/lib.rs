@@ -10,7 +10,8 @@
 //! * [`DirSpec`] parses `--dir HOST[::GUEST[:ro]]`.
 //! * [`stats_table`] and [`AuditWriter`] are what `--stats` and `--audit FILE` print.
 //! * [`default_cache_dir`] and [`cache_key`] say where and under which name compiled
-//!   components are kept.
+//!   components are kept; [`check_cache_dir_not_granted`] refuses read-write grants
+//!   through which a guest could plant an artifact there.
 //!
 //! ```no_run
 //! use aiofs_cli::{RunIo, Runner, RunnerOptions};
@@ -41,7 +42,7 @@ mod observe;
 mod runner;
 mod wasm;
 
-pub use cache::{cache_key, default_cache_dir};
+pub use cache::{CacheDirGranted, cache_key, check_cache_dir_not_granted, default_cache_dir};
 pub use dirspec::{DirSpec, DirSpecError};
 pub use observe::{
     AUDIT_CAPACITY, AUDIT_MAX_BYTES, AuditTotals, AuditWriter, audit_warnings, fmt_bytes,

@@ -18,8 +18,8 @@
 
 use aiofs_cli::{
     AUDIT_MAX_BYTES, AuditWriter, DirSpec, GuestLimits, GuestTimedOut, MemoryLimitExceeded, RunIo,
-    Runner, RunnerOptions, WasiFilesystem, audit_warnings, default_cache_dir, ensure_runnable,
-    stats_table,
+    Runner, RunnerOptions, WasiFilesystem, audit_warnings, check_cache_dir_not_granted,
+    default_cache_dir, ensure_runnable, stats_table,
 };
 use aiofs_host::{AioFsCtx, GrantQuota, Limits, Pool};
 use clap::{Args, Parser, Subcommand};
@@ -80,7 +80,8 @@ struct RunArgs {
     no_wasi_fs: bool,
 
     /// Neither read nor write the compiled-component cache ($AIOFS_CACHE_DIR, else
-    /// $XDG_CACHE_HOME/aiofs, else ~/.cache/aiofs).
+    /// $XDG_CACHE_HOME/aiofs, else ~/.cache/aiofs). A read-write --dir that reaches the
+    /// cache directory is refused with or without this flag.
     #[arg(long)]
     no_cache: bool,
 
@@ -310,6 +311,18 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
                     ))
                 })?,
         };
+    }
+    // A guest that can write into the cache (or a directory on its path) could plant
+    // native code for a later run, with or without --no-cache now: refuse such grants.
+    if let Some(cache_dir) = default_cache_dir(|k| std::env::var_os(k)) {
+        let writable = specs
+            .iter()
+            .filter(|s| {
+                s.perms.can_write() && !s.host.to_str().is_some_and(|h| h.starts_with("s3://"))
+            })
+            .map(|s| s.host.as_path());
+        check_cache_dir_not_granted(&cache_dir, writable)
+            .map_err(|e| Failure::Error(e.to_string()))?;
     }
     let name = args.component.display().to_string();
     let wasm = std::fs::read(&args.component)

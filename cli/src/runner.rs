@@ -138,7 +138,9 @@ impl ResourceLimiter for GuestLimiter {
 #[derive(Debug, Clone, Default)]
 pub struct RunnerOptions {
     /// Directory for compiled components (created on first store); `None` disables the
-    /// disk cache and every [`Runner::load`] compiles.
+    /// disk cache and every [`Runner::load`] compiles. Its artifacts are loaded as native
+    /// code: keep it out of reach of every read-write grant of every run (check with
+    /// [`check_cache_dir_not_granted`](crate::check_cache_dir_not_granted)).
     pub cache_dir: Option<PathBuf>,
     /// Who serves `wasi:filesystem` 0.2 and 0.3 (default: aiofs, over the same grants).
     pub wasi_filesystem: WasiFilesystem,
