@@ -40,3 +40,29 @@ async fn rename_to_another_directory_lands_beneath_it() {
     assert_eq!(env.get("data/b/top").await, None);
     assert_eq!(env.get("data/top").await.as_deref(), Some(&b"moved"[..]));
 }
+
+/// A listing of an object directory (kept by a directory stream for as long as the guest
+/// keeps it) is charged at least for what it allocates: the list's slots, spare ones
+/// included, and each name as the allocator takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_listing_is_charged_for_what_it_allocates() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    // 33 one-letter-ish names: a list grown by doubling has 31 spare slots.
+    for i in 0..33 {
+        env.put(&format!("data/d/{i:x}"), b"").await;
+    }
+    let (entries, held) = env.fs.scandir_held(s("/data/d"), true).await.unwrap();
+    assert_eq!(entries.len(), 33);
+    let slots = (entries.capacity() * size_of::<DirEntry>()) as u64;
+    let names: u64 = entries
+        .iter()
+        .map(|e| crate::fs::held::allocated(e.name.capacity() as u64))
+        .sum();
+    assert!(
+        held.bytes() >= slots + names,
+        "charged {} for {slots} of slots and {names} of names",
+        held.bytes()
+    );
+}

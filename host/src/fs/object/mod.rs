@@ -84,19 +84,39 @@ fn inode(o: &ObjectStore, key: &str) -> u64 {
     h.finish()
 }
 
+/// What a stat shows of a file: its length and last modification (no heap, unlike an
+/// OpenDAL [`Metadata`], which a listing would otherwise keep per entry).
+#[derive(Debug, Clone, Copy)]
+struct FileFacts {
+    size: u64,
+    modified: Option<Timestamp>,
+}
+
+impl FileFacts {
+    fn of(md: &Metadata) -> FileFacts {
+        FileFacts {
+            size: md.content_length(),
+            modified: md.last_modified().and_then(|t| meta::system_time(t.into())),
+        }
+    }
+}
+
 /// The metadata of a file (`Some(md)`) or directory (`None`) at `key`.
 fn stat_of(o: &ObjectStore, key: &str, md: Option<&Metadata>, perms: Perms) -> Stat {
-    let time = md
-        .and_then(Metadata::last_modified)
-        .and_then(|t| meta::system_time(t.into()));
+    stat_from(o, key, md.map(FileFacts::of), perms)
+}
+
+/// [`stat_of`] from a file's [`FileFacts`].
+fn stat_from(o: &ObjectStore, key: &str, file: Option<FileFacts>, perms: Perms) -> Stat {
+    let time = file.and_then(|f| f.modified);
     let w = perms.can_write();
-    let (file_type, mode) = match md {
+    let (file_type, mode) = match file {
         Some(_) => (FileType::RegularFile, if w { 0o644 } else { 0o444 }),
         None => (FileType::Directory, if w { 0o755 } else { 0o555 }),
     };
     Stat {
         file_type,
-        size: md.map_or(0, Metadata::content_length),
+        size: file.map_or(0, |f| f.size),
         mode,
         link_count: 1,
         inode: inode(o, key.trim_end_matches('/')),
@@ -135,8 +155,8 @@ async fn missing(op: &Operator, key: &Key) -> ErrorCode {
     }
 }
 
-/// One listing entry: name, file metadata (`None` for a directory).
-type Listed = (String, Option<Metadata>);
+/// One listing entry: name, file facts (`None` for a directory).
+type Listed = (String, Option<FileFacts>);
 
 /// What one listing page may hold in host memory while it is read (1000 keys of up to
 /// 1 KiB, their XML and their parsed entries), charged for as long as the listing runs.
@@ -149,15 +169,23 @@ pub(crate) fn delete_held(mem: &crate::fs::held::MemBudget) -> u64 {
     (2 * LIST_PAGE_HELD).min(mem.max())
 }
 
-/// The entries directly beneath directory `key`, at most `max` (`quota` past it), each
-/// charged to `held`, which also holds a page's worth ([`LIST_PAGE_HELD`]) while the
-/// listing runs. The directory's own marker is not an entry; a name that is both a file
-/// and a directory is listed once, as the file.
+/// The entries directly beneath directory `key`, at most `max` (`quota` past it), in
+/// name order, charged to `held` for what they allocate (each name as the allocator takes
+/// it, the list's slots spare ones included), which also holds a page's worth
+/// ([`LIST_PAGE_HELD`]) while the listing runs. The directory's own marker is not an
+/// entry; a name that is both a file and a directory is listed once, as the file.
 async fn list(op: &Operator, key: &Key, max: usize, held: &mut Held) -> FsResult<Vec<Listed>> {
     held.grow(LIST_PAGE_HELD)?;
     let out = list_entries(op, key, max, held).await;
     held.settle(held.bytes().saturating_sub(LIST_PAGE_HELD));
     out
+}
+
+/// What a list of `slots` entries of `T` and `names` allocate: the slots and each name as
+/// the allocator takes it.
+fn list_bytes<T>(slots: usize, names: impl Iterator<Item = usize>) -> u64 {
+    let names: u64 = names.map(|n| crate::fs::held::allocated(n as u64)).sum();
+    (slots * size_of::<T>()) as u64 + names
 }
 
 async fn list_entries(
@@ -169,26 +197,41 @@ async fn list_entries(
     let dir = key.dir();
     let mut lister = op.lister(&dir).await.map_err(|e| code(&e))?;
     let mut out: Vec<Listed> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
     let mut saw_self = false;
+    // A name is listed at most twice (a file `n` and keys beneath `n/`), so the list
+    // holds at most `2 * max` entries before the twins are dropped.
+    let most = max.saturating_mul(2);
     while let Some(entry) = lister.try_next().await.map_err(|e| code(&e))? {
         if is_marker(entry.path(), &dir) {
             saw_self = true;
             continue;
         }
-        let (name, md) = match entry.metadata().mode() {
-            EntryMode::DIR => (entry.name().trim_end_matches('/').to_owned(), None),
-            _ => (entry.name().to_owned(), Some(entry.metadata().clone())),
+        let (name, facts) = match entry.metadata().mode() {
+            EntryMode::DIR => (entry.name().trim_end_matches('/'), None),
+            _ => (entry.name(), Some(FileFacts::of(entry.metadata()))),
         };
-        if name.is_empty() || !seen.insert(name.clone()) {
+        if name.is_empty() {
             continue;
         }
-        if out.len() == max {
+        if out.len() == most {
             return Err(ErrorCode::Quota);
         }
-        // The name is held twice (the entry and the set of names seen).
-        held.grow(2 * name.heap_size() + size_of::<DirEntry>() as u64 + 16)?;
-        out.push((name, md));
+        // Charged before it is allocated: the name, and the list's slots before it
+        // grows (doubling, so up to half of them spare).
+        held.grow(crate::fs::held::allocated(name.len() as u64))?;
+        if out.len() == out.capacity() {
+            let more = out.capacity().max(16).min(most - out.len());
+            held.grow(list_bytes::<Listed>(more, std::iter::empty()))?;
+            out.try_reserve_exact(more)
+                .map_err(|_| ErrorCode::InsufficientMemory)?;
+        }
+        out.push((name.to_owned(), facts));
+    }
+    // A file and a directory of the same name: the file (sorted first) stays.
+    out.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.is_none().cmp(&b.1.is_none())));
+    out.dedup_by(|later, first| later.0 == first.0);
+    if out.len() > max {
+        return Err(ErrorCode::Quota);
     }
     if out.is_empty() && !saw_self && !key.root {
         // Nothing beneath it: a file, or nothing at all.
@@ -301,23 +344,29 @@ impl Fs {
         let mut held = self.mem().empty();
         self.remote(async move {
             let listed = list(&op, &key, max, &mut held).await?;
-            let entries = listed
-                .into_iter()
-                .map(|(name, md)| {
-                    let child = if key.path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{}/{name}", key.path)
-                    };
-                    let stat = stat_of(&store, &child, md.as_ref(), perms);
-                    DirEntry {
-                        name,
-                        file_type: stat.file_type,
-                        inode: stat.inode,
-                        stat: Some(stat),
-                    }
-                })
-                .collect();
+            // The entries are kept (a directory stream holds them): charged at what they
+            // allocate, in a list of exactly their number, before the listing goes.
+            let kept = list_bytes::<DirEntry>(listed.len(), listed.iter().map(|l| l.0.len()));
+            held.grow(kept)?;
+            let mut entries = Vec::new();
+            entries
+                .try_reserve_exact(listed.len())
+                .map_err(|_| ErrorCode::InsufficientMemory)?;
+            for (name, facts) in listed {
+                let child = if key.path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{}/{name}", key.path)
+                };
+                let stat = stat_from(&store, &child, facts, perms);
+                entries.push(DirEntry {
+                    name,
+                    file_type: stat.file_type,
+                    inode: stat.inode,
+                    stat: Some(stat),
+                });
+            }
+            held.settle(kept);
             Ok((entries, held))
         })
         .await
