@@ -7,6 +7,10 @@
 //! to a temporary name in the same directory and renamed into place, so a reader sees
 //! either nothing or a whole artifact, and concurrent writers of one key are harmless.
 //! Nothing is ever evicted; deleting the directory is always safe.
+//!
+//! An entry is loaded as native code, so only this user's entries are: the directory is
+//! created `0700`, files `0600`, and a directory or file another user owns or may write
+//! to, or a symlink in place of a file, is not used.
 
 use sha2::{Digest, Sha256};
 use std::ffi::OsString;
@@ -140,6 +144,9 @@ pub(crate) struct DiskCache {
     dir: PathBuf,
 }
 
+/// Permission bits that let others than the owner write.
+const OTHERS_WRITE: u32 = 0o022;
+
 impl DiskCache {
     pub(crate) fn new(dir: PathBuf) -> DiskCache {
         DiskCache { dir }
@@ -149,26 +156,85 @@ impl DiskCache {
         self.dir.join(format!("{key}.cwasm"))
     }
 
+    /// Whether the directory may hold entries only this user wrote: it is a directory
+    /// owned by this user that nobody else may write to. (What such a directory holds was
+    /// written by this user; see [`check_cache_dir_not_granted`] for guests.)
+    fn dir_is_private(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(&self.dir)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::other("not a directory"));
+        }
+        if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & OTHERS_WRITE != 0 {
+            return Err(std::io::Error::other(
+                "the cache directory is not private (another user owns it, or its group \
+                 or others may write to it); it is not used",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The entry's bytes, read only from a regular file (no symlink is followed) that this
+    /// user owns and nobody else may write to. `Ok(None)`: there is none.
+    fn read_entry(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        use rustix::fs::{Mode, OFlags};
+        use std::io::Read as _;
+        use std::os::unix::fs::MetadataExt as _;
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(rustix::io::Errno::LOOP) => {
+                return Err(std::io::Error::other("a symlink, not followed"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut file = std::fs::File::from(fd);
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & OTHERS_WRITE != 0 {
+            return Err(std::io::Error::other(
+                "another user owns it, or its group or others may write to it",
+            ));
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        file.read_to_end(&mut bytes)?;
+        Ok(Some(bytes))
+    }
+
     /// The cached component for `key`, if there is a usable one. An unreadable or
-    /// incompatible artifact is reported and treated as absent (it gets overwritten).
+    /// incompatible artifact, or one that others could have written, is reported and
+    /// treated as absent (it gets replaced).
     pub(crate) fn get(&self, engine: &Engine, key: &str) -> Option<Component> {
-        let path = self.path_of(key);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        match self.dir_is_private() {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                tracing::warn!(path = %path.display(), "ignoring unreadable cache entry: {e}");
+                tracing::warn!(dir = %self.dir.display(), "not using the component cache: {e}");
+                return None;
+            }
+        }
+        let path = self.path_of(key);
+        let bytes = match self.read_entry(&path) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring cache entry: {e}");
                 return None;
             }
         };
         // SAFETY: `Component::deserialize` trusts its input to be an artifact produced by
         // `Component::serialize`. Files in the cache directory are only ever created by
         // `put` below (a whole serialized component, renamed into place) under a name that
-        // commits to the wasm bytes and the engine configuration. wasmtime still checks the
-        // header, version and engine compatibility and rejects mismatches with an error.
-        // The bytes are copied into fresh memory, so later changes to the file cannot
-        // affect the loaded code. Anyone able to write to the cache directory can run code
-        // as this user anyway, which is the same trust model as wasmtime's own cache.
+        // commits to the wasm bytes and the engine configuration. Only a regular file of
+        // this user, in a directory of this user, neither writable by anyone else, is
+        // read (so no other user planted it), and `aiofs run` refuses read-write grants
+        // that reach the directory (so no guest did). wasmtime still checks the header,
+        // version and engine compatibility and rejects mismatches with an error. The bytes
+        // are copied into fresh memory, so later changes to the file cannot affect the
+        // loaded code.
         #[allow(
             unsafe_code,
             reason = "loading our own serialized artifacts; see SAFETY"
@@ -192,8 +258,16 @@ impl DiskCache {
     }
 
     fn try_put(&self, key: &str, component: &Component) -> wasmtime::Result<()> {
+        use std::os::unix::fs::DirBuilderExt as _;
         let bytes = component.serialize()?;
-        std::fs::create_dir_all(&self.dir)?;
+        // Private from the start: directories created here are the owner's alone.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        // Never add to a directory whose entries would not be read back.
+        self.dir_is_private()?;
+        // A temporary file is created 0600.
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .suffix(".cwasm")

@@ -170,3 +170,80 @@ fn load_rejects_non_components_before_compiling() {
     assert_eq!(r.cache_stats(), CacheStats::default());
     assert!(cached_files(cache.path()).is_empty());
 }
+
+/// The one artifact in `cache` (after a load).
+fn artifact(cache: &Path) -> PathBuf {
+    let names = cached_files(cache);
+    assert_eq!(names.len(), 1, "{names:?}");
+    cache.join(&names[0])
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_new_cache_directory_and_its_entries_are_private() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let path = write(root.path(), "c.wasm", EMPTY_COMPONENT);
+    runner(Some(&cache)).load(&path).unwrap();
+    assert_eq!(mode(&cache), 0o700);
+    assert_eq!(mode(&artifact(&cache)), 0o600);
+}
+
+/// A directory others may write to: whatever is in it may have been planted there.
+#[test]
+fn a_cache_directory_others_can_write_is_not_used() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let path = write(root.path(), "c.wasm", EMPTY_COMPONENT);
+    runner(Some(&cache)).load(&path).unwrap();
+    for shared in [0o777, 0o770, 0o1777] {
+        chmod(&cache, shared);
+        let r = runner(Some(&cache));
+        r.load(&path).unwrap();
+        r.load(&path).unwrap();
+        assert_eq!(
+            r.cache_stats(),
+            CacheStats { hits: 0, misses: 2 },
+            "{shared:o}"
+        );
+    }
+}
+
+#[test]
+fn an_entry_others_can_write_or_a_symlink_is_not_loaded() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let path = write(root.path(), "c.wasm", EMPTY_COMPONENT);
+    runner(Some(&cache)).load(&path).unwrap();
+    let entry = artifact(&cache);
+
+    chmod(&entry, 0o666);
+    let r = runner(Some(&cache));
+    r.load(&path).unwrap();
+    assert_eq!(r.cache_stats(), CacheStats { hits: 0, misses: 1 });
+    assert_eq!(mode(&entry), 0o600, "replaced by a private one");
+
+    // A symlink (to a good artifact) in place of the entry is not followed.
+    let elsewhere = root.path().join("copy.cwasm");
+    std::fs::copy(&entry, &elsewhere).unwrap();
+    chmod(&elsewhere, 0o600);
+    std::fs::remove_file(&entry).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &entry).unwrap();
+    let r = runner(Some(&cache));
+    r.load(&path).unwrap();
+    assert_eq!(r.cache_stats(), CacheStats { hits: 0, misses: 1 });
+    assert!(!std::fs::symlink_metadata(&entry).unwrap().is_symlink());
+}
