@@ -1,6 +1,7 @@
 //! The on-disk cache of compiled components.
 //!
-//! One file per component, `<key>.cwasm`, where the key is a SHA-256 over the wasm bytes
+//! One file per component, `<key>.cwasm` (the serialized component, then a SHA-256 of
+//! the key and those bytes, checked before anything is deserialized), where the key is a SHA-256 over the wasm bytes
 //! and the engine's [`precompile_compatibility_hash`](wasmtime::Engine::precompile_compatibility_hash)
 //! (wasmtime version, compiler settings, target CPU features). A different wasmtime build
 //! or configuration therefore never even looks at another's artifacts. Files are written
@@ -23,7 +24,25 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// Versions the key derivation itself; bump it when the derivation changes.
-const KEY_DOMAIN: &[u8] = b"aiofs-cli compiled-component cache v1\0";
+const KEY_DOMAIN: &[u8] = b"aiofs-cli compiled-component cache v2\0";
+
+/// Domain of the digest that ends every entry (see [`entry_digest`]).
+const ENTRY_DOMAIN: &[u8] = b"aiofs-cli compiled-component cache entry v2\0";
+
+/// Bytes of the digest that ends every entry.
+const DIGEST_LEN: usize = 32;
+
+/// The digest stored after the artifact of the entry named `key`: it commits to the name
+/// and every byte, so a torn or damaged file, or another entry renamed, is never loaded.
+fn entry_digest(key: &str, artifact: &[u8]) -> [u8; DIGEST_LEN] {
+    let mut sha = Sha256::new();
+    sha.update(ENTRY_DOMAIN);
+    sha.update((key.len() as u64).to_le_bytes());
+    sha.update(key.as_bytes());
+    sha.update((artifact.len() as u64).to_le_bytes());
+    sha.update(artifact);
+    sha.finalize().into()
+}
 
 /// Feeds everything a [`Hash`] impl writes into SHA-256, so the result is stable across
 /// processes (unlike `DefaultHasher`, whose algorithm is unspecified).
@@ -217,7 +236,7 @@ impl DiskCache {
             }
         }
         let path = self.path_of(key);
-        let bytes = match self.read_entry(&path) {
+        let mut bytes = match self.read_entry(&path) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return None,
             Err(e) => {
@@ -225,10 +244,20 @@ impl DiskCache {
                 return None;
             }
         };
+        let Some(artifact_len) = bytes.len().checked_sub(DIGEST_LEN) else {
+            tracing::warn!(path = %path.display(), "ignoring truncated cache entry");
+            return None;
+        };
+        if bytes[artifact_len..] != entry_digest(key, &bytes[..artifact_len]) {
+            tracing::warn!(path = %path.display(), "ignoring damaged cache entry (digest mismatch)");
+            return None;
+        }
+        bytes.truncate(artifact_len);
         // SAFETY: `Component::deserialize` trusts its input to be an artifact produced by
         // `Component::serialize`. Files in the cache directory are only ever created by
         // `put` below (a whole serialized component, renamed into place) under a name that
-        // commits to the wasm bytes and the engine configuration. Only a regular file of
+        // commits to the wasm bytes and the engine configuration, and these bytes are the
+        // ones `put` wrote under this name (the digest above). Only a regular file of
         // this user, in a directory of this user, neither writable by anyone else, is
         // read (so no other user planted it), and `aiofs run` refuses read-write grants
         // that reach the directory (so no guest did). wasmtime still checks the header,
@@ -273,6 +302,7 @@ impl DiskCache {
             .suffix(".cwasm")
             .tempfile_in(&self.dir)?;
         tmp.write_all(&bytes)?;
+        tmp.write_all(&entry_digest(key, &bytes))?;
         tmp.persist(self.path_of(key)).map_err(|e| e.error)?;
         Ok(())
     }

@@ -247,3 +247,49 @@ fn an_entry_others_can_write_or_a_symlink_is_not_loaded() {
     assert_eq!(r.cache_stats(), CacheStats { hits: 0, misses: 1 });
     assert!(!std::fs::symlink_metadata(&entry).unwrap().is_symlink());
 }
+/// Bytes that are not what was written (a torn write after a crash, a bad disk, an
+/// artifact of another component renamed) are recompiled, never deserialized.
+#[test]
+fn an_entry_whose_bytes_changed_is_recompiled() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let path = write(root.path(), "c.wasm", EMPTY_COMPONENT);
+    let other = write(root.path(), "o.wasm", EMPTY_COMPONENT_WITH_NAME);
+    runner(Some(&cache)).load(&path).unwrap();
+    let entry = artifact(&cache);
+    let good = std::fs::read(&entry).unwrap();
+
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x40;
+    let mut appended = good.clone();
+    appended.push(0);
+    let truncated = good[..good.len() - 1].to_vec();
+    let half = good[..good.len() / 2].to_vec();
+    for (what, bytes) in [
+        ("flipped", flipped),
+        ("appended", appended),
+        ("truncated", truncated),
+        ("half", half),
+        ("empty", Vec::new()),
+    ] {
+        std::fs::write(&entry, &bytes).unwrap();
+        let r = runner(Some(&cache));
+        r.load(&path).unwrap();
+        assert_eq!(r.cache_stats(), CacheStats { hits: 0, misses: 1 }, "{what}");
+        r.load(&path).unwrap();
+        assert_eq!(r.cache_stats(), CacheStats { hits: 1, misses: 1 }, "{what}");
+    }
+
+    // Another component's artifact renamed to this one's key.
+    let r = runner(Some(&cache));
+    r.load(&other).unwrap();
+    let other_entry = cache.join(format!(
+        "{}.cwasm",
+        cache_key(r.engine(), EMPTY_COMPONENT_WITH_NAME)
+    ));
+    std::fs::rename(&other_entry, &entry).unwrap();
+    let r = runner(Some(&cache));
+    r.load(&path).unwrap();
+    assert_eq!(r.cache_stats(), CacheStats { hits: 0, misses: 1 });
+}
