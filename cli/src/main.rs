@@ -439,7 +439,12 @@ fn run(args: RunArgs) -> Result<i32, Failure> {
         )),
         Err(e) if e.downcast_ref::<MemoryLimitExceeded>().is_some() => {
             let m = e.downcast_ref::<MemoryLimitExceeded>().expect("checked");
-            Err(Failure::Limit(TRAP_EXIT, format!("{m} (--max-memory)")))
+            let flag = if m.what == "memory" {
+                " (--max-memory)"
+            } else {
+                ""
+            };
+            Err(Failure::Limit(TRAP_EXIT, format!("{m}{flag}")))
         }
         Err(e) if e.downcast_ref::<wasmtime::Trap>().is_some() => Err(Failure::Trap(e)),
         Err(e) => Err(Failure::Error(one_line(&e))),

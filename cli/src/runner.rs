@@ -28,7 +28,9 @@ pub struct GuestLimits {
     /// Most bytes of linear memory, all of the component's memories together. Growing
     /// past it traps with [`MemoryLimitExceeded`] in the error chain.
     pub max_memory: usize,
-    /// Most elements of any one table.
+    /// Most table elements, all of the component's tables together (a component may hold
+    /// thousands of tables across its core instances). Growing past it traps with
+    /// [`MemoryLimitExceeded`] in the error chain.
     pub max_table_elements: usize,
     /// Most entries in the store's resource table (open handles, streams, futures...); a
     /// guest that creates more gets `quota` from aiofs, a trap from WASI.
@@ -62,12 +64,12 @@ impl fmt::Display for GuestTimedOut {
 impl std::error::Error for GuestTimedOut {}
 
 /// The error of a guest that tried to grow its memory past [`GuestLimits::max_memory`]
-/// (or a table past [`GuestLimits::max_table_elements`]).
+/// (or its tables past [`GuestLimits::max_table_elements`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryLimitExceeded {
     /// What was being grown: `memory` or `table`.
     pub what: &'static str,
-    /// The size asked for (bytes of all memories together, or elements of one table).
+    /// The size asked for (bytes of all memories together, or elements of all tables).
     pub wanted: usize,
     /// The limit.
     pub limit: usize,
@@ -75,27 +77,31 @@ pub struct MemoryLimitExceeded {
 
 impl fmt::Display for MemoryLimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let unit = if self.what == "memory" {
-            " bytes"
+        let (what, unit) = if self.what == "memory" {
+            ("memory", " bytes")
         } else {
-            " elements"
+            ("tables", " elements")
         };
         write!(
             f,
-            "the guest tried to grow its {} to {}{unit}, past its limit of {}{unit}",
-            self.what, self.wanted, self.limit
+            "the guest tried to grow its {what} to {}{unit}, past its limit of {}{unit}",
+            self.wanted, self.limit
         )
     }
 }
 
 impl std::error::Error for MemoryLimitExceeded {}
 
-/// The store's [`ResourceLimiter`]: linear memory counted over all memories.
+/// The store's [`ResourceLimiter`]: linear memory counted over all memories, table
+/// elements over all tables. (A grow the limiter allowed that then fails stays counted:
+/// the guest only gets less.)
 #[derive(Debug)]
 struct GuestLimiter {
     limits: GuestLimits,
     /// Bytes of all linear memories now.
     memory: usize,
+    /// Elements of all tables now.
+    tables: usize,
 }
 
 impl ResourceLimiter for GuestLimiter {
@@ -105,7 +111,7 @@ impl ResourceLimiter for GuestLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.memory - current.min(self.memory) + desired;
+        let total = self.memory.saturating_sub(current).saturating_add(desired);
         if total > self.limits.max_memory {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 what: "memory",
@@ -119,17 +125,19 @@ impl ResourceLimiter for GuestLimiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limits.max_table_elements {
+        let total = self.tables.saturating_sub(current).saturating_add(desired);
+        if total > self.limits.max_table_elements {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 what: "table",
-                wanted: desired,
+                wanted: total,
                 limit: self.limits.max_table_elements,
             }));
         }
+        self.tables = total;
         Ok(true)
     }
 }
@@ -247,7 +255,11 @@ impl RunState {
             wasi,
             table,
             aiofs,
-            limiter: GuestLimiter { limits, memory: 0 },
+            limiter: GuestLimiter {
+                limits,
+                memory: 0,
+                tables: 0,
+            },
         }
     }
 
@@ -491,6 +503,7 @@ impl Runner {
             limiter: GuestLimiter {
                 limits: limits.clone(),
                 memory: 0,
+                tables: 0,
             },
         };
         let mut store = Store::new(&self.engine, state);
