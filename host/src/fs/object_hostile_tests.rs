@@ -66,3 +66,96 @@ async fn an_object_listing_is_charged_for_what_it_allocates() {
         held.bytes()
     );
 }
+
+/// A signed request to the shared server (curl signs it: OpenDAL has no call for the
+/// multipart listings), `url_tail` after the bucket; the response's body.
+fn s3_get(url_tail: &str) -> String {
+    let var = |n: &str| std::env::var(n).unwrap();
+    let region = std::env::var("AIOFS_S3_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".into());
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--aws-sigv4"])
+        .arg(format!("aws:amz:{region}:s3"))
+        .arg("--user")
+        .arg(format!(
+            "{}:{}",
+            var("AIOFS_S3_ACCESS_KEY_ID"),
+            var("AIOFS_S3_SECRET_ACCESS_KEY")
+        ))
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!(
+            "{}/{}{url_tail}",
+            var("AIOFS_S3_ENDPOINT"),
+            var("AIOFS_S3_BUCKET")
+        ))
+        .output()
+        .expect("curl (to list multipart uploads)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The ids of the multipart uploads in progress for `key` (bucket-relative), as the
+/// server lists them (SeaweedFS hides uploads from object listings).
+fn uploads_of(key: &str) -> Vec<String> {
+    let body = s3_get("?uploads=");
+    body.split("<Upload>")
+        .skip(1)
+        .filter(|u| u.contains(&format!("<Key>{key}</Key>")))
+        .filter_map(|u| {
+            let id = u.split_once("<UploadId>")?.1.split_once("</UploadId>")?.0;
+            Some(id.to_owned())
+        })
+        .collect()
+}
+
+/// The parts the server holds of upload `id` of `key`.
+fn parts_of(key: &str, id: &str) -> usize {
+    s3_get(&format!("/{key}?uploadId={id}"))
+        .matches("<Part>")
+        .count()
+}
+
+/// A `write-file` dropped by the guest while its multipart upload is under way aborts the
+/// upload: its parts do not stay in the bucket (storage no budget counts), and the host
+/// memory the upload still holds stays charged until the abort is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_write_file_leaves_no_upload_behind() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    let key = format!("{}/data/big", env.base);
+    // The write may finish before it is seen under way: then another one is dropped.
+    let mut seen = false;
+    for _ in 0..10 {
+        let fs = env.fs.clone();
+        let data = vec![7u8; 64 << 20];
+        let write = tokio::spawn(async move { fs.write_file(s("/data/big"), data, true).await });
+        // Until the server holds a part of the upload (its state, not the clock): the
+        // writer has the upload's id by then.
+        while !write.is_finished() && !seen {
+            let key = key.clone();
+            seen = tokio::task::spawn_blocking(move || {
+                uploads_of(&key).iter().any(|id| parts_of(&key, id) > 0)
+            })
+            .await
+            .unwrap();
+        }
+        write.abort();
+        let _ = write.await;
+        if seen {
+            break;
+        }
+    }
+    assert!(seen, "no write was seen under way");
+    // Whatever the dropped write still holds is charged until it is gone.
+    while env.fs.mem().used() > 0 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(uploads_of(&key), Vec::<String>::new());
+}

@@ -7,7 +7,7 @@ use crate::object::{ObjectStore, S3Config, opendal::Operator};
 use std::sync::atomic::AtomicU64;
 
 /// The shared server's config for `prefix`, if there is a server.
-fn config(prefix: &str) -> Option<S3Config> {
+pub(super) fn config(prefix: &str) -> Option<S3Config> {
     let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
     let Some(endpoint) = var("AIOFS_S3_ENDPOINT") else {
         assert!(
@@ -47,6 +47,8 @@ fn unique() -> String {
 pub(super) struct Env {
     pub(super) fs: Fs,
     pub(super) raw: Operator,
+    /// The test's key prefix in the bucket (`raw`'s root).
+    pub(super) base: String,
 }
 
 impl Env {
@@ -77,6 +79,7 @@ impl Env {
         Some(Env {
             fs: Fs::new(grants, limits, pool),
             raw,
+            base,
         })
     }
 

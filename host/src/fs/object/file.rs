@@ -51,6 +51,77 @@ fn abort_upload(writer: &mut Writer) {
     let _ = block(async { tokio::time::timeout(ABORT_LIMIT, writer.abort()).await });
 }
 
+/// Upload `data` as `path` in [`UPLOAD_CHUNK`] parts (`write-file` above one part), holding
+/// `held` (the payload's charge) until the upload is complete or aborted.
+///
+/// The upload runs on a task of its own and no request future of its writer is ever
+/// dropped half-way: a writer whose write was cancelled cannot abort (OpenDAL's retry
+/// layer loses it), so dropping the upload mid-part (the guest dropping the call, the
+/// time limit) would leave its parts in the bucket. Dropping the returned future instead
+/// tells the task to stop at the next part: it aborts the upload then, within
+/// [`ABORT_LIMIT`] (and aborts it as well after any failed part or close).
+pub(crate) async fn upload_in_parts(
+    op: Operator,
+    path: String,
+    data: Vec<u8>,
+    held: Held,
+) -> opendal::Result<()> {
+    /// Raises the flag when dropped: the caller is gone.
+    struct CancelOnDrop(std::sync::Arc<AtomicBool>);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let cancelled = std::sync::Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    crate::object::runtime().spawn(async move {
+        let _held = held;
+        let stopped = || {
+            cancelled
+                .load(Ordering::Acquire)
+                .then(|| opendal::Error::new(opendal::ErrorKind::Unexpected, "cancelled"))
+        };
+        let mut writer = match op.writer_with(&path).chunk(UPLOAD_CHUNK).await {
+            Ok(w) => w,
+            Err(e) => return drop(tx.send(Err(e))),
+        };
+        let data = opendal::Buffer::from(data);
+        let mut out = Ok(());
+        for at in (0..data.len()).step_by(UPLOAD_CHUNK) {
+            if let Some(e) = stopped() {
+                out = Err(e);
+                break;
+            }
+            let part = data.slice(at..(at + UPLOAD_CHUNK).min(data.len()));
+            if let Err(e) = writer.write(part).await {
+                out = Err(e);
+                break;
+            }
+        }
+        drop(data);
+        if out.is_ok()
+            && let Some(e) = stopped()
+        {
+            out = Err(e);
+        }
+        if out.is_ok() {
+            out = writer.close().await.map(drop);
+        }
+        if out.is_err() {
+            let _ = tokio::time::timeout(ABORT_LIMIT, writer.abort()).await;
+        }
+        let _ = tx.send(out);
+    });
+    rx.await.unwrap_or_else(|_| {
+        Err(opendal::Error::new(
+            opendal::ErrorKind::Unexpected,
+            "upload task lost",
+        ))
+    })
+}
+
 /// An OpenDAL error as an I/O error of the matching kind, without its message (which
 /// names the endpoint and the key).
 pub(crate) fn io_error(e: &opendal::Error) -> io::Error {

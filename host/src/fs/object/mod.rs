@@ -10,7 +10,7 @@ pub(crate) use file::UPLOAD_CHUNK;
 #[cfg(test)]
 pub(crate) use file::UPLOAD_HELD;
 pub(crate) use file::{ObjFile, block};
-use file::{Reading, Uploading};
+use file::{Reading, Uploading, upload_in_parts};
 
 use super::*;
 use crate::object::{Key, ObjectStore, code};
@@ -454,7 +454,9 @@ impl Fs {
         .await
     }
 
-    /// `write-file`: one PUT (in parts above [`UPLOAD_CHUNK`]), atomic either way.
+    /// `write-file`: one PUT (in parts above [`UPLOAD_CHUNK`]), atomic either way. An upload
+    /// in parts cut short (an error, the time limit, the guest dropping the call) is
+    /// aborted, holding the payload's charge until it is ([`upload_in_parts`]).
     pub(super) async fn obj_write_file(
         &self,
         o: &Arc<ObjectStore>,
@@ -469,7 +471,6 @@ impl Fs {
         let op = o.op.clone();
         let len = data.len() as u64;
         self.remote(async move {
-            let _payload = payload;
             r.budget.check_size(len)?;
             let paid = r.budget.write(len)?;
             let created = if r.budget.limits_creates() {
@@ -481,11 +482,14 @@ impl Fs {
             } else {
                 None
             };
-            let mut write = op.write_with(&key.path, data);
             if len > UPLOAD_CHUNK as u64 {
-                write = write.chunk(UPLOAD_CHUNK);
+                upload_in_parts(op, key.path, data, payload).await
+            } else {
+                // One request: dropped, nothing of it stays.
+                let _payload = payload;
+                op.write(&key.path, data).await.map(drop)
             }
-            write.await.map_err(|e| code(&e))?;
+            .map_err(|e| code(&e))?;
             paid.keep();
             if let Some(c) = created {
                 c.keep();
