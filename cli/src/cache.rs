@@ -171,6 +171,11 @@ impl DiskCache {
         DiskCache { dir }
     }
 
+    /// The cache directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path_of(&self, key: &str) -> PathBuf {
         self.dir.join(format!("{key}.cwasm"))
     }

@@ -147,8 +147,10 @@ impl ResourceLimiter for GuestLimiter {
 pub struct RunnerOptions {
     /// Directory for compiled components (created on first store); `None` disables the
     /// disk cache and every [`Runner::load`] compiles. Its artifacts are loaded as native
-    /// code: keep it out of reach of every read-write grant of every run (check with
-    /// [`check_cache_dir_not_granted`](crate::check_cache_dir_not_granted)).
+    /// code, so [`Runner::run`] refuses a store with a read-write directory grant that
+    /// reaches it (see [`check_cache_dir_not_granted`](crate::check_cache_dir_not_granted),
+    /// which embedders can also call before they build a store). Runs with other runners
+    /// or tools must keep it out of reach too.
     pub cache_dir: Option<PathBuf>,
     /// Who serves `wasi:filesystem` 0.2 and 0.3 (default: aiofs, over the same grants).
     pub wasi_filesystem: WasiFilesystem,
@@ -449,8 +451,9 @@ impl Runner {
     /// given, and (unless [`WasiFilesystem::Off`]) the same grants as WASI preopens.
     ///
     /// # Errors
-    /// The component exports no `wasi:cli/run`, imports something not linked here, or
-    /// traps (the error carries the trap; when captured output is not empty, a
+    /// A read-write grant of `aiofs` reaches this runner's cache directory
+    /// ([`CacheDirGranted`](crate::CacheDirGranted), before anything runs). The component
+    /// exports no `wasi:cli/run`, imports something not linked here, or traps (the error carries the trap; when captured output is not empty, a
     /// [`CapturedOutput`] is attached as context). A guest exit or a `run` that returns `Err` is an
     /// `Ok(RunOutcome)` with the exit code.
     pub async fn run(
@@ -478,6 +481,13 @@ impl Runner {
         io: RunIo,
         limits: &GuestLimits,
     ) -> wasmtime::Result<RunOutcome> {
+        // A guest that can write where this runner keeps compiled code could plant native
+        // code for a later load: refuse before the guest runs.
+        if let Some(cache) = &self.cache {
+            let writable = aiofs.fs().writable_host_dirs();
+            crate::check_cache_dir_not_granted(cache.dir(), writable.iter().map(PathBuf::as_path))
+                .map_err(wasmtime::Error::new)?;
+        }
         let mut wasi = WasiCtx::builder();
         wasi.args(&io.args).envs(&io.env);
         let pipes = io.capture_output.then(|| {

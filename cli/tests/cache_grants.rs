@@ -113,3 +113,71 @@ fn grants_beside_or_beneath_the_cache_are_fine() {
     ];
     assert_ran(&aiofs(&cache, &args));
 }
+
+/// A `wasi:cli/run@0.2.0` command whose `run` returns `ok`.
+fn command() -> Vec<u8> {
+    wat::parse_str(
+        r#"(component
+            (core module $m (func (export "run") (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func $run (result (result)) (canon lift (core func $i "run")))
+            (instance $cli (export "run" (func $run)))
+            (export "wasi:cli/run@0.2.0" (instance $cli)))"#,
+    )
+    .expect("valid component text")
+}
+
+/// An embedder's `Runner` with a cache refuses, before the guest runs, a store whose
+/// read-write grant reaches the cache (the grant itself, a directory holding it, or one
+/// beneath which it lies through a symlink); a read-only grant of it and a read-write
+/// grant beside it run.
+#[test]
+fn a_runner_refuses_a_store_whose_writable_grant_reaches_its_cache() {
+    use aiofs_cli::{CacheDirGranted, RunIo, Runner, RunnerOptions};
+    use aiofs_host::{AioFsCtx, Perms};
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let beside = tmp.path().join("beside");
+    let cache = home.join(".cache").join("aiofs");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir(&beside).unwrap();
+    std::os::unix::fs::symlink(&home, tmp.path().join("link")).unwrap();
+    let runner = Runner::new(RunnerOptions {
+        cache_dir: Some(cache.clone()),
+        ..RunnerOptions::default()
+    })
+    .unwrap();
+    let component = runner.load_bytes(&command(), "command.wasm").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = |host: &Path, perms: Perms| {
+        let ctx = AioFsCtx::builder()
+            .grant(host, "/g", perms)
+            .unwrap()
+            .build();
+        let io = RunIo {
+            capture_output: true,
+            ..RunIo::default()
+        };
+        rt.block_on(runner.run(&component, ctx, io))
+    };
+    for host in [cache.clone(), home.clone(), tmp.path().join("link")] {
+        let err = run(&host, Perms::ReadWrite).unwrap_err();
+        assert!(
+            err.downcast_ref::<CacheDirGranted>().is_some(),
+            "{host:?}: {err:?}"
+        );
+        assert!(
+            std::fs::read_dir(&cache).unwrap().all(|e| {
+                let name = e.unwrap().file_name();
+                name.to_string_lossy().ends_with(".cwasm")
+            }),
+            "nothing but the runner's own entries"
+        );
+    }
+    for (host, perms) in [(&home, Perms::ReadOnly), (&beside, Perms::ReadWrite)] {
+        assert_eq!(run(host, perms).unwrap().exit_code, 0, "{host:?}");
+    }
+}

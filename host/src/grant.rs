@@ -114,6 +114,16 @@ impl Grant {
         }
     }
 
+    /// The real path of the granted host directory, where the OS tells it (`None` for an
+    /// object-store grant, or where `/proc/self/fd` cannot say).
+    pub fn host_path(&self) -> Option<PathBuf> {
+        match &self.store {
+            Store::Local(dir) => HostId::of(dir).path,
+            #[cfg(feature = "object")]
+            Store::Object(_) => None,
+        }
+    }
+
     /// The object store, for a grant on one.
     #[cfg(feature = "object")]
     pub(crate) fn object(&self) -> Option<&Arc<crate::object::ObjectStore>> {

@@ -516,6 +516,18 @@ impl Fs {
         }
     }
 
+    /// The real host paths of this store's directory grants that the guest may write
+    /// (read-write), for an embedder that keeps files a guest must not
+    /// reach (a cache of compiled code, say) and checks they are outside all of them. A
+    /// grant whose path the OS cannot tell is left out.
+    pub fn writable_host_dirs(&self) -> Vec<std::path::PathBuf> {
+        self.grants
+            .iter()
+            .filter(|g| g.perms.can_write())
+            .filter_map(|g| g.host_path())
+            .collect()
+    }
+
     /// What this store did so far, per grant, and its gauges now.
     pub fn stats(&self) -> StoreStats {
         let mut grants: Vec<GrantStats> = self
