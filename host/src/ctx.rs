@@ -160,8 +160,8 @@ impl AioFsCtxBuilder {
     /// no quotas (see [`Grants::check_overlap`](crate::grant::Grants::check_overlap)).
     ///
     /// # Errors
-    /// `guest_path` contains `..`, or the directory overlaps an earlier grant with another
-    /// permission or with quotas (`io::ErrorKind::InvalidInput`).
+    /// `guest_path` contains `..` or is granted already, or the directory overlaps an
+    /// earlier grant with another permission or with quotas (`io::ErrorKind::InvalidInput`).
     pub fn grant_dir_with_quota(
         self,
         dir: cap_std::fs::Dir,

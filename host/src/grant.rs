@@ -173,10 +173,20 @@ impl Grants {
     /// unavailable, by device and inode (catching only the same directory twice). Bind
     /// mounts and hard links the host made itself are not detected.
     ///
+    /// A guest path is granted once: a second grant at the same mount path is refused too.
+    ///
     /// # Errors
-    /// `InvalidInput`, naming both grants.
+    /// `InvalidInput`, naming both grants (or the mount path granted twice).
     pub fn check_overlap(&self, grant: &Grant, quota: &GrantQuota) -> std::io::Result<()> {
         for (other, budget) in self.grants.iter().zip(&self.budgets) {
+            // One guest path, two grants: aiofs would resolve it to the first and a wasi
+            // program would see two preopens of one name.
+            if other.guest_path == grant.guest_path {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("guest path {} is granted twice", grant.guest_path),
+                ));
+            }
             let compatible = other.perms == grant.perms
                 && *quota == GrantQuota::UNLIMITED
                 && *budget.quota() == GrantQuota::UNLIMITED;

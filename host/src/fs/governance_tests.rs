@@ -488,6 +488,35 @@ fn overlapping_grants_are_refused() {
     }
 }
 
+/// One guest path is granted once: a second grant at it (of another directory, the same
+/// one, or under another spelling of the path) is refused, where aiofs resolved the path
+/// to the first grant and a wasi program saw two preopens of one name.
+#[test]
+fn a_guest_path_is_granted_once() {
+    use crate::AioFsCtx;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    stdfs::create_dir_all(d.join("a")).unwrap();
+    stdfs::create_dir_all(d.join("b")).unwrap();
+    for (host, again) in [("b", "/x"), ("a", "/x"), ("b", "x/"), ("b", "/x/.")] {
+        let built = AioFsCtx::builder()
+            .grant(d.join("a"), "/x", Perms::ReadOnly)
+            .unwrap()
+            .grant(d.join(host), again, Perms::ReadOnly);
+        let Err(e) = built else {
+            panic!("{host} at {again}: accepted");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("/x is granted twice"), "{e}");
+    }
+    // Nested guest paths are fine.
+    AioFsCtx::builder()
+        .grant(d.join("a"), "/x", Perms::ReadOnly)
+        .unwrap()
+        .grant(d.join("b"), "/x/y", Perms::ReadOnly)
+        .unwrap();
+}
+
 /// `remove-tree` holds two host descriptors per level and descends at most 64 levels: a
 /// deeper part is moved up into the top directory and removed from there, so trees of any
 /// depth go (and a dropped temporary directory holding one is removed too).
