@@ -664,3 +664,71 @@ async fn quotas_on_object_grants() {
         twin.assert_untouched(&side.files);
     }
 }
+
+/// The ids of the multipart uploads in progress for `key` (bucket-relative) on the server
+/// of `env` (`ListMultipartUploads`, signed by curl: OpenDAL has no call for it, and
+/// SeaweedFS hides uploads from object listings).
+fn uploads_of(env: &S3Env, key: &str) -> Vec<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "--aws-sigv4"])
+        .arg(format!("aws:amz:{}:s3", env.region))
+        .arg("--user")
+        .arg(format!("{}:{}", env.access_key_id, env.secret_access_key))
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .arg(format!("{}/{}?uploads=", env.endpoint, env.bucket))
+        .output()
+        .expect("curl (to list multipart uploads)");
+    assert!(out.status.success(), "listing uploads failed");
+    String::from_utf8_lossy(&out.stdout)
+        .split("<Upload>")
+        .skip(1)
+        .filter(|u| u.contains(&format!("<Key>{key}</Key>")))
+        .filter_map(|u| {
+            let id = u.split_once("<UploadId>")?.1.split_once("</UploadId>")?;
+            Some(id.0.to_owned())
+        })
+        .collect()
+}
+
+/// A part of an open upload cut by the store's time limit (the server hung) fails the
+/// upload, and the upload is aborted once the request is over: no part stays on the
+/// server. (Dropping the request half-way, as the old code did, left a writer that could
+/// not abort.) The time limit is a limit here, not a measure: nothing is timed.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_upload_cut_by_the_time_limit_is_aborted() {
+    let _shared = s3_or_skip!();
+    let mut server = aiofs_tests::s3::PrivateServer::start();
+    let prefix = server.env.unique_prefix();
+    let config = aiofs_host::object::S3Config {
+        retries: Some(0),
+        ..server.env.config(&prefix)
+    };
+    let limits = Limits {
+        max_op_duration: Some(std::time::Duration::from_secs(3)),
+        ..Limits::default()
+    };
+    let ctx = AioFsCtx::builder()
+        .limits(limits)
+        .grant_object(config.operator().unwrap(), "/data", Perms::ReadWrite)
+        .unwrap()
+        .build();
+    let fs = ctx.fs();
+    let f = fs.open("/data/big".into(), "wb").await.unwrap();
+    // Three parts: the first is sent (so the upload exists); the writer keeps the others
+    // until more come (OpenDAL holds a part back for the close).
+    f.write(vec![1u8; 24 << 20]).await.unwrap();
+    let key = format!("{prefix}big");
+    assert_eq!(uploads_of(&server.env, &key).len(), 1);
+    server.pause();
+    // The next part's request hangs until the time limit cuts it.
+    assert!(f.write(vec![2u8; 8 << 20]).await.is_err());
+    server.resume();
+    assert!(f.close().await.is_err());
+    drop(f);
+    // The abort follows the cut request (on the server's state, with a hang guard).
+    aiofs_tests::wait_until("the upload to be aborted", || {
+        uploads_of(&server.env, &key).is_empty()
+    })
+    .await;
+    assert_eq!(fs.held_bytes(), 0);
+}

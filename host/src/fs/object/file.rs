@@ -45,6 +45,54 @@ fn block_io<T>(fut: impl Future<Output = opendal::Result<T>>) -> io::Result<open
     }
 }
 
+/// One request of an open upload's writer.
+enum Step {
+    /// Send a part.
+    Part(Vec<u8>),
+    /// Complete the upload.
+    Complete,
+}
+
+/// Run `step` with `writer` on a task of its own and wait for it within the running pool
+/// job's time limit, as [`block_io`] does: the writer comes back with the step's outcome.
+/// Past the limit it does not come back (`interrupted`): a request future dropped half-way
+/// leaves a writer that cannot abort (OpenDAL's retry layer loses it), so the task keeps
+/// the writer, lets the request finish, then aborts the upload, holding `held` (the
+/// upload's memory charge, taken from the caller) until it is done.
+fn run_step(
+    writer: Writer,
+    step: Step,
+    held: &mut Option<Held>,
+) -> io::Result<(Writer, opendal::Result<()>)> {
+    let mut task = crate::object::runtime().spawn(async move {
+        let mut writer = writer;
+        let out = match step {
+            Step::Part(part) => writer.write(part).await,
+            Step::Complete => writer.close().await.map(drop),
+        };
+        (writer, out)
+    });
+    let joined = match crate::pool::time_left() {
+        None => Ok(block(&mut task)),
+        Some(left) => block(async { tokio::time::timeout(left, &mut task).await })
+            .map_err(|_| io::Error::from(io::ErrorKind::Interrupted)),
+    };
+    match joined {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(_)) => Err(io::Error::other("upload task lost")),
+        Err(e) => {
+            let held = held.take();
+            crate::object::runtime().spawn(async move {
+                if let Ok((mut writer, _)) = task.await {
+                    let _ = tokio::time::timeout(ABORT_LIMIT, writer.abort()).await;
+                }
+                drop(held);
+            });
+            Err(e)
+        }
+    }
+}
+
 /// Abort an upload, waiting at most [`ABORT_LIMIT`] (the server drops an abandoned
 /// upload's parts by its own rules otherwise).
 fn abort_upload(writer: &mut Writer) {
@@ -158,11 +206,12 @@ pub(crate) struct Reading {
 
 /// An upload: bytes go out in parts as they fill [`UPLOAD_CHUNK`]; nothing is visible
 /// until `close` completes it. A failed write, an abandoned handle or a failed close
-/// aborts it.
+/// aborts it; so does a request cut by the time limit, once it is over ([`run_step`]).
 pub(crate) struct Uploading {
-    /// The writer (`None` once closed) and the buffers' charge to the store's memory
-    /// budget (up to [`UPLOAD_HELD`], grown as bytes arrive).
-    writer: Mutex<(Option<Writer>, Held, Parts)>,
+    /// The writer (`None` once closed, or handed to the task finishing a request cut by
+    /// the time limit) and the buffers' charge to the store's memory budget (up to
+    /// [`UPLOAD_HELD`], grown as bytes arrive; handed over with the writer).
+    writer: Mutex<(Option<Writer>, Option<Held>, Parts)>,
     written: AtomicU64,
     failed: AtomicBool,
     stat: Stat,
@@ -171,18 +220,19 @@ pub(crate) struct Uploading {
 impl Uploading {
     pub(crate) fn new(writer: Writer, stat: Stat, held: Held) -> Uploading {
         Uploading {
-            writer: Mutex::new((Some(writer), held, Parts::default())),
+            writer: Mutex::new((Some(writer), Some(held), Parts::default())),
             written: AtomicU64::new(0),
             failed: AtomicBool::new(false),
             stat,
         }
     }
 
-    /// The writer and the part still being filled (`None` once closed).
-    fn take(&self) -> Option<(Writer, Vec<u8>)> {
+    /// The writer (`None` once closed or handed over), the part still being filled and
+    /// the charge of both.
+    fn take(&self) -> (Option<Writer>, Vec<u8>, Option<Held>) {
         let mut guard = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let fill = std::mem::take(&mut guard.2.fill);
-        guard.0.take().map(|w| (w, fill))
+        (guard.0.take(), fill, guard.1.take())
     }
 }
 
@@ -329,15 +379,22 @@ impl ObjFile {
         }
         let mut guard = w.writer.lock().unwrap_or_else(|e| e.into_inner());
         let (writer, held, parts) = &mut *guard;
-        let writer = writer.as_mut().ok_or_else(|| io::Error::other("closed"))?;
         let mut rest = data;
         while !rest.is_empty() {
-            let took = parts.gather(rest, held)?;
+            let charge = held.as_mut().ok_or_else(|| io::Error::other("closed"))?;
+            let took = parts.gather(rest, charge)?;
             rest = &rest[took..];
             w.written.fetch_add(took as u64, Ordering::AcqRel);
             if let Some(part) = parts.whole() {
                 // A part lost to an error or to the time limit fails the whole upload.
-                let sent = block_io(writer.write(part)).and_then(|r| r.map_err(|e| io_error(&e)));
+                let sending = writer.take().ok_or_else(|| io::Error::other("closed"))?;
+                let sent = match run_step(sending, Step::Part(part), held) {
+                    Ok((back, out)) => {
+                        *writer = Some(back);
+                        out.map_err(|e| io_error(&e))
+                    }
+                    Err(e) => Err(e),
+                };
                 if let Err(e) = sent {
                     w.failed.store(true, Ordering::Release);
                     return Err(e);
@@ -363,36 +420,40 @@ impl ObjFile {
         let ObjFile::Write(w) = self else {
             return Ok(());
         };
-        let Some((mut writer, last)) = w.take() else {
-            return Ok(());
+        let (writer, last, mut held) = w.take();
+        let failed = w.failed.load(Ordering::Acquire);
+        let Some(mut writer) = writer else {
+            // Closed already, or handed to the task that aborts it.
+            return if failed { Err(ErrorCode::Io) } else { Ok(()) };
         };
-        if w.failed.load(Ordering::Acquire) {
+        if failed {
             abort_upload(&mut writer);
             return Err(ErrorCode::Io);
         }
         // The part still being filled goes first; the upload completes only if it went,
         // and both within the job's time limit.
-        let code = |r: io::Result<opendal::Result<()>>| match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(crate::object::code(&e)),
-            Err(e) => Err(ErrorCode::from(e)),
-        };
-        let sent = if last.is_empty() {
-            Ok(())
-        } else {
-            code(block_io(writer.write(last)))
-        };
-        let closed = sent.and_then(|()| code(block_io(async { writer.close().await.map(drop) })));
-        if closed.is_err() {
-            abort_upload(&mut writer);
+        let mut steps = Vec::with_capacity(2);
+        if !last.is_empty() {
+            steps.push(Step::Part(last));
         }
-        closed
+        steps.push(Step::Complete);
+        for step in steps {
+            match run_step(writer, step, &mut held) {
+                Ok((back, Ok(()))) => writer = back,
+                Ok((mut back, Err(e))) => {
+                    abort_upload(&mut back);
+                    return Err(crate::object::code(&e));
+                }
+                Err(e) => return Err(ErrorCode::from(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Abort an upload: nothing becomes visible.
     pub(crate) fn abort(self) {
         if let ObjFile::Write(w) = self
-            && let Some((mut writer, _)) = w.take()
+            && let (Some(mut writer), _, _held) = w.take()
         {
             abort_upload(&mut writer);
         }
