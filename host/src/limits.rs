@@ -27,7 +27,8 @@ pub struct Limits {
     /// or for their file), read results until they are handed over, each open file's
     /// read-ahead buffer, stream chunks in both directions and directory listings. A call
     /// that does not fit fails with `quota` before it waits for anything; a stream waits
-    /// for room instead (backpressure).
+    /// for room instead (backpressure), its chunks shrinking down to 4 KiB (or the whole
+    /// budget, if that is smaller) as the budget fills.
     pub max_inflight_bytes: u64,
     /// Longest time one operation may run on a pool thread. Long operations (`copy-file`,
     /// `remove-tree`, big reads and writes, directory listings) work in bounded chunks and

@@ -68,8 +68,11 @@ impl MemBudget {
     }
 
     /// Charge up to `want` bytes but at least `min` (fewer than `want` when the budget is
-    /// nearly spent); `None` if not even `min` fits.
+    /// nearly spent); `None` if not even `min` fits. A `min` above the budget's maximum
+    /// counts as the maximum (at least 1 byte), so that a caller that waits for room (a
+    /// stream under an embedder's tiny budget) waits for room that can come.
     pub(crate) fn charge_up_to(self: &Arc<Self>, want: u64, min: u64) -> Option<Held> {
+        let min = min.min(self.max.max(1));
         let mut n = want;
         loop {
             if let Ok(held) = self.charge(n) {
@@ -244,6 +247,11 @@ mod tests {
         c.resize(10).unwrap();
         assert_eq!((b.used(), b.peak()), (10, 100));
         assert_eq!(b.charge_up_to(1000, 8).unwrap().bytes(), 62);
+        // A minimum above the whole budget asks for what can ever fit.
+        assert!(b.charge_up_to(4096, 4096).is_none());
+        drop(c);
+        assert_eq!(b.charge_up_to(4096, 4096).unwrap().bytes(), 100);
+        let c = b.charge(0).unwrap();
         assert!(b.charge(u64::MAX).is_err());
         drop(c);
         assert_eq!(b.used(), 0);

@@ -188,3 +188,98 @@ async fn kept_identities_are_charged_for_what_they_allocate() {
     );
     assert_eq!(dir.fs().held_bytes(), listing + held.bytes());
 }
+
+/// Streams work under a memory budget smaller than their smallest chunk (4 KiB): an
+/// embedder's `max_inflight_bytes` of 1000 bytes gives chunks of at most 1000 bytes. The
+/// smallest chunk was 4 KiB whatever the budget, so a read stream's pollable and a write
+/// stream's `check-write` waited for room that could never come, and the guest hung.
+/// (The time limit below only turns such a hang into a failure.)
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_work_under_a_budget_below_their_smallest_chunk() {
+    use wasmtime_wasi_io::bytes::Bytes;
+    use wasmtime_wasi_io::streams::StreamError;
+    const MAX: u64 = 1000;
+    let rw = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(rw.path().join("in"), &data).unwrap();
+    let limits = Limits {
+        max_inflight_bytes: MAX,
+        ..Limits::default()
+    };
+    let mut host = Host::new(rw.path(), ro.path(), limits);
+    let (root, _ro) = host.roots().await;
+    let input = H::open_at(
+        &mut host.view(),
+        b(&root),
+        P::empty(),
+        "in".into(),
+        O::empty(),
+        D::READ,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let output = H::open_at(
+        &mut host.view(),
+        b(&root),
+        P::empty(),
+        "out".into(),
+        O::CREATE,
+        D::WRITE,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let fs = file_of(&host, &input).fs().clone();
+    let s = H::read_via_stream(&mut host.view(), b(&input), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let w = H::write_via_stream(&mut host.view(), b(&output), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    // One after the other: a read stream's next chunk, read ahead, and a write's room
+    // do not both fit in 1000 bytes.
+    let copied = async {
+        let mut got = Vec::new();
+        let stream = host.table.get_mut(&s).unwrap();
+        loop {
+            stream.ready().await;
+            match stream.read(1 << 20) {
+                Ok(chunk) => got.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(e) => panic!("read: {e:?}"),
+            }
+        }
+        host.table.delete(s).unwrap();
+        let out = host.table.get_mut(&w).unwrap();
+        let mut rest = &got[..];
+        while !rest.is_empty() {
+            let n = out.check_write().unwrap();
+            if n == 0 {
+                out.ready().await;
+                continue;
+            }
+            let n = n.min(rest.len());
+            out.write(Bytes::copy_from_slice(&rest[..n])).unwrap();
+            out.flush().unwrap();
+            out.write_ready().await.unwrap();
+            rest = &rest[n..];
+        }
+        got
+    };
+    let got = tokio::time::timeout(std::time::Duration::from_secs(60), copied)
+        .await
+        .expect("the streams went on");
+    assert!(got == data, "read the bytes");
+    assert!(fs.mem().peak() <= MAX);
+    host.table.delete(w).unwrap();
+    H::drop(&mut host.view(), output).await.unwrap();
+    H::drop(&mut host.view(), input).await.unwrap();
+    assert!(
+        std::fs::read(rw.path().join("out")).unwrap() == data,
+        "wrote the bytes"
+    );
+}
