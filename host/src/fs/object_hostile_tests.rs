@@ -159,3 +159,38 @@ async fn a_dropped_write_file_leaves_no_upload_behind() {
     }
     assert_eq!(uploads_of(&key), Vec::<String>::new());
 }
+
+/// An open upload holds no more host memory than it is charged: whatever the guest wrote
+/// and the server does not hold yet (parts sent) is in the host, and must be within the
+/// upload's charge to the memory budget (`UPLOAD_HELD` at most). OpenDAL's own chunking
+/// used to keep one more whole part beside the one it keeps for the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_upload_holds_no_more_than_its_charge() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    let key = format!("{}/data/up", env.base);
+    let chunk = crate::fs::object::UPLOAD_CHUNK;
+    let f = env.fs.open(s("/data/up"), "wb").await.unwrap();
+    // Three whole parts and half of a fourth.
+    for _ in 0..3 {
+        f.write(vec![1u8; chunk]).await.unwrap();
+    }
+    f.write(vec![2u8; chunk / 2]).await.unwrap();
+    let written = (3 * chunk + chunk / 2) as u64;
+    let ids = uploads_of(&key);
+    assert_eq!(ids.len(), 1);
+    let sent = (parts_of(&key, &ids[0]) * chunk) as u64;
+    let held = env.fs.held_bytes();
+    assert!(
+        written - sent <= held,
+        "{} bytes in the host, charged {held}",
+        written - sent
+    );
+    f.close().await.unwrap();
+    assert_eq!(
+        env.get("data/up").await.map(|b| b.len() as u64),
+        Some(written)
+    );
+    assert_eq!(uploads_of(&key), Vec::<String>::new());
+}

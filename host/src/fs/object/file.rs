@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub(crate) const UPLOAD_CHUNK: usize = 8 << 20;
 
 /// Most of the store's memory budget an open upload holds: the part being filled here,
-/// plus the part handed to OpenDAL while it is sent. It is charged as the upload grows
+/// plus the part handed to OpenDAL (which keeps the last one it was given until the next
+/// comes, or the close, and sends it then). It is charged as the upload grows
 /// (the fill buffer's capacity, before it grows), so a small file holds about its size.
 pub(crate) const UPLOAD_HELD: u64 = 2 * UPLOAD_CHUNK as u64;
 

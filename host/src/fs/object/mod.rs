@@ -748,9 +748,11 @@ impl Fs {
                     Found::Missing if budget.limits_creates() => Some(budget.create(1)?),
                     Found::Missing => None,
                 };
+                // No chunking by OpenDAL: the upload hands it whole parts already, and its
+                // chunk buffer would keep one more part than `UPLOAD_HELD` pays for (it
+                // keeps one part back until the next comes or the close).
                 let writer = op
                     .writer_with(&key.path)
-                    .chunk(UPLOAD_CHUNK)
                     .if_not_exists(mode.exclusive)
                     .await
                     .map_err(|e| code(&e))?;
