@@ -194,3 +194,28 @@ async fn an_open_upload_holds_no_more_than_its_charge() {
     );
     assert_eq!(uploads_of(&key), Vec::<String>::new());
 }
+
+/// The response of each ranged request (up to 8 MiB) is charged while it is held beside
+/// the caller's buffer: reading a 12 MiB object whole holds the 12 MiB result and one
+/// 8 MiB response at once, and the budget's peak shows both (it showed only the result,
+/// so every running read held up to 8 MiB uncharged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_read_charges_the_response_it_holds() {
+    let Some(env) = Env::new(GrantQuota::UNLIMITED) else {
+        return;
+    };
+    let body: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
+    env.put("data/twelve", &body).await;
+    let fs = &env.fs;
+    let f = fs.open(s("/data/twelve"), "rb").await.unwrap();
+    let all = f.read(u64::MAX).await.unwrap();
+    assert!(all == body, "{} bytes", all.len());
+    assert!(
+        fs.peak_held_bytes() >= (12 << 20) + (8 << 20),
+        "peak {} for a 12 MiB result and an 8 MiB response",
+        fs.peak_held_bytes()
+    );
+    drop(all);
+    f.close().await.unwrap();
+    assert_eq!(fs.held_bytes(), 0);
+}

@@ -203,6 +203,8 @@ pub(crate) struct Reading {
     pub(crate) etag: Option<String>,
     pub(crate) size: u64,
     pub(crate) stat: Stat,
+    /// The store's memory budget, which each response is charged to while it is held.
+    pub(crate) mem: std::sync::Arc<crate::fs::held::MemBudget>,
 }
 
 /// An upload: bytes go out in parts as they fill [`UPLOAD_CHUNK`]; nothing is visible
@@ -312,8 +314,9 @@ impl ObjFile {
     }
 
     /// Up to `max` bytes from `offset`, handed to `sink` as they arrive, in ranged requests
-    /// of at most [`FETCH_PIECE`]: the response of one request is the only copy held beside
-    /// the caller's (charged) buffer, so a 64 MiB read never holds two of 64 MiB. Never
+    /// of at most [`FETCH_PIECE`]: the response of one request, charged while it is held,
+    /// is the only copy beside the caller's (charged) buffer, so a 64 MiB read never holds
+    /// two of 64 MiB. Never
     /// more than `max` bytes, whatever the server sends; returns how many.
     fn fetch_pieces(
         &self,
@@ -324,7 +327,7 @@ impl ObjFile {
         let mut got = 0;
         while got < max {
             let want = (max - got).min(FETCH_PIECE);
-            let Some(buf) = self.fetch(offset.saturating_add(got as u64), want)? else {
+            let Some((buf, _charge)) = self.fetch(offset.saturating_add(got as u64), want)? else {
                 break;
             };
             let mut piece_got = 0;
@@ -344,8 +347,9 @@ impl ObjFile {
         Ok(got)
     }
 
-    /// Up to `max` bytes from `offset` (one ranged request); `None` at or past the end.
-    fn fetch(&self, offset: u64, max: usize) -> io::Result<Option<opendal::Buffer>> {
+    /// Up to `max` bytes from `offset` (one ranged request) and the charge for them,
+    /// taken before the request (`quota` if they do not fit); `None` at or past the end.
+    fn fetch(&self, offset: u64, max: usize) -> io::Result<Option<(opendal::Buffer, Held)>> {
         let ObjFile::Read(r) = self else {
             return Err(unsupported());
         };
@@ -353,6 +357,10 @@ impl ObjFile {
             return Ok(None);
         }
         let end = r.size.min(offset.saturating_add(max as u64));
+        let charge = r
+            .mem
+            .charge(end - offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::QuotaExceeded))?;
         let mut read = r.op.read_with(&r.key).range(offset..end);
         if let Some(etag) = &r.etag {
             read = read.if_match(etag);
@@ -364,7 +372,7 @@ impl ObjFile {
             }
             _ => io_error(&e),
         })?;
-        Ok(Some(buf))
+        Ok(Some((buf, charge)))
     }
 
     pub(crate) fn write_at(&self, data: &[u8], pos: u64) -> io::Result<()> {

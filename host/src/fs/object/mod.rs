@@ -728,6 +728,7 @@ impl Fs {
         let (op, store, perms) = (o.op.clone(), o.clone(), r.grant.perms);
         let budget = r.budget.clone();
         let upload_held = mode.write.then(|| self.mem().empty());
+        let mem = self.mem().clone();
         let handle = self
             .remote(async move {
                 let found = find(&op, &key).await?;
@@ -739,6 +740,7 @@ impl Fs {
                         etag: md.etag().map(str::to_owned),
                         key: key.path,
                         op,
+                        mem,
                     }));
                 };
                 let created = match found {
