@@ -720,4 +720,6 @@ fn clamp(n: u64, limit: u64) -> usize {
 }
 
 #[cfg(test)]
+mod held_tests;
+#[cfg(test)]
 mod tests;

@@ -253,6 +253,11 @@ impl Cursor {
         reserve(&mut out, avail.len() + want)?;
         out.extend_from_slice(self.avail());
         read_up_to(file, from, n - out.len(), &mut out)?;
+        // Charged at its length (a stream holds a chunk until the reader takes it): a read
+        // cut short by the end of the file gives the rest of its reservation back.
+        if out.capacity() > out.len() {
+            out.shrink_to_fit();
+        }
         self.skip_all(out.len());
         Ok(out)
     }

@@ -1,0 +1,44 @@
+//! Hostile tests of what an open file's reads hold against what they charge to the
+//! store's memory budget (`max_inflight_bytes`): a result never keeps more capacity than
+//! its charge, whatever the file or the read asked for.
+
+use super::*;
+use crate::grant::Grants;
+use crate::pool::Pool;
+
+/// A store with no grants and default limits, and `bytes` in a file of a temp dir
+/// opened with `mode`.
+fn file_with(bytes: &[u8], mode: &str) -> (tempfile::TempDir, File) {
+    let fs = Fs::new(Grants::default(), Limits::default(), Pool::new(2));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    std::fs::write(&path, bytes).unwrap();
+    let m = OpenMode::parse(mode).unwrap();
+    let std = std::fs::File::open(&path).unwrap();
+    let file = File::new(&fs, std, "f".into(), m, (), None);
+    (dir, file)
+}
+
+/// A stream's chunk is held (with its charge) until the reader takes it: a chunk cut
+/// short by the end of the file must not keep the capacity it was reserved with while it
+/// is charged at its length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_stream_chunk_holds_no_more_than_its_charge() {
+    let (_dir, f) = file_with(&[7u8; 10], "rb");
+    let mem = f.fs().mem().clone();
+    for _ in 0..2 {
+        let held = mem.charge(16 << 10).unwrap();
+        let (chunk, held) = f.read_chunk_held(held).await.unwrap();
+        assert!(
+            chunk.capacity() as u64 <= held.bytes(),
+            "chunk of {} bytes holds {} charged at {}",
+            chunk.len(),
+            chunk.capacity(),
+            held.bytes()
+        );
+    }
+    // The same through a plain read at the end of the file.
+    f.seek(3, crate::fs::Whence::Start).await.unwrap();
+    let data = f.read(8 << 10).await.unwrap();
+    assert_eq!((data.len(), data.capacity()), (7, 7));
+}
