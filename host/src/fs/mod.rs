@@ -22,6 +22,8 @@ mod links_tests;
 mod meta;
 mod mode;
 mod names;
+#[cfg(test)]
+mod names_hostile_tests;
 #[cfg(feature = "object")]
 mod object;
 #[cfg(all(test, feature = "object"))]
