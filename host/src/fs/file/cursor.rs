@@ -459,7 +459,7 @@ impl Cursor {
                     Some(e.error_len()),
                 ),
             };
-            let took = take_chars(valid, n - count, &mut out);
+            let took = take_chars(valid, n - count, &mut out, limit);
             used += took.bytes;
             count += took.chars;
             if took.cr {
@@ -499,6 +499,10 @@ impl Cursor {
             }
         }
         self.consume(used);
+        // Charged at its length once returned: give back what the last growth reserved.
+        if out.capacity() > out.len() {
+            out.shrink_to_fit();
+        }
         Ok(out)
     }
 
@@ -572,7 +576,7 @@ fn cached_lines(max: usize) -> usize {
 fn decode_line(content: &[u8], line: LineEnd, limit: usize) -> FsResult<(String, usize)> {
     match std::str::from_utf8(content) {
         Ok(s) => {
-            let mut text = String::with_capacity(s.len() + 1);
+            let mut text = String::with_capacity(s.len() + usize::from(line.term > 0));
             text.push_str(s);
             if line.term > 0 {
                 text.push('\n');
@@ -605,7 +609,8 @@ struct Took {
 /// Append up to `need` characters of `valid` to `out`, translating `\r\n` and a lone `\r`
 /// to `\n`, in one pass however many there are. Stops early only when a `\r` is the last
 /// byte of `valid` (`cr`: the caller looks at the next byte, a `\n` there belongs to it).
-fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
+/// `out` grows to at most `limit` bytes, the read's charge (see [`push_within`]).
+fn take_chars(valid: &str, need: usize, out: &mut String, limit: usize) -> Took {
     let bytes = valid.as_bytes();
     let mut pos = 0;
     let mut chars = 0;
@@ -619,7 +624,7 @@ fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
         let head = &segment.as_bytes()[..want.min(segment.len())];
         let seg_chars = if head.is_ascii() {
             if segment.len() > want {
-                out.push_str(&segment[..want]);
+                push_within(out, &segment[..want], limit);
                 return Took {
                     bytes: pos + want,
                     chars: need,
@@ -628,7 +633,7 @@ fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
             }
             segment.len()
         } else if let Some((cut, _)) = segment.char_indices().nth(want) {
-            out.push_str(&segment[..cut]);
+            push_within(out, &segment[..cut], limit);
             return Took {
                 bytes: pos + cut,
                 chars: need,
@@ -637,13 +642,13 @@ fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
         } else {
             segment.chars().count()
         };
-        out.push_str(segment);
+        push_within(out, segment, limit);
         chars += seg_chars;
         pos += segment.len();
         if cr_at.is_none() || chars == need {
             break;
         }
-        out.push('\n');
+        push_within(out, "\n", limit);
         chars += 1;
         pos += 1;
         match bytes.get(pos) {
@@ -663,4 +668,17 @@ fn take_chars(valid: &str, need: usize, out: &mut String) -> Took {
         chars,
         cr: false,
     }
+}
+
+/// `out.push_str(s)`, growing `out` geometrically like `push_str` but never past `limit`
+/// bytes of capacity (unless `s` itself needs more): a text read is charged its byte
+/// limit, and its output is never longer than the input it decoded, so doubling past
+/// the limit would hold up to twice the charge.
+fn push_within(out: &mut String, s: &str, limit: usize) {
+    let need = out.len() + s.len();
+    if need > out.capacity() {
+        let target = need.max(out.capacity().saturating_mul(2).min(limit));
+        out.reserve_exact(target - out.len());
+    }
+    out.push_str(s);
 }

@@ -42,3 +42,37 @@ async fn a_short_stream_chunk_holds_no_more_than_its_charge() {
     let data = f.read(8 << 10).await.unwrap();
     assert_eq!((data.len(), data.capacity()), (7, 7));
 }
+
+/// A text read is charged at most its byte limit (four bytes a character asked for):
+/// the decoded text must never grow past that (doubling would take it up to twice), and
+/// each text a read returns holds what it is charged at, its length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_reads_hold_no_more_than_their_charge() {
+    // 3 × 8192 four-byte characters: 96 KiB of text, a limit doubling overshoots.
+    let n = 3 * 8192;
+    let (_dir, f) = file_with("😀".repeat(n).as_bytes(), "r");
+    let text = f.read_text(n as u64).await.unwrap();
+    assert_eq!(text.len(), 4 * n);
+    assert!(
+        text.capacity() <= 4 * n,
+        "{} bytes of text held in {} charged at {}",
+        text.len(),
+        text.capacity(),
+        4 * n
+    );
+    // Lines: the last one has no newline to add.
+    let (_dir, f) = file_with(b"0123456789abcdefghijklmn\nopqrstuvwxyz0123456789ab", "r");
+    let lines = f.read_lines_text(10).await.unwrap();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        assert_eq!(line.capacity(), line.len(), "{line:?}");
+    }
+    f.seek(0, crate::fs::Whence::Start).await.unwrap();
+    f.read_line_text().await.unwrap();
+    let last = f.read_line_text().await.unwrap();
+    assert_eq!((last.len(), last.capacity()), (24, 24));
+    // Universal newlines shorten the whole-file text: it gives the rest back.
+    let (_dir, f) = file_with("ab\r\n".repeat(1000).as_bytes(), "r");
+    let all = f.read_all_text().await.unwrap();
+    assert_eq!((all.len(), all.capacity()), (3000, 3000));
+}
