@@ -50,7 +50,8 @@ pub struct Limits {
     /// Most audit records and refusal log events one store produces per second, on
     /// average: a token bucket refilled at this rate and holding at most
     /// `max_audit_burst`. Each refusal that would be recorded or logged (and each
-    /// successful mutation recorded with `Audit::channel_with_mutations`) takes one token;
+    /// successful mutation recorded with `Audit::channel_with_mutations`, and each warning
+    /// about a dropped temporary directory that could not be removed) takes one token;
     /// without one its record and event are suppressed and counted
     /// (`StoreStats::audit_suppressed`), and once tokens return one summary record and
     /// event say how many were (see `obs`). Refusals are answered without a pool trip, so

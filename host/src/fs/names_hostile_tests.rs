@@ -4,6 +4,7 @@
 
 use super::held::allocated;
 use super::tests::{Env, s};
+use super::*;
 
 /// `listdir` charges its list for what it allocates while it builds it: each name as the
 /// allocator takes it (a one-letter name takes 32 bytes) and the list's slots, which
@@ -25,4 +26,51 @@ async fn a_listdir_is_charged_for_what_it_allocates() {
         env.fs.peak_held_bytes()
     );
     assert_eq!(env.fs.held_bytes(), 0);
+}
+
+/// Counts the `WARN` events of the threads it is installed on.
+struct Warnings(std::sync::atomic::AtomicU64);
+
+impl super::trace_capture::Sink for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A dropped temporary directory that cannot be removed (the guest put a file in its
+/// place) logs a warning, and a guest can drop one in a loop: those warnings take tokens
+/// of the store's `max_audit_rate` bucket like refusal events, and past it are
+/// suppressed and counted. Every drop logged one before (20 of 20 with a burst of 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temp_dir_removal_warnings_keep_to_the_audit_rate() {
+    use std::sync::atomic::Ordering;
+    let warnings: &'static Warnings = Box::leak(Box::new(Warnings(Default::default())));
+    // The pool's one worker sends its events to `warnings` (its own thread, for good).
+    let hook: crate::pool::JobHook = Arc::new(move || {
+        std::mem::forget(super::trace_capture::capture(warnings));
+    });
+    // Pooled: the last `stat` must queue behind the removals, not run inline.
+    let limits = super::tests::pooled(Limits {
+        max_audit_rate: 0,
+        max_audit_burst: 3,
+        ..Limits::default()
+    });
+    let env = Env::with(limits, Pool::with_hook(1, Some(hook)));
+    let fs = &env.fs;
+    for _ in 0..20 {
+        let td = fs
+            .temporary_directory(TempOptions::default())
+            .await
+            .unwrap();
+        let path = td.path().to_owned();
+        fs.rmdir(path.clone()).await.unwrap();
+        std::fs::write(env.host(&path[1..]), "").unwrap();
+        drop(td);
+    }
+    // The store's removals run before its later jobs (one worker): they are all done.
+    fs.stat(s("/data"), true).await.unwrap();
+    assert_eq!(warnings.0.load(Ordering::Relaxed), 3);
+    assert_eq!(fs.stats().audit_suppressed, 17);
 }

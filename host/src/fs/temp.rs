@@ -122,10 +122,18 @@ impl Drop for TempDir {
             return;
         };
         let rel = std::mem::take(&mut self.rel);
+        let fs = self.fs.clone();
         self.fs
             .spawn_detached(move || match super::remove_tree_chunked(&dir, &rel) {
                 Ok(()) | Err(ErrorCode::NoEntry) => {}
-                Err(e) => tracing::warn!("removing temporary directory {rel:?}: {e}"),
+                // A guest can make this fail at will (a file in the directory's place)
+                // and drop one after another: its warnings keep to the store's
+                // `max_audit_rate`, like refusal events.
+                Err(e) if fs.obs().admit_event(&fs.limits) => tracing::warn!(
+                    store = %fs.obs().label,
+                    "removing temporary directory {rel:?}: {e}"
+                ),
+                Err(_) => {}
             });
         // Free at once: the removal is queued before anything the store submits later.
         drop(self.slot.take());

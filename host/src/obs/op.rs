@@ -139,6 +139,22 @@ impl Obs {
         self.limit.suppressed()
     }
 
+    /// Take a token of the store's `max_audit_rate` bucket for a log event a guest can
+    /// cause outside any operation (a dropped temporary directory that could not be
+    /// removed): `false` if it is to be suppressed (counted as such). A pending summary
+    /// of suppressed ones is emitted first, as for records.
+    pub(crate) fn admit_event(&self, limits: &crate::limits::Limits) -> bool {
+        let admit = self.limit.admit(
+            self.limit.now(Instant::now()),
+            limits.max_audit_rate,
+            limits.max_audit_burst,
+        );
+        if let Some(n) = admit.summary {
+            summarize(&self.label, self.audit.as_ref(), n);
+        }
+        admit.record
+    }
+
     /// Freeze the clock of the store's audit rate limit at `at`; tests move it by hand.
     #[cfg(test)]
     pub(crate) fn set_audit_clock(&self, at: Instant) {
