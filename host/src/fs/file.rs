@@ -24,7 +24,7 @@
 //! `illegal-byte-sequence`. Either way `tell` then points at the start of the bad bytes
 //! (or of the line holding them).
 
-use super::held::{HeapSize, Held};
+use super::held::{HeapSize, Held, MemBudget};
 use super::{Fs, OpenMode, PendingSlot, Stat};
 use crate::error::{ErrorCode, FsResult};
 use crate::grant::Budget;
@@ -365,6 +365,22 @@ impl File {
         self.run_read(slot, guard, hint, None, None, f).await
     }
 
+    /// [`File::read_op`] for a read of at most `max` lines (capped by
+    /// `max_lines_per_call`): the lines' heap cost is charged with their bytes (see
+    /// [`charge_lines`]), and the closure's `max_lines_per_call` is how many that covers.
+    async fn read_lines_op<T, F>(&self, need: Need, max: u32, f: F) -> FsResult<T>
+    where
+        T: HeapSize + Send + 'static,
+        F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
+    {
+        let max = max.min(self.inner.fs.limits().max_lines_per_call);
+        let (slot, guard) = self.enter(need).await?;
+        let (out, _held) = self
+            .run_read_held(slot, guard, u64::MAX, None, Some(max), None, f)
+            .await?;
+        Ok(out)
+    }
+
     /// [`File::run`] for a read, under the grant's read budget and the store's memory
     /// budget. The read's per-call byte limit shrinks to what is left of the read budget
     /// (`quota` if nothing is), to `hint`, and (for large reads) to what is left of the
@@ -391,11 +407,14 @@ impl File {
         T: HeapSize + Send + 'static,
         F: FnMut(&mut Cursor, &Handle, &Limits) -> FsResult<T> + Send + 'static,
     {
-        let (out, _held) = self.run_read_held(slot, guard, hint, at, preset, f).await?;
+        let (out, _held) = self
+            .run_read_held(slot, guard, hint, at, None, preset, f)
+            .await?;
         Ok(out)
     }
 
-    /// [`File::run_read`], handing back the result's charge with it.
+    /// [`File::run_read`], handing back the result's charge with it. `lines`: the result
+    /// is a list of at most that many lines (see [`File::read_lines_op`]).
     #[allow(
         clippy::too_many_arguments,
         reason = "internal plumbing of one read path"
@@ -406,6 +425,7 @@ impl File {
         guard: OwnedMutexGuard<State>,
         hint: u64,
         at: Option<u64>,
+        lines: Option<u32>,
         preset: Option<Held>,
         mut f: F,
     ) -> FsResult<(T, Held)>
@@ -428,17 +448,20 @@ impl File {
                 let left = file.len()?.saturating_sub(at.unwrap_or(before));
                 cap = cap.min(left.saturating_add(TEXT_SLACK));
             }
-            let mut held = match preset.take() {
-                Some(held) => {
+            let mut limits = limits.clone();
+            let mut held = match (preset.take(), lines) {
+                (Some(held), _) => {
                     cap = cap.min(held.bytes());
                     held
                 }
-                None => mem.charge(cap)?,
+                (None, None) => mem.charge(cap)?,
+                (None, Some(max)) => {
+                    let (held, fit) = charge_lines(&mem, cap, max)?;
+                    limits.max_lines_per_call = fit;
+                    held
+                }
             };
-            let limits = Limits {
-                max_read_bytes: cap,
-                ..limits.clone()
-            };
+            limits.max_read_bytes = cap;
             let result = f(cur, file, &limits);
             if crate::fs::cached::blocked() {
                 // Given up: nothing is paid, the cursor is rewound, the pool reads again.
@@ -651,7 +674,7 @@ impl File {
     pub async fn read_lines(&self, max: u32) -> FsResult<Vec<Vec<u8>>> {
         self.observe(OpKind::Read)
             .run(async {
-                self.read_op(Need::ReadBytes, u64::MAX, move |cur, file, limits| {
+                self.read_lines_op(Need::ReadBytes, max, move |cur, file, limits| {
                     let max = max.min(limits.max_lines_per_call) as usize;
                     cur.read_lines_bytes(file, max, clamp(u64::MAX, limits.max_read_bytes))
                 })
@@ -712,6 +735,37 @@ impl File {
             .unwrap_or_else(|e| e.into_inner())
             .take()
     }
+}
+
+/// Heap bytes a list of lines may take beyond their content, per line: its slot in the
+/// list (24 bytes, up to twice that while the list grows by doubling) and the rounding
+/// of the line's own allocation (up to 31 bytes: a one-byte line takes 32).
+const LINE_COST: u64 = 2 * 24 + 31;
+/// The rest of a list of lines: its smallest capacity (4 slots) and the rounding of its
+/// allocation.
+const LIST_SLACK: u64 = 4 * 24 + 32;
+
+/// Charge a read of at most `max` lines of at most `cap` bytes in all: the bytes and
+/// each line's [`LINE_COST`] (every line but the last holds a byte at least, so there
+/// are at most `cap + 1`). Under a budget without room for that many, the charge is what
+/// fits (leaving the read-ahead room to fill) and covers fewer lines, one at least; a
+/// shorter batch is allowed. Returns the charge and the lines it covers.
+fn charge_lines(mem: &Arc<MemBudget>, cap: u64, max: u32) -> FsResult<(Held, u32)> {
+    let most = u64::from(max).min(cap.saturating_add(1)).max(1);
+    let base = cap.saturating_add(LIST_SLACK);
+    let want = base.saturating_add(most.saturating_mul(LINE_COST));
+    let held = match mem.charge(want) {
+        Ok(held) => held,
+        Err(_) => {
+            let min = base.saturating_add(LINE_COST);
+            let mut held = mem.charge_up_to(want, min).ok_or(ErrorCode::Quota)?;
+            let spare = held.bytes().saturating_sub(READ_AHEAD as u64).max(min);
+            held.resize(spare.min(held.bytes()))?;
+            held
+        }
+    };
+    let fit = (held.bytes().saturating_sub(base) / LINE_COST).clamp(1, most);
+    Ok((held, u32::try_from(fit).unwrap_or(u32::MAX)))
 }
 
 /// `n` capped by `limit`, as a `usize`.

@@ -76,3 +76,51 @@ async fn text_reads_hold_no_more_than_their_charge() {
     let all = f.read_all_text().await.unwrap();
     assert_eq!((all.len(), all.capacity()), (3000, 3000));
 }
+
+/// A list of lines costs the host far more than its bytes (a one-byte line is a 24-byte
+/// slot of the list and a 32-byte allocation): a read of lines must have that charged
+/// before it builds them, not forced into the budget afterwards, so the store never
+/// holds more than `max_inflight_bytes`. Under a budget too small for a whole batch the
+/// batch is shorter, and every line still comes, once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_lines_is_charged_before_it_is_built() {
+    let budget = 1 << 20;
+    let fs = Fs::new(
+        Grants::default(),
+        Limits {
+            max_inflight_bytes: budget,
+            ..Limits::default()
+        },
+        Pool::new(2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("b", false), ("t", true)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, "\n".repeat(1 << 16)).unwrap();
+        let mode = OpenMode::parse(if text { "r" } else { "rb" }).unwrap();
+        let std = std::fs::File::open(&path).unwrap();
+        let f = File::new(&fs, std, name.into(), mode, (), None);
+        let mut lines = 0;
+        loop {
+            let got = if text {
+                let batch = f.read_lines_text(u32::MAX).await.unwrap();
+                assert!(batch.iter().all(|l| l == "\n"));
+                batch.len()
+            } else {
+                let batch = f.read_lines(u32::MAX).await.unwrap();
+                assert!(batch.iter().all(|l| l == b"\n"));
+                batch.len()
+            };
+            if got == 0 {
+                break;
+            }
+            lines += got;
+        }
+        assert_eq!(lines, 1 << 16, "{name}");
+        assert!(
+            fs.mem().peak() <= budget,
+            "{name}: {} bytes held at once under a budget of {budget}",
+            fs.mem().peak()
+        );
+    }
+}

@@ -23,7 +23,7 @@ impl File {
                     return Ok(Vec::new());
                 }
                 let (out, _held) = self
-                    .run_read_held(slot, guard, n, Some(offset), None, read_at(offset))
+                    .run_read_held(slot, guard, n, Some(offset), None, None, read_at(offset))
                     .await?;
                 Ok(out)
             })
@@ -38,8 +38,16 @@ impl File {
             .run(async {
                 let (slot, guard) = self.enter(Need::ReadBytes).await?;
                 let n = held.bytes();
-                self.run_read_held(slot, guard, n, Some(offset), Some(held), read_at(offset))
-                    .await
+                self.run_read_held(
+                    slot,
+                    guard,
+                    n,
+                    Some(offset),
+                    None,
+                    Some(held),
+                    read_at(offset),
+                )
+                .await
             })
             .await
     }

@@ -46,6 +46,7 @@ impl File {
             guard,
             max,
             None,
+            None,
             Some(held),
             move |cur, file, limits| Ok(cur.read_bytes(file, clamp(max, limits.max_read_bytes))?),
         )

@@ -57,7 +57,7 @@ impl File {
     pub async fn read_lines_text(&self, max: u32) -> FsResult<Vec<String>> {
         self.observe(OpKind::Read)
             .run(async {
-                self.read_op(Need::ReadText, u64::MAX, move |cur, file, limits| {
+                self.read_lines_op(Need::ReadText, max, move |cur, file, limits| {
                     let max = max.min(limits.max_lines_per_call) as usize;
                     cur.read_lines_text(file, max, clamp(u64::MAX, limits.max_read_bytes))
                 })
