@@ -74,3 +74,53 @@ async fn temp_dir_removal_warnings_keep_to_the_audit_rate() {
     assert_eq!(warnings.0.load(Ordering::Relaxed), 3);
     assert_eq!(fs.stats().audit_suppressed, 17);
 }
+
+/// An audit record keeps to its documented size (two paths of at most `max_path_len`,
+/// plus a cut mark) also for an operation under a directory's view, whose paths are
+/// shown under the view's mount path: a view mounted at about 3.5 KiB and a refused
+/// relative path of 4000 bytes made a record path of 7505 bytes.
+#[tokio::test]
+async fn audit_paths_under_a_deep_view_keep_to_max_path_len() {
+    let ro = tempfile::tempdir().unwrap();
+    let deep: Vec<String> = (0..17).map(|i| format!("{i:0>200}")).collect();
+    let deep = deep.join("/");
+    std::fs::create_dir_all(ro.path().join(&deep)).unwrap();
+    let (audit, rx) = Audit::channel(8);
+    let ctx = crate::AioFsCtx::builder()
+        .grant(ro.path(), "/ro", Perms::ReadOnly)
+        .unwrap()
+        .audit(audit)
+        .build();
+    let fs = ctx.fs();
+    let max = fs.limits().max_path_len;
+    let req = OpenRequest {
+        read: true,
+        directory: true,
+        ..OpenRequest::default()
+    };
+    let Ok(Opened::Dir(view)) = fs.open_at(format!("/ro/{deep}"), req).await else {
+        panic!("a directory view")
+    };
+    let long = "y".repeat(4000);
+    assert_eq!(
+        view.fs().mkdir(long.clone()).await,
+        Err(ErrorCode::ReadOnly)
+    );
+    assert_eq!(
+        view.fs().rename(long.clone(), long).await,
+        Err(ErrorCode::ReadOnly)
+    );
+    let records = rx.drain();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        let target = r.target.as_deref().unwrap_or_default();
+        assert!(r.path.starts_with("/ro/0"), "{}", &r.path[..20]);
+        // `…` is 3 bytes.
+        assert!(
+            r.path.len() <= max + 3 && target.len() <= max + 3,
+            "{} and {} bytes",
+            r.path.len(),
+            target.len()
+        );
+    }
+}

@@ -353,8 +353,9 @@ impl<'a> Op<'a> {
         if !admit.record {
             return;
         }
-        let mut path = self.fs.guest_display(self.path);
-        let mut target = self.target.map(|t| self.fs.guest_display(t));
+        let max = limits.max_path_len;
+        let mut path = bounded(self.fs.guest_display(self.path), max);
+        let mut target = self.target.map(|t| bounded(self.fs.guest_display(t), max));
         if let Some((code, refusal)) = event {
             tracing::info!(
                 target: "aiofs",
@@ -388,6 +389,19 @@ impl<'a> Op<'a> {
             });
         }
     }
+}
+
+/// A displayed path of at most `max` bytes and a cut mark: under a directory's view a
+/// path is shown under the view's mount path, which may itself be up to `max` bytes, so
+/// what the guest sent (cut at `max`) could show at twice that. A longer one keeps its
+/// first `max` bytes (on a character boundary) and ends in `…`.
+fn bounded(mut path: String, max: usize) -> String {
+    const MARK: &str = "…";
+    if path.len() > max + MARK.len() {
+        path.truncate(path.floor_char_boundary(max));
+        path.push_str(MARK);
+    }
+    path
 }
 
 /// `path` cut to at most `max` bytes (on a character boundary).
