@@ -160,7 +160,10 @@ impl<D> StreamProducer<D> for ReadProducer {
         if let Err(poll) = poll_slot(&mut me.slot, cx, finish, |e| me.outcome.finish(Err(e))) {
             return poll;
         }
-        // The reader is back for more: it has taken the last chunk.
+        // The reader is back for more: it has taken the last chunk (wasmtime calls again
+        // only once every byte of it is taken). wasmtime keeps the chunk's buffer until
+        // it is replaced, so it is freed here before its charge is given back.
+        drop(dst.take_buffer());
         me.handed = None;
         if me.read.is_none() {
             if finish {
@@ -375,3 +378,7 @@ impl<D> StreamProducer<D> for DirProducer {
         }))
     }
 }
+
+#[cfg(test)]
+#[path = "p3_governance_tests.rs"]
+mod governance_tests;

@@ -1,0 +1,156 @@
+//! Hostile use of the `wasi:filesystem@0.3` stream adapters (no guest): the producers and
+//! consumers driven through wasmtime's own stream machinery (a host-to-host pipe in a
+//! store with concurrency support), checked against what they are charged.
+
+use super::*;
+use crate::fs::{Fs, OpenRequest, Opened};
+use crate::{Limits, Perms};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{StreamReader, WriteBuffer};
+use wasmtime::{AsContextMut, Store};
+
+/// A store whose host can make and pipe streams.
+fn store() -> Store<()> {
+    let mut config = wasmtime::Config::new();
+    config.concurrency_support(true);
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    Store::new(&engine, ())
+}
+
+/// A store of aiofs with one read-write grant at `dir` (one pool thread; nothing read
+/// inline, so every chunk goes to the pool).
+fn fs_at(dir: &std::path::Path, limits: Limits) -> Fs {
+    let limits = Limits {
+        max_inline_bytes: 0,
+        ..limits
+    };
+    crate::AioFsCtx::builder()
+        .grant(dir, "/data", Perms::ReadWrite)
+        .unwrap()
+        .limits(limits)
+        .pool(crate::Pool::new(1))
+        .build()
+        .fs()
+        .clone()
+}
+
+/// Open `path` under the grant.
+async fn open(fs: &Fs, path: &str, read: bool, write: bool) -> File {
+    let req = OpenRequest {
+        read,
+        write,
+        create: write,
+        ..OpenRequest::default()
+    };
+    match fs.open_at(path.into(), req).await.unwrap() {
+        Opened::File(f) => f,
+        Opened::Dir(_) => panic!("a file"),
+    }
+}
+
+/// A host reader of a byte stream: takes everything it is offered.
+struct Collect(Arc<Mutex<Vec<u8>>>);
+
+impl<D> StreamConsumer<D> for Collect {
+    type Item = u8;
+
+    fn poll_consume(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        mut store: StoreContextMut<D>,
+        mut src: Source<u8>,
+        _finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let mut buf = Vec::with_capacity(src.remaining(&mut store));
+        src.read(&mut store, &mut buf)?;
+        self.0.lock().unwrap().extend(buf);
+        Poll::Ready(Ok(StreamResult::Completed))
+    }
+}
+
+/// A [`ReadProducer`] that, each time it has to wait, looks at what the stream's buffer
+/// (kept by wasmtime between reads) still holds: a chunk the reader has taken may only
+/// stay there while its charge does.
+struct Watch {
+    inner: ReadProducer,
+    /// One line per wait that found a chunk held uncharged.
+    uncharged: Arc<Mutex<Vec<String>>>,
+}
+
+impl<D> StreamProducer<D> for Watch {
+    type Item = u8;
+    type Buffer = VecBuffer<u8>;
+
+    fn poll_produce<'a>(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<'a, D>,
+        mut dst: Destination<'a, u8, VecBuffer<u8>>,
+        finish: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let me = &mut *self;
+        let poll = Pin::new(&mut me.inner).poll_produce(
+            cx,
+            store.as_context_mut(),
+            dst.reborrow(),
+            finish,
+        );
+        if poll.is_pending() {
+            let buffer = dst.take_buffer();
+            // An empty buffer with no allocation points nowhere (a dangling pointer); one
+            // whose bytes were all taken still points into its allocation.
+            let allocated = WriteBuffer::remaining(&buffer).as_ptr()
+                != std::ptr::NonNull::<u8>::dangling().as_ptr();
+            if allocated && me.inner.handed.is_none() {
+                let used = me.inner.file.fs().mem().used();
+                me.uncharged.lock().unwrap().push(format!(
+                    "a taken chunk still held, its charge given back (charged now: {used})"
+                ));
+            }
+            dst.set_buffer(buffer);
+        }
+        poll
+    }
+}
+
+/// A read stream holds each chunk, charged, until the reader has taken it; wasmtime
+/// keeps the chunk's buffer (its allocation, even once every byte is taken) until the
+/// producer sets the next one. So the producer must drop that buffer before it gives the
+/// chunk's charge back: it gave it back first, then waited for the next chunk (on the
+/// pool, or for room in the budget), holding the last chunk (up to 1 MiB per stream)
+/// uncharged all that time, and for good after the end of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: Vec<u8> = (0..3 * 65536u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("f"), &data).unwrap();
+    // Room for the first 64 KiB chunk but not for reading 128 KiB ahead beside it: the
+    // stream asks the pool again only once the reader has taken the chunk.
+    let fs = fs_at(
+        dir.path(),
+        Limits {
+            max_inflight_bytes: 100_000,
+            ..Limits::default()
+        },
+    );
+    let file = open(&fs, "f", true, false).await;
+    let mut store = store();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let uncharged = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = oneshot::channel();
+    let slot = file.stream_slot(false).unwrap();
+    let producer = Watch {
+        inner: ReadProducer::new(file.clone(), 0, slot, tx),
+        uncharged: uncharged.clone(),
+    };
+    let reader = StreamReader::new(&mut store, producer).unwrap();
+    reader.pipe(&mut store, Collect(got.clone())).unwrap();
+    let outcome = store.run_concurrent(async |_| rx.await).await.unwrap();
+    assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
+    assert!(
+        *got.lock().unwrap() == data,
+        "the bytes read are the file's"
+    );
+    let uncharged = uncharged.lock().unwrap();
+    assert!(uncharged.is_empty(), "{uncharged:#?}");
+}
