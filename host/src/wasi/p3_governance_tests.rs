@@ -154,3 +154,41 @@ async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
     let uncharged = uncharged.lock().unwrap();
     assert!(uncharged.is_empty(), "{uncharged:#?}");
 }
+
+/// Reading ahead is a guess the reader may never come back for: it must not wait for the
+/// file. A read-ahead queued behind another operation of the file took the file when that
+/// operation ended, but nothing polls a read-ahead until the reader asks for more, so
+/// every later operation of the file (a `stat`, a `set-size`, another stream) waited for
+/// a reader that might be waiting for them: the guest hung. It now reads ahead only when
+/// the file is free, as `aiofs:fs` streams do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_ahead_never_holds_up_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), vec![1u8; 200_000]).unwrap();
+    let fs = fs_at(dir.path(), Limits::default());
+    let file = open(&fs, "f", true, false).await;
+    let (tx, _rx) = oneshot::channel();
+    let mut producer = ReadProducer::new(file.clone(), 0, file.stream_slot(false).unwrap(), tx);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    // The pool's one thread runs a job the test holds, and a `stat` of the file holds the
+    // file, queued behind it, when the stream reads ahead.
+    let (release, gate) = std::sync::mpsc::channel::<()>();
+    let mut blocker = std::pin::pin!(fs.blocking(move || {
+        gate.recv().ok();
+        Ok(())
+    }));
+    assert!(blocker.as_mut().poll(&mut cx).is_pending());
+    let mut stat = std::pin::pin!(file.stat());
+    assert!(stat.as_mut().poll(&mut cx).is_pending());
+    producer.read_ahead(&mut cx);
+    release.send(()).unwrap();
+    blocker.await.unwrap();
+    stat.await.unwrap();
+    // The reader has not come back; the file's next operation must not wait for it.
+    let next = tokio::time::timeout(std::time::Duration::from_secs(30), file.stat()).await;
+    assert!(
+        next.is_ok(),
+        "a stat of the file waited for a read-ahead nobody polls"
+    );
+    drop(producer);
+}

@@ -122,18 +122,27 @@ impl ReadProducer {
         Poll::Ready(self.read(held))
     }
 
-    /// Queue the next chunk while the guest takes this one, if the memory budget has room
-    /// for it now (otherwise the next `poll_produce` waits for room).
+    /// Queue the next chunk while the guest takes this one, if the file is free (no other
+    /// operation holds or waits for it) and the memory budget has room for it now;
+    /// otherwise the next `poll_produce` reads as usual. A read-ahead is polled again only
+    /// when the reader comes back, so one that waited for the file would hold it, once
+    /// its turn came, from every later operation of the file until then.
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         let n = self.next as u64;
         let Ok(held) = self.file.fs().mem().charge(n) else {
             return;
         };
+        let Some(next) = self.file.read_at_now(self.offset, held) else {
+            return;
+        };
         self.chunk_size(None);
-        let mut next = self.read(held);
+        let mut next: Pending<(Vec<u8>, Held)> = Box::pin(next);
         self.read = match next.as_mut().poll(cx) {
             Poll::Pending => Some(next),
-            Poll::Ready(r) => Some(Box::pin(std::future::ready(r))),
+            Poll::Ready(Ok(chunk)) => Some(Box::pin(std::future::ready(Ok(chunk)))),
+            // Not even queued (e.g. the store's pending-operation cap): the next
+            // `poll_produce` reads as usual and reports whatever error is real.
+            Poll::Ready(Err(_)) => None,
         };
     }
 }

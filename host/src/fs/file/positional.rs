@@ -52,6 +52,31 @@ impl File {
             .await
     }
 
+    /// Stream support: [`read_at_held`](File::read_at_held) for reading ahead, started only
+    /// if no other operation holds or waits for the file (`None` otherwise), as
+    /// [`read_chunk_now`](File::read_chunk_now) is: its pool job is queued on the first
+    /// poll and then runs and releases the file whether or not it is polled again.
+    pub(crate) fn read_at_now(
+        &self,
+        offset: u64,
+        held: Held,
+    ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
+        let guard = self.inner.state.clone().try_lock_owned().ok()?;
+        let file = self.clone();
+        Some(async move {
+            file.observe(OpKind::Read)
+                .run(async {
+                    file.check(guard.open.is_some(), Need::ReadBytes)?;
+                    let slot = file.inner.fs.admit()?;
+                    let n = held.bytes();
+                    let read = read_at(offset);
+                    file.run_read_held(slot, guard, n, Some(offset), None, Some(held), read)
+                        .await
+                })
+                .await
+        })
+    }
+
     /// Write all of `data` at `offset` (`None`: at the end of the file, as it is when
     /// the write runs) and return the offset after it. Refused before anything is
     /// written when it exceeds `max_write_bytes` or the write budget (`quota`) or would
