@@ -253,6 +253,14 @@ impl ReadStreamProducer {
     }
 }
 
+#[cfg(test)]
+impl ReadStreamProducer {
+    /// Whether the charge of the chunk last handed to the reader is still held.
+    pub(crate) fn holds_handed_charge(&self) -> bool {
+        self.handed.is_some()
+    }
+}
+
 impl Drop for ReadStreamProducer {
     fn drop(&mut self) {
         // The guest dropped the stream early: that is a normal end, not an error.
@@ -285,12 +293,15 @@ impl<D> StreamProducer<D> for ReadStreamProducer {
         {
             return poll;
         }
+        // The reader is back for more: it has taken the last chunk (wasmtime calls again
+        // only once every byte of it is taken). wasmtime keeps the chunk's buffer until
+        // it is replaced, so it is freed here before its charge is given back.
+        drop(dst.take_buffer());
+        me.handed = None;
         if me.read.is_none() {
             if finish {
                 return Poll::Ready(Ok(StreamResult::Cancelled));
             }
-            // The reader is back for more: it has taken the last chunk.
-            me.handed = None;
             me.read = Some(ready!(me.start(want, cx)));
         }
         // A started chunk is awaited even when `finish` is set: its bytes have already
