@@ -93,27 +93,24 @@ pub(crate) fn poll_slot(
     }
 }
 
-/// Resolves the stream's result future; a result nobody waits for is remembered on the
-/// file so that `close` can report it.
+/// Resolves the stream's result future; for a write stream, an error nobody waits for is
+/// remembered on the file so that `close` can report it (the WIT's contract: what a read
+/// stream failed to read loses no data, and is not `close`'s to report).
 struct Outcome<T> {
-    file: File,
+    /// The file that remembers an unobserved error (write streams only).
+    file: Option<File>,
     tx: Option<oneshot::Sender<FsResult<T>>>,
 }
 
 impl<T> Outcome<T> {
-    fn new(file: &File) -> (Self, StreamResultFuture<T>) {
+    fn new(file: &File, write: bool) -> (Self, StreamResultFuture<T>) {
         let (tx, rx) = oneshot::channel();
+        let file = write.then(|| file.clone());
         let outcome = Outcome {
             file: file.clone(),
             tx: Some(tx),
         };
-        (
-            outcome,
-            StreamResultFuture {
-                rx,
-                file: file.clone(),
-            },
-        )
+        (outcome, StreamResultFuture { rx, file })
     }
 
     fn is_finished(&self) -> bool {
@@ -123,8 +120,8 @@ impl<T> Outcome<T> {
     /// Report the result once; later calls do nothing.
     fn finish(&mut self, result: FsResult<T>) {
         let Some(tx) = self.tx.take() else { return };
-        if let Err(Err(e)) = tx.send(result) {
-            self.file.record_unobserved_error(e);
+        if let (Err(Err(e)), Some(file)) = (tx.send(result), &self.file) {
+            file.record_unobserved_error(e);
         }
     }
 }
@@ -147,11 +144,13 @@ pub(crate) struct ReadStreamProducer {
 }
 
 /// The result future of a stream: resolves once the stream has finished (or its host end
-/// was dropped, in which case the last state is reported). Dropped with an error in it
-/// that the guest never read, it leaves the error on the file for `close` to report.
+/// was dropped, in which case the last state is reported). A write stream's future
+/// dropped with an error in it that the guest never read leaves the error on the file for
+/// `close` to report.
 pub(crate) struct StreamResultFuture<T> {
     rx: oneshot::Receiver<FsResult<T>>,
-    file: File,
+    /// The file that remembers an unobserved error (write streams only).
+    file: Option<File>,
 }
 
 impl<T> Future for StreamResultFuture<T> {
@@ -169,8 +168,8 @@ impl<T> Future for StreamResultFuture<T> {
 
 impl<T> Drop for StreamResultFuture<T> {
     fn drop(&mut self) {
-        if let Ok(Err(e)) = self.rx.try_recv() {
-            self.file.record_unobserved_error(e);
+        if let (Ok(Err(e)), Some(file)) = (self.rx.try_recv(), &self.file) {
+            file.record_unobserved_error(e);
         }
     }
 }
@@ -180,7 +179,7 @@ impl ReadStreamProducer {
     /// cannot be streamed (closed, text mode, not readable) the stream is empty and the
     /// future reports why.
     pub(crate) fn new(file: File) -> (Self, StreamResultFuture<()>) {
-        let (mut outcome, result) = Outcome::new(&file);
+        let (mut outcome, result) = Outcome::new(&file, false);
         let slot = file
             .stream_slot(false)
             .inspect_err(|e| outcome.finish(Err(*e)))
@@ -407,7 +406,7 @@ impl WriteStreamConsumer {
     /// A consumer for `file` (None if the file cannot be written through a stream, in which
     /// case the future already holds the error) and the future reporting the total written.
     pub(crate) fn new(file: File) -> (Option<Self>, StreamResultFuture<u64>) {
-        let (mut outcome, result) = Outcome::new(&file);
+        let (mut outcome, result) = Outcome::new(&file, true);
         let slot = match file.stream_slot(true) {
             Ok(slot) => slot,
             Err(e) => {
@@ -615,3 +614,7 @@ impl<D> StreamConsumer<D> for WriteStreamConsumer {
         Poll::Ready(Ok(me.settle(result)))
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
