@@ -3,12 +3,13 @@
 //! position; a write drops the read-ahead so later cursor reads see it. They run in
 //! order with every other operation of the file, under the same limits and budgets.
 
-use super::{Cursor, File, Handle, Need, Place};
+use super::{Cursor, File, Handle, Need, Place, State};
 use crate::error::{ErrorCode, FsResult};
-use crate::fs::SetTime;
 use crate::fs::held::Held;
+use crate::fs::{PendingSlot, SetTime};
 use crate::limits::Limits;
 use crate::obs::OpKind;
+use tokio::sync::OwnedMutexGuard;
 
 impl File {
     /// Read up to `n` bytes at `offset` (capped by `max_read_bytes` and what is left of
@@ -37,44 +38,42 @@ impl File {
         self.observe(OpKind::Read)
             .run(async {
                 let (slot, guard) = self.enter(Need::ReadBytes).await?;
-                let n = held.bytes();
-                self.run_read_held(
-                    slot,
-                    guard,
-                    n,
-                    Some(offset),
-                    None,
-                    Some(held),
-                    read_at(offset),
-                )
-                .await
+                self.read_at_locked(slot, guard, offset, held).await
             })
             .await
     }
 
     /// Stream support: [`read_at_held`](File::read_at_held) for reading ahead, started only
-    /// if no other operation holds or waits for the file (`None` otherwise), as
-    /// [`read_chunk_now`](File::read_chunk_now) is: its pool job is queued on the first
-    /// poll and then runs and releases the file whether or not it is polled again.
+    /// if no other operation holds or waits for the file (`None` otherwise); see
+    /// [`read_now`](File::read_now).
     pub(crate) fn read_at_now(
         &self,
         offset: u64,
         held: Held,
     ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
-        let guard = self.inner.state.clone().try_lock_owned().ok()?;
-        let file = self.clone();
-        Some(async move {
-            file.observe(OpKind::Read)
-                .run(async {
-                    file.check(guard.open.is_some(), Need::ReadBytes)?;
-                    let slot = file.inner.fs.admit()?;
-                    let n = held.bytes();
-                    let read = read_at(offset);
-                    file.run_read_held(slot, guard, n, Some(offset), None, Some(held), read)
-                        .await
-                })
-                .await
-        })
+        self.read_now(Some(offset), held)
+    }
+
+    /// [`read_at_held`](File::read_at_held) once the file is held and the operation
+    /// admitted.
+    pub(super) async fn read_at_locked(
+        &self,
+        slot: PendingSlot<'_>,
+        guard: OwnedMutexGuard<State>,
+        offset: u64,
+        held: Held,
+    ) -> FsResult<(Vec<u8>, Held)> {
+        let n = held.bytes();
+        self.run_read_held(
+            slot,
+            guard,
+            n,
+            Some(offset),
+            None,
+            Some(held),
+            read_at(offset),
+        )
+        .await
     }
 
     /// Write all of `data` at `offset` (`None`: at the end of the file, as it is when

@@ -53,12 +53,23 @@ impl File {
         .await
     }
     /// Stream support: [`read_chunk`](File::read_chunk) for reading ahead, started only if
-    /// no other operation holds or waits for the file (`None` otherwise). The returned
-    /// future queues its pool job on its first poll; after that the job runs and releases
-    /// the file whether or not the future is polled again, so a read-ahead nobody polls
-    /// never holds up the file's later operations.
+    /// no other operation holds or waits for the file (`None` otherwise); see
+    /// [`read_now`](File::read_now).
     pub(crate) fn read_chunk_now(
         &self,
+        held: Held,
+    ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
+        self.read_now(None, held)
+    }
+    /// A read of at most `held` bytes (charged already) for reading ahead: from the
+    /// current position (`at` = `None`, advancing it) or at `at`. Started only if no other
+    /// operation holds or waits for the file (`None` otherwise). The returned future
+    /// queues its pool job on its first poll; after that the job runs and releases the
+    /// file whether or not the future is polled again, so a read-ahead nobody polls never
+    /// holds up the file's later operations.
+    pub(super) fn read_now(
+        &self,
+        at: Option<u64>,
         held: Held,
     ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
         let guard = self.inner.state.clone().try_lock_owned().ok()?;
@@ -68,7 +79,10 @@ impl File {
                 .run(async {
                     file.check(guard.open.is_some(), Need::ReadBytes)?;
                     let slot = file.inner.fs.admit()?;
-                    file.read_chunk_locked(slot, guard, held).await
+                    match at {
+                        None => file.read_chunk_locked(slot, guard, held).await,
+                        Some(offset) => file.read_at_locked(slot, guard, offset, held).await,
+                    }
                 })
                 .await
         })
