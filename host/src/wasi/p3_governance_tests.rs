@@ -119,19 +119,23 @@ where
     }
 }
 
-/// A read stream holds each chunk, charged, until the reader has taken it; wasmtime
-/// keeps the chunk's buffer (its allocation, even once every byte is taken) until the
-/// producer sets the next one. So the producer must drop that buffer before it gives the
-/// chunk's charge back: it gave it back first, then waited for the next chunk (on the
-/// pool, or for room in the budget), holding the last chunk (up to 1 MiB per stream)
-/// uncharged all that time, and for good after the end of the file.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
+/// Read a 192 KiB file through a producer `make` builds for it (with the future that
+/// reports how its stream ended), watched by [`Watch`] under a budget with room for one
+/// 64 KiB chunk but not for reading 128 KiB ahead beside it (so the stream asks the pool
+/// again only once the reader has taken the chunk). Returns the stream's outcome, whether
+/// the bytes read were the file's, and the waits that found a chunk held uncharged.
+async fn watch_a_read<P, R, T>(
+    make: impl FnOnce(File) -> (P, R),
+    charged: fn(&P) -> bool,
+) -> (T, bool, Vec<String>)
+where
+    P: StreamProducer<(), Item = u8, Buffer = VecBuffer<u8>> + Unpin + Send + 'static,
+    R: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..3 * 65536u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(dir.path().join("f"), &data).unwrap();
-    // Room for the first 64 KiB chunk but not for reading 128 KiB ahead beside it: the
-    // stream asks the pool again only once the reader has taken the chunk.
     let fs = fs_at(
         dir.path(),
         Limits {
@@ -143,22 +147,39 @@ async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
     let mut store = store();
     let got = Arc::new(Mutex::new(Vec::new()));
     let uncharged = Arc::new(Mutex::new(Vec::new()));
-    let (tx, rx) = oneshot::channel();
-    let slot = file.stream_slot(false).unwrap();
+    let (inner, result) = make(file);
     let producer = Watch {
-        inner: ReadProducer::new(file.clone(), 0, slot, tx),
-        charged: |p: &ReadProducer| p.handed.is_some(),
+        inner,
+        charged,
         uncharged: uncharged.clone(),
     };
     let reader = StreamReader::new(&mut store, producer).unwrap();
     reader.pipe(&mut store, Collect(got.clone())).unwrap();
-    let outcome = store.run_concurrent(async |_| rx.await).await.unwrap();
+    let outcome = store.run_concurrent(async |_| result.await).await.unwrap();
+    let same = *got.lock().unwrap() == data;
+    let uncharged = uncharged.lock().unwrap().clone();
+    (outcome, same, uncharged)
+}
+
+/// A read stream holds each chunk, charged, until the reader has taken it; wasmtime
+/// keeps the chunk's buffer (its allocation, even once every byte is taken) until the
+/// producer sets the next one. So the producer must drop that buffer before it gives the
+/// chunk's charge back: it gave it back first, then waited for the next chunk (on the
+/// pool, or for room in the budget), holding the last chunk (up to 1 MiB per stream)
+/// uncharged all that time, and for good after the end of the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
+    let (outcome, same, uncharged) = watch_a_read(
+        |file| {
+            let (tx, rx) = oneshot::channel();
+            let slot = file.stream_slot(false).unwrap();
+            (ReadProducer::new(file, 0, slot, tx), rx)
+        },
+        |p: &ReadProducer| p.handed.is_some(),
+    )
+    .await;
     assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
-    assert!(
-        *got.lock().unwrap() == data,
-        "the bytes read are the file's"
-    );
-    let uncharged = uncharged.lock().unwrap();
+    assert!(same, "the bytes read are the file's");
     assert!(uncharged.is_empty(), "{uncharged:#?}");
 }
 
@@ -169,35 +190,13 @@ async fn a_taken_read_chunk_is_freed_before_its_charge_is_given_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aiofs_read_stream_frees_a_taken_chunk_before_its_charge() {
     use crate::stream::ReadStreamProducer;
-    let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = (0..3 * 65536u32).map(|i| (i % 251) as u8).collect();
-    std::fs::write(dir.path().join("f"), &data).unwrap();
-    let fs = fs_at(
-        dir.path(),
-        Limits {
-            max_inflight_bytes: 100_000,
-            ..Limits::default()
-        },
-    );
-    let file = open(&fs, "f", true, false).await;
-    let mut store = store();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let uncharged = Arc::new(Mutex::new(Vec::new()));
-    let (inner, result) = ReadStreamProducer::new(file.clone());
-    let producer = Watch {
-        inner,
-        charged: ReadStreamProducer::holds_handed_charge,
-        uncharged: uncharged.clone(),
-    };
-    let reader = StreamReader::new(&mut store, producer).unwrap();
-    reader.pipe(&mut store, Collect(got.clone())).unwrap();
-    let outcome = store.run_concurrent(async |_| result.await).await.unwrap();
+    let (outcome, same, uncharged) = watch_a_read(
+        ReadStreamProducer::new,
+        ReadStreamProducer::holds_handed_charge,
+    )
+    .await;
     assert!(matches!(outcome, Ok(Ok(()))), "{outcome:?}");
-    assert!(
-        *got.lock().unwrap() == data,
-        "the bytes read are the file's"
-    );
-    let uncharged = uncharged.lock().unwrap();
+    assert!(same, "the bytes read are the file's");
     assert!(uncharged.is_empty(), "{uncharged:#?}");
 }
 
