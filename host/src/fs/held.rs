@@ -171,6 +171,27 @@ impl Held {
 }
 
 impl Held {
+    /// Charge for one more entry of a list before it is pushed, at what the allocator
+    /// takes: the entry's own allocation of `heap` bytes (a one-letter name takes 32), and,
+    /// when the list is full, the slots it grows by (it doubles, from 16, so up to half are
+    /// spare), which are then reserved. Nothing is charged or grown if it does not fit
+    /// (`quota`; `insufficient-memory` if the allocator refuses the slots).
+    pub(crate) fn grow_for_push<T>(&mut self, out: &mut Vec<T>, heap: u64) -> FsResult<()> {
+        let mut charge = allocated(heap);
+        let cap = out.capacity();
+        let grow = (out.len() == cap).then(|| cap.max(16));
+        if let Some(more) = grow {
+            let slots = |n: usize| allocated((n * size_of::<T>()) as u64);
+            charge += slots(cap + more) - slots(cap);
+        }
+        self.grow(charge)?;
+        if let Some(more) = grow {
+            out.try_reserve_exact(more)
+                .map_err(|_| ErrorCode::InsufficientMemory)?;
+        }
+        Ok(())
+    }
+
     /// Hold exactly `n` bytes, counting them even past the budget: for a result that
     /// turned out a little larger than charged (a character finished past a byte limit,
     /// the headers of a list of lines). The excess is bounded by the caller.

@@ -77,7 +77,7 @@ impl Fs {
                             crate::pool::checkpoint()?;
                         }
                         let name = utf8_name(entry?.file_name())?;
-                        charge_entry(held, &mut names, name.heap_size())?;
+                        held.grow_for_push(&mut names, name.heap_size())?;
                         names.push(name);
                     }
                     Ok(names)
@@ -119,7 +119,7 @@ impl Fs {
                         let entry = entry?;
                         let name = utf8_name(entry.file_name())?;
                         // A directory stream keeps the listing: charged as it allocates.
-                        charge_entry(held, &mut out, name.heap_size())?;
+                        held.grow_for_push(&mut out, name.heap_size())?;
                         let file_type = meta::file_type(entry.file_type()?);
                         let inode = std::os::unix::fs::DirEntryExt::ino(&entry);
                         // Following symlinks from the grant root, so a link to a sibling directory
@@ -437,26 +437,6 @@ impl Fs {
         })
         .await
     }
-}
-
-/// Charge a listing for one more entry before it is pushed, at what the allocator takes:
-/// the entry's own allocation of `heap` bytes (a one-letter name takes 32), and, when the
-/// list is full, the slots it grows by (it doubles, from 16, so up to half are spare).
-/// Nothing is charged or grown if it does not fit (`quota`).
-fn charge_entry<T>(held: &mut Held, out: &mut Vec<T>, heap: u64) -> FsResult<()> {
-    use super::held::allocated;
-    let mut charge = allocated(heap);
-    let cap = out.capacity();
-    let grow = (out.len() == cap).then(|| cap.max(16));
-    if let Some(more) = grow {
-        let slots = |n: usize| allocated((n * size_of::<T>()) as u64);
-        charge += slots(cap + more) - slots(cap);
-    }
-    held.grow(charge)?;
-    if let Some(more) = grow {
-        out.reserve_exact(more);
-    }
-    Ok(())
 }
 
 /// The parents of `rel` that may be pruned, innermost first: only plain names, never the

@@ -218,13 +218,7 @@ async fn list_entries(
         }
         // Charged before it is allocated: the name, and the list's slots before it
         // grows (doubling, so up to half of them spare).
-        held.grow(crate::fs::held::allocated(name.len() as u64))?;
-        if out.len() == out.capacity() {
-            let more = out.capacity().max(16).min(most - out.len());
-            held.grow(list_bytes::<Listed>(more, std::iter::empty()))?;
-            out.try_reserve_exact(more)
-                .map_err(|_| ErrorCode::InsufficientMemory)?;
-        }
+        held.grow_for_push(&mut out, name.len() as u64)?;
         out.push((name.to_owned(), facts));
     }
     // A file and a directory of the same name: the file (sorted first) stays.
