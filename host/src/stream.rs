@@ -71,7 +71,34 @@ pub(crate) fn charge_or_wait(
     }
 }
 
-type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+pub(crate) type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
+
+/// A chunk being read, with its memory charge.
+pub(crate) type ChunkRead = Pending<(Vec<u8>, Held)>;
+
+/// Start reading `n` bytes of `file` ahead of the reader (from its position, or at `at`),
+/// if the memory budget has room for them now and the file is free (see
+/// [`File::read_chunk_now`]); `None` if it was not started. Started, its pool job is
+/// queued by a first poll here: `Some(None)` if that poll failed at once (the store's
+/// pending-operation cap, say: the next read then reads as usual and reports whatever
+/// error is real), else the read to await.
+pub(crate) fn start_read_ahead(
+    file: &File,
+    at: Option<u64>,
+    n: u64,
+    cx: &mut Context<'_>,
+) -> Option<Option<ChunkRead>> {
+    let held = file.fs().mem().charge(n).ok()?;
+    let mut next: ChunkRead = match at {
+        None => Box::pin(file.read_chunk_now(held)?),
+        Some(offset) => Box::pin(file.read_at_now(offset, held)?),
+    };
+    Some(match next.as_mut().poll(cx) {
+        Poll::Pending => Some(next),
+        Poll::Ready(Ok(chunk)) => Some(Box::pin(std::future::ready(Ok(chunk)))),
+        Poll::Ready(Err(_)) => None,
+    })
+}
 
 /// Poll a stream's open-file `slot` from `poll_produce` / `poll_consume`: `Ok` once it is
 /// held; otherwise what they return: the stream ends with the error (given to `fail`),
@@ -234,21 +261,10 @@ impl ReadStreamProducer {
     /// has room; it is awaited by the next `poll_produce`.
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         let n = self.next.max(MIN_STREAM_CHUNK);
-        let Ok(held) = self.file.fs().mem().charge(n as u64) else {
-            return;
-        };
-        let Some(next) = self.file.read_chunk_now(held) else {
-            return;
-        };
-        self.chunk_size(Some(n));
-        let mut next: Pending<(Vec<u8>, Held)> = Box::pin(next);
-        self.read = match next.as_mut().poll(cx) {
-            Poll::Pending => Some(next),
-            Poll::Ready(Ok(buf)) => Some(Box::pin(std::future::ready(Ok(buf)))),
-            // Not even queued (e.g. the store's pending-operation cap): the next
-            // `poll_produce` reads as usual and reports whatever error is real.
-            Poll::Ready(Err(_)) => None,
-        };
+        if let Some(read) = start_read_ahead(&self.file, None, n as u64, cx) {
+            self.chunk_size(Some(n));
+            self.read = read;
+        }
     }
 }
 

@@ -19,8 +19,7 @@ use super::p3::{WasiDirEntry, WasiError, dir_entry, to_wasi_error};
 use crate::error::FsResult;
 use crate::fs::held::Held;
 use crate::fs::{self, Directory, File, StreamSlot};
-use crate::stream::{charge_or_wait, poll_slot};
-use std::future::Future;
+use crate::stream::{Pending, charge_or_wait, poll_slot, start_read_ahead};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::sync::futures::OwnedNotified;
@@ -34,8 +33,6 @@ use wasmtime::component::{
 const MAX_CHUNK: usize = 1 << 20;
 /// Fewest bytes a read stream asks the pool for at a time.
 const MIN_CHUNK: usize = 64 << 10;
-
-type Pending<T> = Pin<Box<dyn Future<Output = FsResult<T>> + Send>>;
 
 /// Sends the stream's result once (`Ok` when the stream simply ends or is dropped).
 struct Outcome(Option<oneshot::Sender<Result<(), WasiError>>>);
@@ -129,21 +126,10 @@ impl ReadProducer {
     /// its turn came, from every later operation of the file until then.
     fn read_ahead(&mut self, cx: &mut Context<'_>) {
         let n = self.next as u64;
-        let Ok(held) = self.file.fs().mem().charge(n) else {
-            return;
-        };
-        let Some(next) = self.file.read_at_now(self.offset, held) else {
-            return;
-        };
-        self.chunk_size(None);
-        let mut next: Pending<(Vec<u8>, Held)> = Box::pin(next);
-        self.read = match next.as_mut().poll(cx) {
-            Poll::Pending => Some(next),
-            Poll::Ready(Ok(chunk)) => Some(Box::pin(std::future::ready(Ok(chunk)))),
-            // Not even queued (e.g. the store's pending-operation cap): the next
-            // `poll_produce` reads as usual and reports whatever error is real.
-            Poll::Ready(Err(_)) => None,
-        };
+        if let Some(read) = start_read_ahead(&self.file, Some(self.offset), n, cx) {
+            self.chunk_size(None);
+            self.read = read;
+        }
     }
 }
 
