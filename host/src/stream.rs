@@ -78,7 +78,7 @@ pub(crate) type ChunkRead = Pending<(Vec<u8>, Held)>;
 
 /// Start reading `n` bytes of `file` ahead of the reader (from its position, or at `at`),
 /// if the memory budget has room for them now and the file is free (see
-/// [`File::read_chunk_now`]); `None` if it was not started. Started, its pool job is
+/// [`File::read_now`]); `None` if it was not started. Started, its pool job is
 /// queued by a first poll here: `Some(None)` if that poll failed at once (the store's
 /// pending-operation cap, say: the next read then reads as usual and reports whatever
 /// error is real), else the read to await.
@@ -89,10 +89,7 @@ pub(crate) fn start_read_ahead(
     cx: &mut Context<'_>,
 ) -> Option<Option<ChunkRead>> {
     let held = file.fs().mem().charge(n).ok()?;
-    let mut next: ChunkRead = match at {
-        None => Box::pin(file.read_chunk_now(held)?),
-        Some(offset) => Box::pin(file.read_at_now(offset, held)?),
-    };
+    let mut next: ChunkRead = Box::pin(file.read_now(at, held)?);
     Some(match next.as_mut().poll(cx) {
         Poll::Pending => Some(next),
         Poll::Ready(Ok(chunk)) => Some(Box::pin(std::future::ready(Ok(chunk)))),

@@ -43,17 +43,6 @@ impl File {
             .await
     }
 
-    /// Stream support: [`read_at_held`](File::read_at_held) for reading ahead, started only
-    /// if no other operation holds or waits for the file (`None` otherwise); see
-    /// [`read_now`](File::read_now).
-    pub(crate) fn read_at_now(
-        &self,
-        offset: u64,
-        held: Held,
-    ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
-        self.read_now(Some(offset), held)
-    }
-
     /// [`read_at_held`](File::read_at_held) once the file is held and the operation
     /// admitted.
     pub(super) async fn read_at_locked(

@@ -52,22 +52,15 @@ impl File {
         )
         .await
     }
-    /// Stream support: [`read_chunk`](File::read_chunk) for reading ahead, started only if
-    /// no other operation holds or waits for the file (`None` otherwise); see
-    /// [`read_now`](File::read_now).
-    pub(crate) fn read_chunk_now(
-        &self,
-        held: Held,
-    ) -> Option<impl Future<Output = FsResult<(Vec<u8>, Held)>> + Send + 'static> {
-        self.read_now(None, held)
-    }
-    /// A read of at most `held` bytes (charged already) for reading ahead: from the
-    /// current position (`at` = `None`, advancing it) or at `at`. Started only if no other
+    /// Stream support: a read of at most `held` bytes (charged already) for reading
+    /// ahead: from the current position (`at` = `None`, advancing it, as
+    /// [`read_chunk_held`](File::read_chunk_held)) or at `at` (as
+    /// [`read_at_held`](File::read_at_held)). Started only if no other
     /// operation holds or waits for the file (`None` otherwise). The returned future
     /// queues its pool job on its first poll; after that the job runs and releases the
     /// file whether or not the future is polled again, so a read-ahead nobody polls never
     /// holds up the file's later operations.
-    pub(super) fn read_now(
+    pub(crate) fn read_now(
         &self,
         at: Option<u64>,
         held: Held,
@@ -105,7 +98,7 @@ impl File {
     }
     /// Stream support: [`write_chunk_held`](File::write_chunk_held) for writing behind the
     /// writer, started only if no other operation holds or waits for the file (otherwise
-    /// the chunk and its charge come back). Like [`read_chunk_now`](File::read_chunk_now),
+    /// the chunk and its charge come back). Like [`read_now`](File::read_now),
     /// the returned future queues its pool job on its first poll (every check and budget
     /// reservation happens before that); after that the job runs and releases the file
     /// whether or not the future is polled again, so later operations of the file (its
