@@ -166,6 +166,12 @@ pub(crate) struct DiskCache {
 /// Permission bits that let others than the owner write.
 const OTHERS_WRITE: u32 = 0o022;
 
+/// Whether `meta` is of a file or directory this user owns and nobody else may write to.
+fn private(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & OTHERS_WRITE == 0
+}
+
 impl DiskCache {
     pub(crate) fn new(dir: PathBuf) -> DiskCache {
         DiskCache { dir }
@@ -184,12 +190,11 @@ impl DiskCache {
     /// owned by this user that nobody else may write to. (What such a directory holds was
     /// written by this user; see [`check_cache_dir_not_granted`] for guests.)
     fn dir_is_private(&self) -> std::io::Result<()> {
-        use std::os::unix::fs::MetadataExt as _;
         let meta = std::fs::metadata(&self.dir)?;
         if !meta.is_dir() {
             return Err(std::io::Error::other("not a directory"));
         }
-        if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & OTHERS_WRITE != 0 {
+        if !private(&meta) {
             return Err(std::io::Error::other(
                 "the cache directory is not private (another user owns it, or its group \
                  or others may write to it); it is not used",
@@ -203,7 +208,6 @@ impl DiskCache {
     fn read_entry(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
         use rustix::fs::{Mode, OFlags};
         use std::io::Read as _;
-        use std::os::unix::fs::MetadataExt as _;
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = match rustix::fs::open(path, flags, Mode::empty()) {
             Ok(fd) => fd,
@@ -218,7 +222,7 @@ impl DiskCache {
         if !meta.is_file() {
             return Err(std::io::Error::other("not a regular file"));
         }
-        if meta.uid() != rustix::process::geteuid().as_raw() || meta.mode() & OTHERS_WRITE != 0 {
+        if !private(&meta) {
             return Err(std::io::Error::other(
                 "another user owns it, or its group or others may write to it",
             ));
