@@ -251,9 +251,7 @@ fn read_limited(src: std::fs::File, expected: u64, limit: u64) -> FsResult<Vec<u
     read_local(&src, 0, expected, &mut out)?;
     // The result is charged at its length: a file that shrank since it was measured
     // gives the rest of the reservation back (a batch keeps its results until it ends).
-    if out.len() < out.capacity() {
-        out.shrink_to_fit();
-    }
+    out.shrink_to_fit();
     Ok(out)
 }
 

@@ -255,9 +255,7 @@ impl Cursor {
         read_up_to(file, from, n - out.len(), &mut out)?;
         // Charged at its length (a stream holds a chunk until the reader takes it): a read
         // cut short by the end of the file gives the rest of its reservation back.
-        if out.capacity() > out.len() {
-            out.shrink_to_fit();
-        }
+        out.shrink_to_fit();
         self.skip_all(out.len());
         Ok(out)
     }
@@ -500,9 +498,7 @@ impl Cursor {
         }
         self.consume(used);
         // Charged at its length once returned: give back what the last growth reserved.
-        if out.capacity() > out.len() {
-            out.shrink_to_fit();
-        }
+        out.shrink_to_fit();
         Ok(out)
     }
 

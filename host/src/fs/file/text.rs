@@ -32,9 +32,7 @@ impl File {
                     // Translating first is safe: `\r` and `\n` never occur inside a character.
                     translate_newlines(&mut data);
                     // Charged at its length once returned: `\r\n`s made it shorter.
-                    if data.capacity() > data.len() {
-                        data.shrink_to_fit();
-                    }
+                    data.shrink_to_fit();
                     let text =
                         String::from_utf8(data).map_err(|_| ErrorCode::IllegalByteSequence)?;
                     cur.skip_all(len);
